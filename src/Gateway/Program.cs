@@ -1,0 +1,3 @@
+using Loom.Gateway.Cli;
+
+return await LoomCli.RunAsync(args);

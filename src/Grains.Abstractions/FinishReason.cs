@@ -1,0 +1,9 @@
+namespace Loom.Grains.Abstractions;
+
+/// <summary>Why a sequence stopped, spelled as OpenAI spells finish_reason.</summary>
+public enum FinishReason
+{
+    Stop,
+    Length,
+    Abort,
+}
