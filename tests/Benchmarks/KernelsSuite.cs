@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Loom.Kernels.Cpu;
+using Loom.Silo.Models;
+
+namespace Loom.Benchmarks;
+
+/// <summary>
+/// `kernels`: single-stream decode and 512-token prefill of smollm2-135m, Loom (bf16 safetensors)
+/// against llama.cpp (F16 GGUF of the same weights) in the same run, plus this machine's
+/// measured roofline so the figures can be read as fractions of it.
+/// </summary>
+public static class KernelsSuite
+{
+    public static int Run(BenchArgs args)
+    {
+        int threads = args.GetInt("threads", Environment.ProcessorCount);
+        int decodeSteps = args.GetInt("decode-steps", 64);
+        int prefillLen = args.GetInt("prefill", 512);
+        int reps = args.GetInt("reps", 3);
+        string preset = args.Get("preset") ?? "smollm2-135m";
+        string cache = args.Get("cache") ?? Path.Combine(Path.GetTempPath(), "loom-bench");
+
+        var modelDir = Path.Combine(cache, $"{preset}-bf16");
+        var gguf = Path.Combine(cache, $"{preset}-f16.gguf");
+        if (!File.Exists(Path.Combine(modelDir, "config.json")) || !File.Exists(gguf))
+        {
+            Console.WriteLine($"generating {preset} (bf16 safetensors + F16 GGUF) in {cache} ...");
+            ModelGenerator.Generate(ModelPresets.Get(preset), modelDir,
+                new GenerateOptions { DType = Kernels.DType.BF16, Seed = 42, GgufPath = gguf, GgufType = GgufType.F16 });
+        }
+
+        Console.WriteLine($"roofline ({threads} threads) ...");
+        double bandwidth = Roofline.MeasureReadBandwidthGBs(threads);
+        double peak = Roofline.MeasureFmaPeakGflops(threads);
+        Console.WriteLine($"  read bandwidth {bandwidth:F1} GB/s, FP32 FMA peak {peak:F1} GFLOP/s");
+
+        var rng = new Random(3);
+        using var backend = new CpuBackend(threads);
+        using var model = LlamaModel.Load(modelDir, backend);
+        int vocab = model.Config.VocabSize;
+        int[] prompt = Enumerable.Range(0, prefillLen).Select(_ => rng.Next(3, vocab)).ToArray();
+        int[] shortPrompt = prompt[..16];
+
+        // Loom
+        double loomPrefill = double.MaxValue, loomDecode = double.MaxValue;
+        using (var runner = new DirectRunner(model, 1, prefillLen + decodeSteps + 16))
+        {
+            runner.Step([new SequenceChunk(0, shortPrompt, 0)]); // warm-up: JIT, buffers, pool threads
+            for (int r = 0; r < reps; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                runner.Step([new SequenceChunk(0, prompt, 0)]);
+                loomPrefill = Math.Min(loomPrefill, sw.Elapsed.TotalSeconds);
+            }
+            for (int r = 0; r < reps; r++)
+            {
+                var logits = runner.Step([new SequenceChunk(0, shortPrompt, 0)]);
+                int next = ArgMax(logits), pos = shortPrompt.Length;
+                var sw = Stopwatch.StartNew();
+                for (int s = 0; s < decodeSteps; s++)
+                {
+                    logits = runner.Step([new SequenceChunk(0, [next], pos++)]);
+                    next = ArgMax(logits);
+                }
+                loomDecode = Math.Min(loomDecode, sw.Elapsed.TotalSeconds / decodeSteps);
+            }
+        }
+
+        // llama.cpp
+        double peerPrefill = double.MaxValue, peerDecode = double.MaxValue;
+        using (var peer = new LlamaCppPeer(gguf, prefillLen + decodeSteps + 16, threads))
+        {
+            peer.Prefill(shortPrompt);
+            for (int r = 0; r < reps; r++) peerPrefill = Math.Min(peerPrefill, peer.Prefill(prompt));
+            for (int r = 0; r < reps; r++) peerDecode = Math.Min(peerDecode, peer.DecodeSecondsPerToken(shortPrompt, decodeSteps));
+        }
+
+        double decodeTokS = 1 / loomDecode, prefillTokS = prefillLen / loomPrefill;
+        double peerDecodeTokS = 1 / peerDecode, peerPrefillTokS = prefillLen / peerPrefill;
+        // Decode reads every linear weight once per token; prefill does 2 FLOPs per weight per token.
+        double decodeBw = model.LinearWeightBytes * decodeTokS / 1e9 / bandwidth;
+        double prefillFlops = 2.0 * model.MatmulParameters * prefillTokS / 1e9 / peak;
+
+        var result = new Dictionary<string, object>
+        {
+            ["preset"] = preset,
+            ["threads"] = threads,
+            ["decode_tok_s"] = Math.Round(decodeTokS, 2),
+            ["llamacpp_decode_tok_s"] = Math.Round(peerDecodeTokS, 2),
+            ["decode_vs_llamacpp"] = Math.Round(decodeTokS / peerDecodeTokS, 3),
+            ["prefill_tok_s"] = Math.Round(prefillTokS, 1),
+            ["llamacpp_prefill_tok_s"] = Math.Round(peerPrefillTokS, 1),
+            ["prefill_vs_llamacpp"] = Math.Round(prefillTokS / peerPrefillTokS, 3),
+            ["decode_bw_fraction"] = Math.Round(decodeBw, 3),
+            ["prefill_flops_fraction"] = Math.Round(prefillFlops, 3),
+            ["read_bandwidth_gb_s"] = Math.Round(bandwidth, 1),
+            ["fma_peak_gflop_s"] = Math.Round(peak, 1),
+            ["linear_weight_bytes"] = model.LinearWeightBytes,
+        };
+        Console.WriteLine();
+        Console.WriteLine($"{"",-10}{"Loom",14}{"llama.cpp",14}{"ratio",9}");
+        Console.WriteLine($"{"decode",-10}{decodeTokS,10:F1} t/s{peerDecodeTokS,10:F1} t/s{decodeTokS / peerDecodeTokS,9:F2}");
+        Console.WriteLine($"{"prefill",-10}{prefillTokS,10:F1} t/s{peerPrefillTokS,10:F1} t/s{prefillTokS / peerPrefillTokS,9:F2}");
+        Console.WriteLine($"decode: {decodeBw:P1} of read bandwidth;  prefill: {prefillFlops:P1} of FP32 FMA peak");
+        var json = JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true });
+        if (args.Get("json") is { } path)
+        {
+            File.WriteAllText(path, json);
+            Console.WriteLine($"wrote {path}");
+        }
+        else Console.WriteLine(json);
+        return 0;
+    }
+
+    private static int ArgMax(float[] x)
+    {
+        int best = 0;
+        for (int i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
+        return best;
+    }
+}

@@ -1,0 +1,79 @@
+using Loom.Gateway.Cli;
+using Loom.Gateway.Demo;
+using Loom.Kernels.Cpu;
+using Loom.Silo.Models;
+
+namespace Loom.Gateway.Tests.Cli;
+
+[Collection("Console")]
+public sealed class LoomCliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("loom-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        var (o, e) = (new StringWriter(), new StringWriter());
+        Console.SetOut(o);
+        Console.SetError(e);
+        try { return (await LoomCli.RunAsync(args), o.ToString(), e.ToString()); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+    }
+
+    [Fact]
+    public async Task ModelGenerateWritesALoadableModelAndGguf()
+    {
+        var dir = Path.Combine(_dir, "m");
+        var gguf = Path.Combine(_dir, "m.gguf");
+        var (code, _, err) = await Run("model", "generate", "tiny-qwen2", "--out", dir, "--dtype", "f16", "--seed", "5", "--gguf", gguf, "--gguf-type", "f32");
+        Assert.True(code == 0, err);
+        Assert.True(new FileInfo(gguf).Length > 0);
+        var config = ModelConfig.Load(dir);
+        Assert.Equal(ModelArchitecture.Qwen2, config.Architecture);
+        using var backend = new CpuBackend(1);
+        using var model = LlamaModel.Load(dir, backend);
+        Assert.True(model.LinearWeightBytes > 0);
+    }
+
+    [Fact]
+    public async Task UnknownPresetAndBadDtypeAreClearErrors()
+    {
+        var (code, _, err) = await Run("model", "generate", "gpt-9", "--out", Path.Combine(_dir, "x"));
+        Assert.Equal(2, code);
+        Assert.Contains("gpt-9", err);
+        Assert.Contains("tiny", err);
+
+        (code, _, err) = await Run("model", "generate", "tiny", "--out", Path.Combine(_dir, "y"), "--dtype", "int4");
+        Assert.Equal(2, code);
+        Assert.Contains("--dtype", err);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "y", "model.safetensors")));
+    }
+
+    [Fact]
+    public async Task ServeOnTheDemoModelCompletesAPrompt()
+    {
+        Environment.SetEnvironmentVariable("LOOM_CACHE", _dir);
+        try
+        {
+            var (code, output, err) = await Run("serve", "--prompt", "Hello there", "--max-tokens", "5");
+            Assert.True(code == 0, err);
+            Assert.Contains("completion:", output);
+            Assert.Contains("5 generated", output);
+            Assert.True(File.Exists(Path.Combine(_dir, DemoModel.Version, "tokenizer.json")));
+        }
+        finally { Environment.SetEnvironmentVariable("LOOM_CACHE", null); }
+    }
+
+    [Fact]
+    public void DemoModelIsGeneratedOnceAndReused()
+    {
+        var first = DemoModel.EnsureCreated(root: _dir);
+        var stamp = File.GetLastWriteTimeUtc(Path.Combine(first, "model.safetensors"));
+        var second = DemoModel.EnsureCreated(root: _dir);
+        Assert.Equal(first, second);
+        Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(second, "model.safetensors")));
+        Assert.Equal(50257, ModelConfig.Load(first).VocabSize);
+    }
+}
