@@ -31,6 +31,9 @@ public static class ModelGenerator
             throw new ArgumentException($"weights must be F32, F16 or BF16, not {opts.DType}", nameof(opts));
         if (opts.ShardSizeBytes <= 0) throw new ArgumentException("ShardSizeBytes must be positive", nameof(opts));
         var p = Apply(preset, opts);
+        // Fail before writing gigabytes of safetensors that the GGUF step would then refuse.
+        if (opts.GgufPath is not null && p.Vocab < GgufModelWriter.MinVocab)
+            throw new ArgumentException($"GGUF export needs vocab >= {GgufModelWriter.MinVocab} for its minimal tokenizer, got {p.Vocab}", nameof(opts));
 
         Directory.CreateDirectory(outDir);
         // Stale weights from an earlier run (e.g. shards when this run is single-file) would confuse loaders.
