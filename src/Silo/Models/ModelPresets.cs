@@ -30,6 +30,7 @@ public static class ModelPresets
 
     public static readonly ModelPreset SmolLM2_135M = new("smollm2-135m", ModelArchitecture.Llama,
         Hidden: 576, Layers: 30, Heads: 9, KvHeads: 3, HeadDim: 64, Ffn: 1536, Vocab: 49152,
+        // Token ids as in SmolLM2-135M-Instruct (<|im_start|> = 1, <|im_end|> = 2); the base model uses 0/0.
         QkvBias: false, Tied: true, RopeTheta: 100000, RmsEps: 1e-5, MaxPos: 8192, BosTokenId: 1, EosTokenId: 2);
 
     public static readonly ModelPreset Qwen25_05B = new("qwen2.5-0.5b", ModelArchitecture.Qwen2,
