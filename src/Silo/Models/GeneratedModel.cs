@@ -1,0 +1,4 @@
+namespace Loom.Silo.Models;
+
+/// <summary>What <see cref="ModelGenerator.Generate"/> wrote.</summary>
+public sealed record GeneratedModel(string Directory, ModelConfig Config, IReadOnlyList<string> WeightFiles, string? GgufPath);

@@ -1,0 +1,158 @@
+using System.Text.Json;
+using Loom.Kernels;
+
+namespace Loom.Silo.Models;
+
+/// <summary>
+/// Writes random-weight models in the exact Hugging Face folder layout (config.json,
+/// generation_config.json, model.safetensors or shards + index), deterministically from a seed,
+/// optionally with a GGUF of the same weights for llama.cpp.
+/// </summary>
+/// <remarks>
+/// Every tensor row draws from its own SplitMix64 stream seeded by (seed, tensor name, row), so
+/// output is byte-identical for a seed and independent of write order, and generation streams
+/// row by row: memory stays at one row even for llama3-8b.
+/// Init keeps activations O(1) through the stack: linear weights uniform with std 1/sqrt(in),
+/// embeddings std 1/sqrt(hidden) (tied heads then give logits of std ~1: peaked enough to have
+/// distinct argmaxes, not so peaked that one token wins everywhere), norm weights 1 ± ~0.17 and
+/// biases std 0.1 so that a loader ignoring them is caught by comparisons.
+/// </remarks>
+public static class ModelGenerator
+{
+    public static IReadOnlyList<string> PresetNames => ModelPresets.Names;
+
+    public static GeneratedModel Generate(string presetName, string outDir, GenerateOptions? opts = null) =>
+        Generate(ModelPresets.Get(presetName), outDir, opts);
+
+    public static GeneratedModel Generate(ModelPreset preset, string outDir, GenerateOptions? opts = null)
+    {
+        opts ??= new GenerateOptions();
+        if (opts.DType is not (DType.F32 or DType.F16 or DType.BF16))
+            throw new ArgumentException($"weights must be F32, F16 or BF16, not {opts.DType}", nameof(opts));
+        if (opts.ShardSizeBytes <= 0) throw new ArgumentException("ShardSizeBytes must be positive", nameof(opts));
+        var p = Apply(preset, opts);
+        // Fail before writing gigabytes of safetensors that the GGUF step would then refuse.
+        if (opts.GgufPath is not null && p.Vocab < GgufModelWriter.MinVocab)
+            throw new ArgumentException($"GGUF export needs vocab >= {GgufModelWriter.MinVocab} for its minimal tokenizer, got {p.Vocab}", nameof(opts));
+
+        Directory.CreateDirectory(outDir);
+        // Stale weights from an earlier run (e.g. shards when this run is single-file) would confuse loaders.
+        foreach (var old in Directory.EnumerateFiles(outDir, "model*.safetensors*")) File.Delete(old);
+        File.WriteAllText(Path.Combine(outDir, "config.json"), HfConfigJson.Config(p, opts.DType));
+        File.WriteAllText(Path.Combine(outDir, "generation_config.json"), HfConfigJson.GenerationConfig(p));
+        var config = ModelConfig.Load(outDir);
+
+        var specs = HfTensorLayout.For(config);
+        var files = WriteWeights(outDir, specs, opts);
+
+        if (opts.GgufPath is { } gguf)
+        {
+            using var weights = ModelWeights.Open(outDir);
+            GgufModelWriter.Write(config, weights, gguf, opts.GgufType, p.Name);
+        }
+        return new GeneratedModel(outDir, config, files, opts.GgufPath);
+    }
+
+    /// <summary>The preset with the option overrides applied (token ids fall back to 1/2 if the vocab shrank below them).</summary>
+    public static ModelPreset Apply(ModelPreset preset, GenerateOptions opts)
+    {
+        var p = preset;
+        if (opts.Layers is int layers)
+        {
+            if (layers < 1) throw new ArgumentException("Layers must be >= 1", nameof(opts));
+            p = p with { Layers = layers };
+        }
+        if (opts.Vocab is int vocab)
+        {
+            if (vocab < 3) throw new ArgumentException("Vocab must be >= 3", nameof(opts));
+            p = p with { Vocab = vocab };
+            if (p.BosTokenId >= vocab || p.EosTokenId >= vocab) p = p with { BosTokenId = 1, EosTokenId = 2 };
+        }
+        return p;
+    }
+
+    /// <summary>Fills <paramref name="row"/> with the values of row <paramref name="rowIndex"/> of <paramref name="spec"/>, before dtype rounding.</summary>
+    public static void FillRow(ulong seed, TensorSpec spec, int rowIndex, Span<float> row)
+    {
+        var rng = new SplitMix64(SplitMix64.Mix(SplitMix64.Mix(seed ^ SplitMix64.Hash(spec.Name)) + (ulong)rowIndex));
+        // Uniform(-a, a) has std a/sqrt(3); uniform needs no transcendental functions, so bytes
+        // cannot differ across platforms or runtime versions.
+        float std = spec.Init switch
+        {
+            TensorInit.Linear => 1f / MathF.Sqrt(spec.Shape[^1]),
+            TensorInit.Embedding => 1f / MathF.Sqrt(spec.Shape[^1]),
+            TensorInit.Norm => 0.1f,
+            TensorInit.Bias => 0.1f,
+            _ => throw new ArgumentOutOfRangeException(nameof(spec)),
+        };
+        float a = std * 1.7320508f;
+        float center = spec.Init == TensorInit.Norm ? 1f : 0f;
+        for (int i = 0; i < row.Length; i++) row[i] = center + (2f * rng.NextFloat() - 1f) * a;
+    }
+
+    private static List<string> WriteWeights(string dir, IReadOnlyList<TensorSpec> specs, GenerateOptions opts)
+    {
+        long Bytes(TensorSpec s) => s.Shape.Aggregate((long)opts.DType.Size(), (n, d) => n * d);
+        // Greedy in model order, as transformers' save_pretrained shards: a new shard starts when
+        // the next tensor would overflow the current one.
+        var shards = new List<List<TensorSpec>> { new() };
+        long current = 0;
+        foreach (var s in specs)
+        {
+            long b = Bytes(s);
+            if (current > 0 && current + b > opts.ShardSizeBytes) { shards.Add([]); current = 0; }
+            shards[^1].Add(s);
+            current += b;
+        }
+
+        var written = new List<string>();
+        if (shards.Count == 1)
+        {
+            var path = Path.Combine(dir, ModelWeights.SingleFileName);
+            SafetensorsWriter.Write(path, shards[0].Select(s => ToTensor(s, opts)), SafetensorsWriter.PtMetadata);
+            written.Add(path);
+            return written;
+        }
+
+        var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < shards.Count; i++)
+        {
+            var name = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
+            var path = Path.Combine(dir, name);
+            SafetensorsWriter.Write(path, shards[i].Select(s => ToTensor(s, opts)), SafetensorsWriter.PtMetadata);
+            foreach (var s in shards[i]) weightMap[s.Name] = name;
+            written.Add(path);
+        }
+        WriteIndex(Path.Combine(dir, ModelWeights.IndexFileName), specs.Sum(Bytes), weightMap);
+        return written;
+    }
+
+    private static SafetensorsTensor ToTensor(TensorSpec spec, GenerateOptions opts) =>
+        new(spec.Name, opts.DType, spec.Shape, stream =>
+        {
+            int rows = spec.Shape.Length == 1 ? 1 : spec.Shape[0];
+            int cols = spec.Shape.Length == 1 ? spec.Shape[0] : spec.Shape[1];
+            var values = new float[cols];
+            var bytes = new byte[cols * opts.DType.Size()];
+            for (int r = 0; r < rows; r++)
+            {
+                FillRow(opts.Seed, spec, r, values);
+                WeightConvert.Encode(values, opts.DType, bytes);
+                stream.Write(bytes);
+            }
+        });
+
+    private static void WriteIndex(string path, long totalSize, SortedDictionary<string, string> weightMap)
+    {
+        using var fs = File.Create(path);
+        using var w = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true });
+        w.WriteStartObject();
+        w.WriteStartObject("metadata");
+        w.WriteNumber("total_size", totalSize);
+        w.WriteEndObject();
+        w.WriteStartObject("weight_map");
+        foreach (var (k, v) in weightMap) w.WriteString(k, v);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+}
