@@ -1,0 +1,266 @@
+namespace Loom.Kernels.Cpu;
+
+/// <summary>
+/// The host backend: 64-byte aligned native tensors, packed-panel GEMM and fp32 elementwise
+/// kernels, all parallelised on one persistent <see cref="CpuThreadPool"/>. Synchronous.
+/// </summary>
+public sealed unsafe class CpuBackend : IBackend
+{
+    private readonly CpuThreadPool _pool;
+    private readonly ScratchBuffer _gemmScratch = new();
+    private readonly ScratchBuffer _attentionScratch = new();
+    private bool _disposed;
+
+    /// <param name="threads">Worker threads including the caller; 0 = Environment.ProcessorCount.</param>
+    public CpuBackend(int threads = 0)
+    {
+        _pool = new CpuThreadPool(threads);
+    }
+
+    public string Name => "cpu";
+
+    /// <summary>The pool every kernel runs on (exposed for diagnostics and tests).</summary>
+    public CpuThreadPool Pool => _pool;
+
+    public Tensor Allocate(DType dtype, params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        long n = 1;
+        foreach (var d in shape)
+        {
+            if (d < 0) throw new ArgumentException($"negative dimension in shape [{string.Join(",", shape)}]");
+            n = checked(n * d);
+        }
+
+        void* p = NativeBuffer.Alloc(n * dtype.Size());
+        return new Tensor((nint)p, dtype, (int[])shape.Clone(), NativeBuffer.Free);
+    }
+
+    public Tensor Upload(WeightView source, DType dtype)
+    {
+        if (source.Data == 0 && source.ElementCount > 0) throw new ArgumentException($"weight '{source.Name}' has no data");
+        var t = Allocate(dtype, source.Shape);
+        try
+        {
+            ElementwiseKernels.Convert((void*)source.Data, source.DType, (void*)t.Data, dtype, source.ElementCount);
+        }
+        catch (NotSupportedException e)
+        {
+            t.Dispose();
+            throw new NotSupportedException($"weight '{source.Name}': {e.Message}", e);
+        }
+
+        return t;
+    }
+
+    public LinearWeight PrepareLinear(IReadOnlyList<WeightView> parts) => PackedLinearWeight.Pack(parts, _pool);
+
+    public void Embedding(Tensor table, ReadOnlySpan<int> ids, Tensor output)
+    {
+        int h = table.Cols, vocab = table.Rows;
+        RequireF32(output, nameof(output));
+        if (output.Rows != ids.Length || output.Cols != h)
+            throw new ArgumentException($"embedding output is [{output.Rows},{output.Cols}], expected [{ids.Length},{h}]");
+        long rowBytes = (long)h * table.DType.Size();
+        for (int i = 0; i < ids.Length; i++)
+        {
+            int id = ids[i];
+            if ((uint)id >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(ids), $"token id {id} outside vocabulary of {vocab}");
+            ElementwiseKernels.ToF32((byte*)table.Data + id * rowBytes, table.DType, (float*)output.Data + (long)i * h, h);
+        }
+    }
+
+    public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor output)
+    {
+        CheckNorm(x, weight, output);
+        var job = new RowOps.Job
+        {
+            Kind = RowOps.Op.RmsNorm, Rows = x.Rows, Cols = x.Cols,
+            A = (float*)x.Data, C = (float*)output.Data, W = (float*)weight.Data, Eps = eps,
+        };
+        RowOps.Run(_pool, ref job);
+    }
+
+    public void AddRmsNorm(Tensor x, Tensor residual, Tensor weight, float eps, Tensor output)
+    {
+        CheckNorm(x, weight, output);
+        RequireSameShape(x, residual, nameof(residual));
+        var job = new RowOps.Job
+        {
+            Kind = RowOps.Op.AddRmsNorm, Rows = x.Rows, Cols = x.Cols,
+            A = (float*)x.Data, B = (float*)residual.Data, C = (float*)output.Data, W = (float*)weight.Data, Eps = eps,
+        };
+        RowOps.Run(_pool, ref job);
+    }
+
+    public void Linear(Tensor x, LinearWeight weight, Tensor? bias, Tensor output)
+    {
+        if (weight is not PackedLinearWeight w) throw new ArgumentException("weight was not prepared by the CPU backend", nameof(weight));
+        RequireF32(x, nameof(x));
+        RequireF32(output, nameof(output));
+        if (x.Cols != w.InFeatures) throw new ArgumentException($"x has K={x.Cols}, weight expects K={w.InFeatures}");
+        if (output.Rows != x.Rows || output.Cols != w.OutFeatures)
+            throw new ArgumentException($"output is [{output.Rows},{output.Cols}], expected [{x.Rows},{w.OutFeatures}]");
+        if (bias is not null)
+        {
+            RequireF32(bias, nameof(bias));
+            if (bias.ElementCount != w.OutFeatures) throw new ArgumentException($"bias has {bias.ElementCount} elements, expected {w.OutFeatures}");
+        }
+
+        CpuGemm.Linear(_pool, _gemmScratch, (float*)x.Data, x.Rows, w, bias is null ? null : (float*)bias.Data, (float*)output.Data);
+    }
+
+    public void CopyColumns(Tensor source, int columnOffset, Tensor output)
+    {
+        if (source.DType != output.DType) throw new ArgumentException("CopyColumns needs matching dtypes");
+        if (output.Rows != source.Rows || columnOffset < 0 || columnOffset + output.Cols > source.Cols)
+            throw new ArgumentException($"cannot copy {output.Cols} columns at {columnOffset} of [{source.Rows},{source.Cols}] into [{output.Rows},{output.Cols}]");
+        int es = source.DType.Size();
+        long rowBytes = (long)output.Cols * es;
+        for (long r = 0; r < source.Rows; r++)
+        {
+            byte* s = (byte*)source.Data + (r * source.Cols + columnOffset) * es;
+            Buffer.MemoryCopy(s, (byte*)output.Data + r * rowBytes, rowBytes, rowBytes);
+        }
+    }
+
+    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, float attentionScaling)
+    {
+        RequireF32(x, nameof(x));
+        if (headDim <= 0 || x.Cols % headDim != 0) throw new ArgumentException($"x.Cols={x.Cols} is not a multiple of headDim={headDim}");
+        if (2 * invFreq.Length > headDim) throw new ArgumentException($"{invFreq.Length} frequencies rotate more than headDim={headDim}");
+        if (positions.Length != x.Rows) throw new ArgumentException($"{positions.Length} positions for {x.Rows} tokens");
+        fixed (int* pos = positions)
+        fixed (float* freq = invFreq)
+        {
+            var job = new RowOps.Job
+            {
+                Kind = RowOps.Op.Rope, Rows = x.Rows, Cols = x.Cols, A = (float*)x.Data,
+                HeadDim = headDim, Half = invFreq.Length, Positions = pos, InvFreq = freq, Scaling = attentionScaling,
+            };
+            RowOps.Run(_pool, ref job);
+        }
+    }
+
+    public void SiluAndMul(Tensor gateUp, Tensor output)
+    {
+        RequireF32(gateUp, nameof(gateUp));
+        RequireF32(output, nameof(output));
+        if (gateUp.Cols != 2 * output.Cols || gateUp.Rows != output.Rows)
+            throw new ArgumentException($"gateUp [{gateUp.Rows},{gateUp.Cols}] does not match output [{output.Rows},{output.Cols}]");
+        var job = new RowOps.Job
+        {
+            Kind = RowOps.Op.SiluMul, Rows = output.Rows, Cols = output.Cols,
+            A = (float*)gateUp.Data, C = (float*)output.Data,
+        };
+        RowOps.Run(_pool, ref job);
+    }
+
+    public void Add(Tensor a, Tensor b, Tensor output)
+    {
+        RequireF32(a, nameof(a));
+        RequireF32(b, nameof(b));
+        RequireF32(output, nameof(output));
+        if (a.ElementCount != b.ElementCount || a.ElementCount != output.ElementCount)
+            throw new ArgumentException($"Add of {a} and {b} into {output}: element counts differ");
+        ElementwiseKernels.Add((float*)a.Data, (float*)b.Data, (float*)output.Data, a.ElementCount);
+    }
+
+    public void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor output)
+    {
+        if (x.DType != output.DType) throw new ArgumentException("GatherRows needs matching dtypes");
+        if (output.Rows != rows.Length || output.Cols != x.Cols)
+            throw new ArgumentException($"output is [{output.Rows},{output.Cols}], expected [{rows.Length},{x.Cols}]");
+        long rowBytes = (long)x.Cols * x.DType.Size();
+        for (int i = 0; i < rows.Length; i++)
+        {
+            int r = rows[i];
+            if ((uint)r >= (uint)x.Rows) throw new ArgumentOutOfRangeException(nameof(rows), $"row {r} of {x.Rows}");
+            Buffer.MemoryCopy((byte*)x.Data + r * rowBytes, (byte*)output.Data + i * rowBytes, rowBytes, rowBytes);
+        }
+    }
+
+    public KvCache AllocateKvCache(KvCacheSpec spec) => new CpuKvCache(spec);
+
+    public void WriteKv(KvCache cache, int layer, Tensor k, Tensor v, ReadOnlySpan<int> slotMapping)
+    {
+        var c = AsCpuCache(cache);
+        var spec = c.Spec;
+        int width = spec.NumKvHeads * spec.HeadDim;
+        RequireF32(k, nameof(k));
+        RequireF32(v, nameof(v));
+        if (k.Cols != width || v.Cols != width || k.Rows != v.Rows)
+            throw new ArgumentException($"k [{k.Rows},{k.Cols}] / v [{v.Rows},{v.Cols}] must both be [tokens,{width}]");
+        if (slotMapping.Length != k.Rows) throw new ArgumentException($"{slotMapping.Length} slots for {k.Rows} tokens");
+        float* kd = c.K(layer), vd = c.V(layer);
+        long slots = (long)spec.NumBlocks * spec.BlockSize;
+        long bytes = (long)spec.HeadDim * sizeof(float);
+        for (int t = 0; t < slotMapping.Length; t++)
+        {
+            int slot = slotMapping[t];
+            if (slot < 0) continue;
+            if (slot >= slots) throw new ArgumentOutOfRangeException(nameof(slotMapping), $"slot {slot} >= {slots}");
+            int block = slot / spec.BlockSize, offset = slot % spec.BlockSize;
+            float* ks = (float*)k.Data + (long)t * width, vs = (float*)v.Data + (long)t * width;
+            for (int h = 0; h < spec.NumKvHeads; h++)
+            {
+                long o = c.Offset(block, h, offset);
+                Buffer.MemoryCopy(ks + (long)h * spec.HeadDim, kd + o, bytes, bytes);
+                Buffer.MemoryCopy(vs + (long)h * spec.HeadDim, vd + o, bytes, bytes);
+            }
+        }
+    }
+
+    public void PagedAttention(Tensor q, KvCache cache, int layer, AttentionMetadata meta, int numHeads, float scale, Tensor output) =>
+        CpuAttention.Run(_pool, _attentionScratch, q, AsCpuCache(cache), layer, meta, numHeads, scale, output);
+
+    public void CopyToHost(Tensor source, Span<float> destination)
+    {
+        RequireF32(source, nameof(source));
+        if (destination.Length < source.ElementCount) throw new ArgumentException($"destination holds {destination.Length} of {source.ElementCount} floats");
+        new ReadOnlySpan<float>((void*)source.Data, checked((int)source.ElementCount)).CopyTo(destination);
+    }
+
+    public void CopyFromHost(ReadOnlySpan<float> source, Tensor destination)
+    {
+        RequireF32(destination, nameof(destination));
+        if (source.Length > destination.ElementCount) throw new ArgumentException($"{source.Length} floats do not fit {destination}");
+        source.CopyTo(new Span<float>((void*)destination.Data, checked((int)destination.ElementCount)));
+    }
+
+    public void Synchronize()
+    {
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _pool.Dispose();
+        _gemmScratch.Dispose();
+        _attentionScratch.Dispose();
+    }
+
+    private static CpuKvCache AsCpuCache(KvCache cache) =>
+        cache as CpuKvCache ?? throw new ArgumentException("KV cache was not allocated by the CPU backend", nameof(cache));
+
+    private static void RequireF32(Tensor t, string name)
+    {
+        if (t.DType != DType.F32) throw new ArgumentException($"{name} must be F32, got {t}", name);
+        if (t.Data == 0 && t.ElementCount > 0) throw new ObjectDisposedException(name);
+    }
+
+    private static void RequireSameShape(Tensor a, Tensor b, string name)
+    {
+        if (a.Rows != b.Rows || a.Cols != b.Cols) throw new ArgumentException($"{name} is {b}, expected the shape of {a}", name);
+    }
+
+    private static void CheckNorm(Tensor x, Tensor weight, Tensor output)
+    {
+        RequireF32(x, nameof(x));
+        RequireF32(weight, nameof(weight));
+        RequireF32(output, nameof(output));
+        if (weight.ElementCount != x.Cols) throw new ArgumentException($"norm weight has {weight.ElementCount} elements for {x.Cols} features");
+        RequireSameShape(x, output, nameof(output));
+    }
+}

@@ -1,0 +1,66 @@
+namespace Loom.Kernels.Cpu;
+
+/// <summary>
+/// The paged K/V pool in host memory: per layer one K and one V buffer laid out
+/// [block][kvHead][offsetInBlock][headDim], so one head's block is a contiguous
+/// BlockSize×HeadDim tile for attention.
+/// </summary>
+public sealed unsafe class CpuKvCache : KvCache
+{
+    private readonly nint[] _k;
+    private readonly nint[] _v;
+
+    public CpuKvCache(KvCacheSpec spec)
+        : base(spec)
+    {
+        if (spec.DType != DType.F32)
+            throw new NotSupportedException($"the CPU KV cache stores F32, not {spec.DType}");
+        if (spec.NumLayers <= 0 || spec.NumBlocks <= 0 || spec.BlockSize <= 0 || spec.NumKvHeads <= 0 || spec.HeadDim <= 0)
+            throw new ArgumentException($"invalid KV cache spec {spec}");
+        LayerElements = (long)spec.NumBlocks * spec.NumKvHeads * spec.BlockSize * spec.HeadDim;
+        _k = new nint[spec.NumLayers];
+        _v = new nint[spec.NumLayers];
+        try
+        {
+            for (int l = 0; l < spec.NumLayers; l++)
+            {
+                _k[l] = (nint)NativeBuffer.Alloc(LayerElements * sizeof(float));
+                _v[l] = (nint)NativeBuffer.Alloc(LayerElements * sizeof(float));
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Elements in one layer's K (or V) buffer.</summary>
+    public long LayerElements { get; }
+
+    public float* K(int layer) => (float*)Check(_k, layer);
+
+    public float* V(int layer) => (float*)Check(_v, layer);
+
+    /// <summary>Element offset of (block, kvHead, offset, 0) inside a layer buffer.</summary>
+    public long Offset(int block, int kvHead, int offset) =>
+        (((long)block * Spec.NumKvHeads + kvHead) * Spec.BlockSize + offset) * Spec.HeadDim;
+
+    private nint Check(nint[] buffers, int layer)
+    {
+        if ((uint)layer >= (uint)buffers.Length) throw new ArgumentOutOfRangeException(nameof(layer), $"layer {layer} of {buffers.Length}");
+        var p = buffers[layer];
+        return p != 0 ? p : throw new ObjectDisposedException(nameof(CpuKvCache));
+    }
+
+    public override void Dispose()
+    {
+        for (int l = 0; l < _k.Length; l++)
+        {
+            NativeBuffer.Release((void*)_k[l]);
+            NativeBuffer.Release((void*)_v[l]);
+            _k[l] = 0;
+            _v[l] = 0;
+        }
+    }
+}

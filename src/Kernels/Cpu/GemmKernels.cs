@@ -1,0 +1,175 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Loom.Kernels.Cpu;
+
+/// <summary>How one K-row (32 output columns) of a packed panel widens to two fp32 zmm registers.</summary>
+internal unsafe interface IPanelFormat
+{
+    static abstract int RowBytes { get; }
+
+    static abstract void Load(byte* p, out Vector512<float> lo, out Vector512<float> hi);
+}
+
+/// <summary>
+/// bf16 panels are stored interleaved [c0,c16,c1,c17,…] so one load plus a shift (columns 0-15)
+/// and a mask (columns 16-31) widens them without any shuffle.
+/// </summary>
+internal unsafe struct Bf16Panel : IPanelFormat
+{
+    public static int RowBytes => 64;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Load(byte* p, out Vector512<float> lo, out Vector512<float> hi)
+    {
+        var v = Vector512.Load((uint*)p);
+        lo = Avx512F.ShiftLeftLogical(v, 16).AsSingle();
+        hi = (v & Vector512.Create(0xFFFF0000u)).AsSingle();
+    }
+}
+
+internal unsafe struct F32Panel : IPanelFormat
+{
+    public static int RowBytes => 128;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Load(byte* p, out Vector512<float> lo, out Vector512<float> hi)
+    {
+        lo = Vector512.Load((float*)p);
+        hi = Vector512.Load((float*)(p + 64));
+    }
+}
+
+/// <summary>A compile-time row count: the JIT specialises the micro-kernel per value and drops dead rows.</summary>
+internal interface IRowCount
+{
+    static abstract int Value { get; }
+}
+
+internal struct Rows12 : IRowCount { public static int Value => 12; }
+internal struct Rows8 : IRowCount { public static int Value => 8; }
+internal struct Rows4 : IRowCount { public static int Value => 4; }
+internal struct Rows2 : IRowCount { public static int Value => 2; }
+
+/// <summary>
+/// Register-blocked GEMM micro-kernels over one 32-column panel: TR rows × 2 zmm accumulators
+/// (12 rows = 24 accumulators, the most that fit beside the two weight registers).
+/// </summary>
+internal static unsafe class GemmKernels
+{
+    /// <summary>
+    /// y[r, 0..cols) = Σ_k x[k*TR + r] * panel[k] (+ bias) for r &lt; TR. x is the row block packed
+    /// K-major ([K][TR]) so every broadcast is a fixed offset from one pointer.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel<TP, TR>(float* x, byte* w, int k, float* y, nint ldy, int cols, float* bias)
+        where TP : struct, IPanelFormat
+        where TR : struct, IRowCount
+    {
+        Vector512<float> a00 = default, a01 = default;
+        Vector512<float> a10 = default, a11 = default;
+        Vector512<float> a20 = default, a21 = default;
+        Vector512<float> a30 = default, a31 = default;
+        Vector512<float> a40 = default, a41 = default;
+        Vector512<float> a50 = default, a51 = default;
+        Vector512<float> a60 = default, a61 = default;
+        Vector512<float> a70 = default, a71 = default;
+        Vector512<float> a80 = default, a81 = default;
+        Vector512<float> a90 = default, a91 = default;
+        Vector512<float> a100 = default, a101 = default;
+        Vector512<float> a110 = default, a111 = default;
+        for (int kk = 0; kk < k; kk++)
+        {
+            TP.Load(w, out var w0, out var w1);
+            { var b = Vector512.Create(x[0]); a00 = Avx512F.FusedMultiplyAdd(b, w0, a00); a01 = Avx512F.FusedMultiplyAdd(b, w1, a01); }
+            if (TR.Value > 1) { var b = Vector512.Create(x[1]); a10 = Avx512F.FusedMultiplyAdd(b, w0, a10); a11 = Avx512F.FusedMultiplyAdd(b, w1, a11); }
+            if (TR.Value > 2) { var b = Vector512.Create(x[2]); a20 = Avx512F.FusedMultiplyAdd(b, w0, a20); a21 = Avx512F.FusedMultiplyAdd(b, w1, a21); }
+            if (TR.Value > 3) { var b = Vector512.Create(x[3]); a30 = Avx512F.FusedMultiplyAdd(b, w0, a30); a31 = Avx512F.FusedMultiplyAdd(b, w1, a31); }
+            if (TR.Value > 4) { var b = Vector512.Create(x[4]); a40 = Avx512F.FusedMultiplyAdd(b, w0, a40); a41 = Avx512F.FusedMultiplyAdd(b, w1, a41); }
+            if (TR.Value > 5) { var b = Vector512.Create(x[5]); a50 = Avx512F.FusedMultiplyAdd(b, w0, a50); a51 = Avx512F.FusedMultiplyAdd(b, w1, a51); }
+            if (TR.Value > 6) { var b = Vector512.Create(x[6]); a60 = Avx512F.FusedMultiplyAdd(b, w0, a60); a61 = Avx512F.FusedMultiplyAdd(b, w1, a61); }
+            if (TR.Value > 7) { var b = Vector512.Create(x[7]); a70 = Avx512F.FusedMultiplyAdd(b, w0, a70); a71 = Avx512F.FusedMultiplyAdd(b, w1, a71); }
+            if (TR.Value > 8) { var b = Vector512.Create(x[8]); a80 = Avx512F.FusedMultiplyAdd(b, w0, a80); a81 = Avx512F.FusedMultiplyAdd(b, w1, a81); }
+            if (TR.Value > 9) { var b = Vector512.Create(x[9]); a90 = Avx512F.FusedMultiplyAdd(b, w0, a90); a91 = Avx512F.FusedMultiplyAdd(b, w1, a91); }
+            if (TR.Value > 10) { var b = Vector512.Create(x[10]); a100 = Avx512F.FusedMultiplyAdd(b, w0, a100); a101 = Avx512F.FusedMultiplyAdd(b, w1, a101); }
+            if (TR.Value > 11) { var b = Vector512.Create(x[11]); a110 = Avx512F.FusedMultiplyAdd(b, w0, a110); a111 = Avx512F.FusedMultiplyAdd(b, w1, a111); }
+            x += TR.Value;
+            w += TP.RowBytes;
+        }
+
+        StoreRow(y + 0 * ldy, a00, a01, cols, bias);
+        if (TR.Value > 1) StoreRow(y + 1 * ldy, a10, a11, cols, bias);
+        if (TR.Value > 2) StoreRow(y + 2 * ldy, a20, a21, cols, bias);
+        if (TR.Value > 3) StoreRow(y + 3 * ldy, a30, a31, cols, bias);
+        if (TR.Value > 4) StoreRow(y + 4 * ldy, a40, a41, cols, bias);
+        if (TR.Value > 5) StoreRow(y + 5 * ldy, a50, a51, cols, bias);
+        if (TR.Value > 6) StoreRow(y + 6 * ldy, a60, a61, cols, bias);
+        if (TR.Value > 7) StoreRow(y + 7 * ldy, a70, a71, cols, bias);
+        if (TR.Value > 8) StoreRow(y + 8 * ldy, a80, a81, cols, bias);
+        if (TR.Value > 9) StoreRow(y + 9 * ldy, a90, a91, cols, bias);
+        if (TR.Value > 10) StoreRow(y + 10 * ldy, a100, a101, cols, bias);
+        if (TR.Value > 11) StoreRow(y + 11 * ldy, a110, a111, cols, bias);
+    }
+
+    /// <summary>One row (batch-1 decode): unrolled over k so four FMA chains hide FMA latency.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel1<TP>(float* x, byte* w, int k, float* y, int cols, float* bias)
+        where TP : struct, IPanelFormat
+    {
+        Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default;
+        int kk = 0;
+        for (; kk + 2 <= k; kk += 2)
+        {
+            TP.Load(w, out var w0, out var w1);
+            TP.Load(w + TP.RowBytes, out var v0, out var v1);
+            var s = Vector512.Create(x[kk]);
+            var t = Vector512.Create(x[kk + 1]);
+            a0 = Avx512F.FusedMultiplyAdd(s, w0, a0);
+            a1 = Avx512F.FusedMultiplyAdd(s, w1, a1);
+            b0 = Avx512F.FusedMultiplyAdd(t, v0, b0);
+            b1 = Avx512F.FusedMultiplyAdd(t, v1, b1);
+            w += 2 * TP.RowBytes;
+        }
+
+        if (kk < k)
+        {
+            TP.Load(w, out var w0, out var w1);
+            var s = Vector512.Create(x[kk]);
+            a0 = Avx512F.FusedMultiplyAdd(s, w0, a0);
+            a1 = Avx512F.FusedMultiplyAdd(s, w1, a1);
+        }
+
+        StoreRow(y, a0 + b0, a1 + b1, cols, bias);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(float* y, Vector512<float> lo, Vector512<float> hi, int cols, float* bias)
+    {
+        if (cols == 32)
+        {
+            if (bias != null)
+            {
+                lo += Vector512.Load(bias);
+                hi += Vector512.Load(bias + 16);
+            }
+
+            lo.Store(y);
+            hi.Store(y + 16);
+        }
+        else
+        {
+            StoreTail(y, lo, hi, cols, bias);
+        }
+    }
+
+    /// <summary>The last panel of an N that is not a multiple of 32: never write past column N.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void StoreTail(float* y, Vector512<float> lo, Vector512<float> hi, int cols, float* bias)
+    {
+        float* t = stackalloc float[32];
+        lo.Store(t);
+        hi.Store(t + 16);
+        for (int c = 0; c < cols; c++) y[c] = t[c] + (bias != null ? bias[c] : 0f);
+    }
+}

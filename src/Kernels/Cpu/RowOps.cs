@@ -1,0 +1,106 @@
+namespace Loom.Kernels.Cpu;
+
+/// <summary>Spreads row-wise elementwise ops over the pool once they are big enough to pay for it.</summary>
+internal static unsafe class RowOps
+{
+    // Below this many elements a dispatch costs more than the work (~16K floats ≈ 1-2 µs).
+    private const long ParallelThreshold = 1 << 15;
+
+    public enum Op
+    {
+        RmsNorm,
+        AddRmsNorm,
+        SiluMul,
+        Rope,
+    }
+
+    public struct Job
+    {
+        public Op Kind;
+        public int Rows;
+        public int Cols;
+        public int RowsPerItem;
+
+        // RmsNorm: A=x, C=out, W=weight. AddRmsNorm: A=x, B=residual, C=out. SiluMul: A=gateUp, C=out (Cols = F).
+        public float* A;
+        public float* B;
+        public float* C;
+        public float* W;
+        public float Eps;
+
+        // Rope: A=x (Cols = heads*headDim).
+        public int HeadDim;
+        public int Half;
+        public int* Positions;
+        public float* InvFreq;
+        public float Scaling;
+    }
+
+    public static void Run(CpuThreadPool pool, ref Job job)
+    {
+        if (job.Rows == 0) return;
+        long work = (long)job.Rows * Math.Max(1, job.Cols);
+        int items = work < ParallelThreshold ? 1 : Math.Min(job.Rows, pool.ThreadCount * 4);
+        job.RowsPerItem = (job.Rows + items - 1) / items;
+        items = (job.Rows + job.RowsPerItem - 1) / job.RowsPerItem;
+        fixed (Job* j = &job)
+        {
+            if (items == 1) Item(j, 0, 0);
+            else pool.For(items, &Item, j);
+        }
+    }
+
+    private static void Item(void* ctx, int item, int thread)
+    {
+        var j = (Job*)ctx;
+        int r0 = item * j->RowsPerItem;
+        int r1 = Math.Min(j->Rows, r0 + j->RowsPerItem);
+        int n = j->Cols;
+        switch (j->Kind)
+        {
+            case Op.RmsNorm:
+                for (int r = r0; r < r1; r++)
+                    ElementwiseKernels.RmsNormRow(j->A + (long)r * n, j->W, j->Eps, j->C + (long)r * n, n);
+                break;
+            case Op.AddRmsNorm:
+                for (int r = r0; r < r1; r++)
+                    ElementwiseKernels.AddRmsNormRow(j->A + (long)r * n, j->B + (long)r * n, j->W, j->Eps, j->C + (long)r * n, n);
+                break;
+            case Op.SiluMul:
+                for (int r = r0; r < r1; r++)
+                {
+                    float* g = j->A + (long)r * 2 * n;
+                    ElementwiseKernels.SiluMulRow(g, g + n, j->C + (long)r * n, n);
+                }
+
+                break;
+            case Op.Rope:
+                RopeRows(j, r0, r1);
+                break;
+        }
+    }
+
+    private static void RopeRows(Job* j, int r0, int r1)
+    {
+        int half = j->Half;
+        if (half == 0) return;
+        float* cos = stackalloc float[half];
+        float* sin = stackalloc float[half];
+        int heads = j->Cols / j->HeadDim;
+        for (int r = r0; r < r1; r++)
+        {
+            // HF builds the angle in fp32 (position * inv_freq) and takes cos/sin of that fp32 value;
+            // double cos/sin of the same fp32 angle rounds to what torch returns.
+            float pos = j->Positions[r];
+            for (int i = 0; i < half; i++)
+            {
+                float angle = pos * j->InvFreq[i];
+                cos[i] = (float)Math.Cos(angle) * j->Scaling;
+                sin[i] = (float)Math.Sin(angle) * j->Scaling;
+            }
+
+            float* row = j->A + (long)r * j->Cols;
+            for (int h = 0; h < heads; h++) ElementwiseKernels.RopeHead(row + (long)h * j->HeadDim, cos, sin, half);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+using Loom.Kernels.Cpu;
+
+namespace Loom.Kernels.Tests;
+
+public class LinearTests
+{
+    public static TheoryData<DType, int, int, int, bool> Shapes()
+    {
+        var data = new TheoryData<DType, int, int, int, bool>();
+        int[][] shapes =
+        [
+            [1, 1, 1], [1, 7, 31], [3, 33, 33], [17, 577, 95], [70, 33, 31], [1, 577, 95],
+            [13, 7, 64], [25, 64, 1], [2, 16, 32], [12, 100, 33], [9, 5, 96], [70, 577, 33],
+        ];
+        foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
+        {
+            for (int i = 0; i < shapes.Length; i++)
+                data.Add(dt, shapes[i][0], shapes[i][1], shapes[i][2], i % 2 == 0);
+        }
+
+        data.Add(DType.BF16, 3, 7, 1, true);
+        data.Add(DType.F32, 17, 1, 95, true);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void MatchesScalarReference(DType dtype, int m, int k, int n, bool withBias)
+    {
+        using var backend = new CpuBackend(2);
+        using var weights = new NativeWeights();
+        var wv = weights.Make("w", dtype, [n, k], TestData.Random(n * k, 1 + n + k), out var wRounded);
+        var x = TestData.Random(m * k, 7 + m);
+        var b = withBias ? TestData.Random(n, 3) : null;
+
+        using var lw = backend.PrepareLinear([wv]);
+        Assert.Equal(n, lw.OutFeatures);
+        Assert.Equal(k, lw.InFeatures);
+        Assert.Equal(dtype, lw.DType);
+        Assert.True(lw.ByteLength >= (long)n * k * 2);
+
+        using var xt = TestData.Upload(backend, x, m, k);
+        using var bt = b is null ? null : TestData.Upload(backend, b, n);
+        using var yt = backend.Allocate(DType.F32, m, n);
+        backend.Linear(xt, lw, bt, yt);
+
+        var (expected, scale) = Reference.Linear(x, m, k, wRounded, n, b);
+        TestData.AssertClose(expected, TestData.Download(backend, yt), 1e-6, 1e-5, scale, $"{dtype} M={m} K={k} N={n}");
+    }
+
+    [Theory]
+    [InlineData(DType.BF16)]
+    [InlineData(DType.F32)]
+    [InlineData(DType.F16)]
+    public void FusedPartsStackAlongN(DType dtype)
+    {
+        using var backend = new CpuBackend(2);
+        using var weights = new NativeWeights();
+        int k = 45;
+        int[] ns = [40, 9, 9];
+        var parts = new List<WeightView>();
+        var all = new List<float>();
+        for (int i = 0; i < ns.Length; i++)
+        {
+            parts.Add(weights.Make($"p{i}", dtype, [ns[i], k], TestData.Random(ns[i] * k, 10 + i), out var r));
+            all.AddRange(r);
+        }
+
+        int n = ns.Sum(), m = 5;
+        using var lw = backend.PrepareLinear(parts);
+        Assert.Equal(n, lw.OutFeatures);
+        var x = TestData.Random(m * k, 99);
+        using var xt = TestData.Upload(backend, x, m, k);
+        using var yt = backend.Allocate(DType.F32, m, n);
+        backend.Linear(xt, lw, null, yt);
+        var (expected, scale) = Reference.Linear(x, m, k, all.ToArray(), n, null);
+        TestData.AssertClose(expected, TestData.Download(backend, yt), 1e-6, 1e-5, scale);
+    }
+
+    [Fact]
+    public void MismatchedPartsNameTheWeight()
+    {
+        using var backend = new CpuBackend(1);
+        using var weights = new NativeWeights();
+        var a = weights.Make("q_proj", DType.BF16, [4, 8], new float[32], out _);
+        var b = weights.Make("k_proj", DType.BF16, [4, 9], new float[36], out _);
+        var c = weights.Make("v_proj", DType.F32, [4, 8], new float[32], out _);
+        Assert.Contains("k_proj", Assert.Throws<ArgumentException>(() => backend.PrepareLinear([a, b])).Message);
+        Assert.Contains("v_proj", Assert.Throws<ArgumentException>(() => backend.PrepareLinear([a, c])).Message);
+    }
+
+    [Fact]
+    public void SingleThreadedMatchesMultiThreaded()
+    {
+        using var one = new CpuBackend(1);
+        using var two = new CpuBackend(2);
+        using var weights = new NativeWeights();
+        int m = 29, k = 130, n = 300;
+        var wv = weights.Make("w", DType.BF16, [n, k], TestData.Random(n * k, 5), out _);
+        var x = TestData.Random(m * k, 6);
+        float[] Run(CpuBackend be)
+        {
+            using var lw = be.PrepareLinear([wv]);
+            using var xt = TestData.Upload(be, x, m, k);
+            using var yt = be.Allocate(DType.F32, m, n);
+            be.Linear(xt, lw, null, yt);
+            return TestData.Download(be, yt);
+        }
+
+        Assert.Equal(Run(one), Run(two));
+    }
+}
