@@ -42,8 +42,14 @@ public static class ModelPresets
         QkvBias: false, Tied: false, RopeTheta: 500000, RmsEps: 1e-5, MaxPos: 131072,
         RopeScaling: new RopeScaling("llama3", 8.0, 1.0, 4.0, 8192), BosTokenId: 128000, EosTokenId: 128001);
 
+    // The built-in demo model `loom serve` generates on first use: GPT-2's vocabulary (its real
+    // tokenizer ships with it), small enough to generate and answer quickly on two cores.
+    public static readonly ModelPreset Demo = new("demo", ModelArchitecture.Llama,
+        Hidden: 256, Layers: 4, Heads: 8, KvHeads: 4, HeadDim: 32, Ffn: 768, Vocab: 50257,
+        QkvBias: false, Tied: true, RopeTheta: 10000, RmsEps: 1e-5, MaxPos: 1024, BosTokenId: 50256, EosTokenId: 50256);
+
     public static IReadOnlyList<ModelPreset> All { get; } =
-        [Tiny, TinyQwen2, TinyQwen3, TinyMistral, SmolLM2_135M, Qwen25_05B, Llama3_8B];
+        [Tiny, TinyQwen2, TinyQwen3, TinyMistral, SmolLM2_135M, Qwen25_05B, Llama3_8B, Demo];
 
     public static IReadOnlyList<string> Names { get; } = All.Select(p => p.Name).ToArray();
 

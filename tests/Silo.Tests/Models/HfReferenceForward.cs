@@ -4,138 +4,161 @@ using Loom.Silo.Models;
 namespace Loom.Silo.Tests.Models;
 
 /// <summary>
-/// A plain double-precision transcription of transformers' Llama/Qwen2/Qwen3 forward pass
-/// (rotate-half RoPE on HF weights), used to prove the GGUF export carries the same weights.
-/// Slow and simple on purpose; tiny models only.
+/// A deliberately naive double-precision transformers-style forward (one sequence, contiguous
+/// causal attention, rotate_half RoPE) written straight from the HF modeling code. It shares no
+/// code with LlamaModel or the backends, so it checks what llama.cpp cannot: Qwen3's q/k norm and
+/// Llama-3 rope scaling.
 /// </summary>
-internal static unsafe class HfReferenceForward
+internal sealed unsafe class HfReferenceForward
 {
-    public static double[][] Logits(ModelConfig c, ModelWeights w, int[] tokens)
+    private readonly ModelConfig _c;
+    private readonly ModelWeights _w;
+    private readonly double[] _invFreq;
+
+    private HfReferenceForward(ModelConfig c, ModelWeights w)
     {
-        if (c.RopeScaling is not null) throw new NotSupportedException("reference forward has no rope scaling");
-        int T = tokens.Length, h = c.HiddenSize, d = c.HeadDim, nh = c.NumHeads, nkv = c.NumKvHeads;
-        double[] Load(string name)
-        {
-            var v = w.Get(name);
-            var f = new float[v.ElementCount];
-            WeightConvert.Decode(new ReadOnlySpan<byte>((void*)v.Data, (int)v.ByteLength), v.DType, f);
-            return f.Select(x => (double)x).ToArray();
-        }
-
-        var embed = Load("model.embed_tokens.weight");
-        var x = new double[T][];
-        for (int t = 0; t < T; t++) x[t] = embed.AsSpan(tokens[t] * h, h).ToArray();
-
-        for (int l = 0; l < c.NumLayers; l++)
-        {
-            string p = $"model.layers.{l}.";
-            var wq = Load(p + "self_attn.q_proj.weight");
-            var wk = Load(p + "self_attn.k_proj.weight");
-            var wv = Load(p + "self_attn.v_proj.weight");
-            var wo = Load(p + "self_attn.o_proj.weight");
-            var q = new double[T][];
-            var k = new double[T][];
-            var v = new double[T][];
-            for (int t = 0; t < T; t++)
-            {
-                var xn = RmsNorm(x[t], Load(p + "input_layernorm.weight"), c.RmsNormEps);
-                q[t] = MatVec(wq, xn, nh * d);
-                k[t] = MatVec(wk, xn, nkv * d);
-                v[t] = MatVec(wv, xn, nkv * d);
-                if (c.AttentionBias)
-                {
-                    Add(q[t], Load(p + "self_attn.q_proj.bias"));
-                    Add(k[t], Load(p + "self_attn.k_proj.bias"));
-                    Add(v[t], Load(p + "self_attn.v_proj.bias"));
-                }
-                if (c.QkNorm)
-                {
-                    PerHeadNorm(q[t], Load(p + "self_attn.q_norm.weight"), d, c.RmsNormEps);
-                    PerHeadNorm(k[t], Load(p + "self_attn.k_norm.weight"), d, c.RmsNormEps);
-                }
-                RotateHalf(q[t], d, t, c.RopeTheta);
-                RotateHalf(k[t], d, t, c.RopeTheta);
-            }
-            for (int t = 0; t < T; t++)
-            {
-                var attn = new double[nh * d];
-                for (int head = 0; head < nh; head++)
-                {
-                    int kvh = head / (nh / nkv);
-                    var s = new double[t + 1];
-                    for (int u = 0; u <= t; u++)
-                    {
-                        double dot = 0;
-                        for (int i = 0; i < d; i++) dot += q[t][head * d + i] * k[u][kvh * d + i];
-                        s[u] = dot / Math.Sqrt(d);
-                    }
-                    double max = s.Max(), sum = 0;
-                    for (int u = 0; u <= t; u++) { s[u] = Math.Exp(s[u] - max); sum += s[u]; }
-                    for (int u = 0; u <= t; u++)
-                        for (int i = 0; i < d; i++) attn[head * d + i] += s[u] / sum * v[u][kvh * d + i];
-                }
-                Add(x[t], MatVec(wo, attn, h));
-            }
-            var wg = Load(p + "mlp.gate_proj.weight");
-            var wu = Load(p + "mlp.up_proj.weight");
-            var wd = Load(p + "mlp.down_proj.weight");
-            for (int t = 0; t < T; t++)
-            {
-                var xn = RmsNorm(x[t], Load(p + "post_attention_layernorm.weight"), c.RmsNormEps);
-                var g = MatVec(wg, xn, c.IntermediateSize);
-                var up = MatVec(wu, xn, c.IntermediateSize);
-                for (int i = 0; i < g.Length; i++) g[i] = g[i] / (1 + Math.Exp(-g[i])) * up[i];
-                Add(x[t], MatVec(wd, g, h));
-            }
-        }
-        var head0 = c.TieWordEmbeddings ? embed : Load("lm_head.weight");
-        var norm = Load("model.norm.weight");
-        return x.Select(xt => MatVec(head0, RmsNorm(xt, norm, c.RmsNormEps), c.VocabSize)).ToArray();
+        _c = c;
+        _w = w;
+        _invFreq = InverseFrequencies(c);
     }
 
-    private static double[] MatVec(double[] m, double[] x, int rows)
+    /// <summary>Logits [n][vocab] for every position of one sequence.</summary>
+    public static double[][] Logits(ModelConfig c, ModelWeights w, int[] tokens) => new HfReferenceForward(c, w).Logits(tokens);
+
+    /// <summary>transformers' _compute_default/linear/llama3_parameters, in double.</summary>
+    private static double[] InverseFrequencies(ModelConfig c)
     {
-        var y = new double[rows];
-        for (int r = 0; r < rows; r++)
+        var inv = new double[c.HeadDim / 2];
+        for (int i = 0; i < inv.Length; i++) inv[i] = 1.0 / Math.Pow(c.RopeTheta, 2.0 * i / c.HeadDim);
+        if (c.RopeScaling is { Type: "linear" } lin) for (int i = 0; i < inv.Length; i++) inv[i] /= lin.Factor;
+        if (c.RopeScaling is { Type: "llama3" } s)
+            for (int i = 0; i < inv.Length; i++)
+            {
+                double wavelen = 2 * Math.PI / inv[i];
+                double low = s.OriginalMaxPositionEmbeddings / s.LowFreqFactor, high = s.OriginalMaxPositionEmbeddings / s.HighFreqFactor;
+                double smooth = (s.OriginalMaxPositionEmbeddings / wavelen - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
+                inv[i] = wavelen > low ? inv[i] / s.Factor : wavelen < high ? inv[i] : (1 - smooth) * inv[i] / s.Factor + smooth * inv[i];
+            }
+        return inv;
+    }
+
+    private double[] Load(string name)
+    {
+        var v = _w.Get(name);
+        var r = new double[v.ElementCount];
+        for (long i = 0; i < r.Length; i++)
+            r[i] = v.DType switch
+            {
+                DType.F32 => ((float*)v.Data)[i],
+                DType.F16 => (double)((Half*)v.Data)[i],
+                DType.BF16 => BitConverter.Int32BitsToSingle(((ushort*)v.Data)[i] << 16),
+                _ => throw new NotSupportedException(v.DType.ToString()),
+            };
+        return r;
+    }
+
+    private static double[] MatVec(double[] w, int outF, int inF, double[] x, double[]? bias = null)
+    {
+        var y = new double[outF];
+        for (int o = 0; o < outF; o++)
         {
-            double s = 0;
-            for (int i = 0; i < x.Length; i++) s += m[r * x.Length + i] * x[i];
-            y[r] = s;
+            double s = bias?[o] ?? 0;
+            for (int i = 0; i < inF; i++) s += w[o * inF + i] * x[i];
+            y[o] = s;
         }
         return y;
     }
 
-    private static void Add(double[] a, double[] b)
+    private double[] Norm(double[] x, int offset, int len, double[] weight)
     {
-        for (int i = 0; i < a.Length; i++) a[i] += b[i];
+        double ss = 0;
+        for (int i = 0; i < len; i++) ss += x[offset + i] * x[offset + i];
+        double inv = 1 / Math.Sqrt(ss / len + _c.RmsNormEps);
+        var r = new double[len];
+        for (int i = 0; i < len; i++) r[i] = x[offset + i] * inv * weight[i];
+        return r;
     }
 
-    private static double[] RmsNorm(double[] x, double[] w, double eps)
+    private void Rope(double[] x, int heads, int pos)
     {
-        double ms = x.Sum(v => v * v) / x.Length;
-        double r = 1 / Math.Sqrt(ms + eps);
-        return x.Select((v, i) => v * r * w[i]).ToArray();
-    }
-
-    private static void PerHeadNorm(double[] x, double[] w, int d, double eps)
-    {
-        for (int o = 0; o < x.Length; o += d)
-        {
-            var n = RmsNorm(x.AsSpan(o, d).ToArray(), w, eps);
-            n.CopyTo(x, o);
-        }
-    }
-
-    /// <summary>HF apply_rotary_pos_emb: pairs (i, i + d/2) rotate by pos * theta^(-2i/d).</summary>
-    private static void RotateHalf(double[] x, int d, int pos, double theta)
-    {
-        for (int o = 0; o < x.Length; o += d)
-            for (int i = 0; i < d / 2; i++)
+        int d = _c.HeadDim, half = d / 2;
+        for (int h = 0; h < heads; h++)
+            for (int i = 0; i < half; i++)
             {
-                double a = pos * Math.Pow(theta, -2.0 * i / d);
-                double x0 = x[o + i], x1 = x[o + i + d / 2];
-                x[o + i] = x0 * Math.Cos(a) - x1 * Math.Sin(a);
-                x[o + i + d / 2] = x1 * Math.Cos(a) + x0 * Math.Sin(a);
+                double a = pos * _invFreq[i], cos = Math.Cos(a), sin = Math.Sin(a);
+                double x1 = x[h * d + i], x2 = x[h * d + i + half];
+                x[h * d + i] = x1 * cos - x2 * sin;
+                x[h * d + i + half] = x2 * cos + x1 * sin;
             }
+    }
+
+    private double[][] Logits(int[] tokens)
+    {
+        var c = _c;
+        int n = tokens.Length, h = c.HiddenSize, d = c.HeadDim, hq = c.NumHeads, hk = c.NumKvHeads, f = c.IntermediateSize;
+        var embed = Load("model.embed_tokens.weight");
+        var hidden = tokens.Select(t => embed.AsSpan(t * h, h).ToArray()).ToArray();
+        for (int l = 0; l < c.NumLayers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            var inNorm = Load(p + "input_layernorm.weight");
+            var postNorm = Load(p + "post_attention_layernorm.weight");
+            var wq = Load(p + "self_attn.q_proj.weight");
+            var wk = Load(p + "self_attn.k_proj.weight");
+            var wv = Load(p + "self_attn.v_proj.weight");
+            var wo = Load(p + "self_attn.o_proj.weight");
+            double[]? bq = null, bk = null, bv = null, qn = null, kn = null;
+            if (c.AttentionBias) { bq = Load(p + "self_attn.q_proj.bias"); bk = Load(p + "self_attn.k_proj.bias"); bv = Load(p + "self_attn.v_proj.bias"); }
+            if (c.QkNorm) { qn = Load(p + "self_attn.q_norm.weight"); kn = Load(p + "self_attn.k_norm.weight"); }
+            var wg = Load(p + "mlp.gate_proj.weight");
+            var wu = Load(p + "mlp.up_proj.weight");
+            var wd = Load(p + "mlp.down_proj.weight");
+
+            var qs = new double[n][]; var ks = new double[n][]; var vs = new double[n][];
+            for (int t = 0; t < n; t++)
+            {
+                var x = Norm(hidden[t], 0, h, inNorm);
+                qs[t] = MatVec(wq, hq * d, h, x, bq);
+                ks[t] = MatVec(wk, hk * d, h, x, bk);
+                vs[t] = MatVec(wv, hk * d, h, x, bv);
+                if (qn is not null && kn is not null)
+                {
+                    for (int hh = 0; hh < hq; hh++) Norm(qs[t], hh * d, d, qn).CopyTo(qs[t], hh * d);
+                    for (int hh = 0; hh < hk; hh++) Norm(ks[t], hh * d, d, kn).CopyTo(ks[t], hh * d);
+                }
+                Rope(qs[t], hq, t);
+                Rope(ks[t], hk, t);
+            }
+            for (int t = 0; t < n; t++)
+            {
+                var attn = new double[hq * d];
+                for (int hh = 0; hh < hq; hh++)
+                {
+                    int kvh = hh / (hq / hk);
+                    var scores = new double[t + 1];
+                    for (int j = 0; j <= t; j++)
+                    {
+                        double s = 0;
+                        for (int i = 0; i < d; i++) s += qs[t][hh * d + i] * ks[j][kvh * d + i];
+                        scores[j] = s / Math.Sqrt(d);
+                    }
+                    double max = scores.Max(), sum = 0;
+                    for (int j = 0; j <= t; j++) { scores[j] = Math.Exp(scores[j] - max); sum += scores[j]; }
+                    for (int j = 0; j <= t; j++)
+                        for (int i = 0; i < d; i++) attn[hh * d + i] += scores[j] / sum * vs[j][kvh * d + i];
+                }
+                var o = MatVec(wo, h, hq * d, attn);
+                for (int i = 0; i < h; i++) hidden[t][i] += o[i];
+                var x = Norm(hidden[t], 0, h, postNorm);
+                var g = MatVec(wg, f, h, x);
+                var u = MatVec(wu, f, h, x);
+                for (int i = 0; i < f; i++) g[i] = g[i] / (1 + Math.Exp(-g[i])) * u[i];
+                var down = MatVec(wd, h, f, g);
+                for (int i = 0; i < h; i++) hidden[t][i] += down[i];
+            }
+        }
+        var finalNorm = Load("model.norm.weight");
+        var head = c.TieWordEmbeddings && !_w.Contains("lm_head.weight") ? embed : Load("lm_head.weight");
+        return hidden.Select(x => MatVec(head, c.VocabSize, h, Norm(x, 0, h, finalNorm))).ToArray();
     }
 }

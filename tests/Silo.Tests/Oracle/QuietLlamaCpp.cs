@@ -1,0 +1,15 @@
+using System.Runtime.CompilerServices;
+using LLama.Native;
+
+namespace Loom.Silo.Tests.Oracle;
+
+internal static class QuietLlamaCpp
+{
+    /// <summary>llama.cpp logs every model load at length; keep only its errors in test output.</summary>
+    [ModuleInitializer]
+    internal static void Install() =>
+        NativeLibraryConfig.All.WithLogCallback((level, message) =>
+        {
+            if (level == LLamaLogLevel.Error) Console.Error.Write(message);
+        });
+}
