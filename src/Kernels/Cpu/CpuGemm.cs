@@ -121,6 +121,7 @@ internal static unsafe class CpuGemm
         where TP : struct, IPanelFormat
     {
         int m = j->M, k = j->K, n = j->N;
+        float* acc = stackalloc float[MaxRowBlock * PackedLinearWeight.PanelWidth];
         for (int p = p0; p < p1; p++)
         {
             byte* w = j->W + p * j->PanelBytes;
@@ -135,13 +136,14 @@ internal static unsafe class CpuGemm
                 int rows = BlockRows(m - r);
                 switch (rows)
                 {
-                    case 12: GemmKernels.Kernel<TP, Rows12>(xb, w, k, yb, n, cols, bias); break;
-                    case 8: GemmKernels.Kernel<TP, Rows8>(xb, w, k, yb, n, cols, bias); break;
-                    case 4: GemmKernels.Kernel<TP, Rows4>(xb, w, k, yb, n, cols, bias); break;
-                    case 2: GemmKernels.Kernel<TP, Rows2>(xb, w, k, yb, n, cols, bias); break;
-                    default: GemmKernels.Kernel1<TP>(xb, w, k, yb, cols, bias); break;
+                    case 12: GemmKernels.Kernel<TP, Rows12>(xb, w, k, acc); break;
+                    case 8: GemmKernels.Kernel<TP, Rows8>(xb, w, k, acc); break;
+                    case 4: GemmKernels.Kernel<TP, Rows4>(xb, w, k, acc); break;
+                    case 2: GemmKernels.Kernel<TP, Rows2>(xb, w, k, acc); break;
+                    default: GemmKernels.Kernel1<TP>(xb, w, k, acc); break;
                 }
 
+                GemmKernels.Epilogue(acc, rows, yb, n, cols, bias);
                 r += rows;
             }
         }

@@ -59,11 +59,13 @@ internal struct Rows2 : IRowCount { public static int Value => 2; }
 internal static unsafe class GemmKernels
 {
     /// <summary>
-    /// y[r, 0..cols) = Σ_k x[k*TR + r] * panel[k] (+ bias) for r &lt; TR. x is the row block packed
+    /// acc[r*32 + c] = Σ_k x[k*TR + r] * panel[k][c] for r &lt; TR. x is the row block packed
     /// K-major ([K][TR]) so every broadcast is a fixed offset from one pointer.
+    /// Results go to a 32-float-per-row buffer rather than y: any call after the loop (tails, bias)
+    /// makes the JIT spill all 24 accumulators inside the loop, since SysV has no callee-saved zmm.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel<TP, TR>(float* x, byte* w, int k, float* y, nint ldy, int cols, float* bias)
+    public static void Kernel<TP, TR>(float* x, byte* w, int k, float* acc)
         where TP : struct, IPanelFormat
         where TR : struct, IRowCount
     {
@@ -98,23 +100,23 @@ internal static unsafe class GemmKernels
             w += TP.RowBytes;
         }
 
-        StoreRow(y + 0 * ldy, a00, a01, cols, bias);
-        if (TR.Value > 1) StoreRow(y + 1 * ldy, a10, a11, cols, bias);
-        if (TR.Value > 2) StoreRow(y + 2 * ldy, a20, a21, cols, bias);
-        if (TR.Value > 3) StoreRow(y + 3 * ldy, a30, a31, cols, bias);
-        if (TR.Value > 4) StoreRow(y + 4 * ldy, a40, a41, cols, bias);
-        if (TR.Value > 5) StoreRow(y + 5 * ldy, a50, a51, cols, bias);
-        if (TR.Value > 6) StoreRow(y + 6 * ldy, a60, a61, cols, bias);
-        if (TR.Value > 7) StoreRow(y + 7 * ldy, a70, a71, cols, bias);
-        if (TR.Value > 8) StoreRow(y + 8 * ldy, a80, a81, cols, bias);
-        if (TR.Value > 9) StoreRow(y + 9 * ldy, a90, a91, cols, bias);
-        if (TR.Value > 10) StoreRow(y + 10 * ldy, a100, a101, cols, bias);
-        if (TR.Value > 11) StoreRow(y + 11 * ldy, a110, a111, cols, bias);
+        { a00.Store(acc + 0); a01.Store(acc + 16); }
+        if (TR.Value > 1) { a10.Store(acc + 32); a11.Store(acc + 48); }
+        if (TR.Value > 2) { a20.Store(acc + 64); a21.Store(acc + 80); }
+        if (TR.Value > 3) { a30.Store(acc + 96); a31.Store(acc + 112); }
+        if (TR.Value > 4) { a40.Store(acc + 128); a41.Store(acc + 144); }
+        if (TR.Value > 5) { a50.Store(acc + 160); a51.Store(acc + 176); }
+        if (TR.Value > 6) { a60.Store(acc + 192); a61.Store(acc + 208); }
+        if (TR.Value > 7) { a70.Store(acc + 224); a71.Store(acc + 240); }
+        if (TR.Value > 8) { a80.Store(acc + 256); a81.Store(acc + 272); }
+        if (TR.Value > 9) { a90.Store(acc + 288); a91.Store(acc + 304); }
+        if (TR.Value > 10) { a100.Store(acc + 320); a101.Store(acc + 336); }
+        if (TR.Value > 11) { a110.Store(acc + 352); a111.Store(acc + 368); }
     }
 
     /// <summary>One row (batch-1 decode): unrolled over k so four FMA chains hide FMA latency.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel1<TP>(float* x, byte* w, int k, float* y, int cols, float* bias)
+    public static void Kernel1<TP>(float* x, byte* w, int k, float* acc)
         where TP : struct, IPanelFormat
     {
         Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default;
@@ -140,36 +142,32 @@ internal static unsafe class GemmKernels
             a1 = Avx512F.FusedMultiplyAdd(s, w1, a1);
         }
 
-        StoreRow(y, a0 + b0, a1 + b1, cols, bias);
+        (a0 + b0).Store(acc);
+        (a1 + b1).Store(acc + 16);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow(float* y, Vector512<float> lo, Vector512<float> hi, int cols, float* bias)
+    /// <summary>y[r, 0..cols) = acc[r] (+ bias) for r &lt; rows; never writes past column N.</summary>
+    public static void Epilogue(float* acc, int rows, float* y, nint ldy, int cols, float* bias)
     {
-        if (cols == 32)
+        for (int r = 0; r < rows; r++, acc += 32, y += ldy)
         {
-            if (bias != null)
+            if (cols == 32)
             {
-                lo += Vector512.Load(bias);
-                hi += Vector512.Load(bias + 16);
+                var lo = Vector512.Load(acc);
+                var hi = Vector512.Load(acc + 16);
+                if (bias != null)
+                {
+                    lo += Vector512.Load(bias);
+                    hi += Vector512.Load(bias + 16);
+                }
+
+                lo.Store(y);
+                hi.Store(y + 16);
             }
-
-            lo.Store(y);
-            hi.Store(y + 16);
+            else
+            {
+                for (int c = 0; c < cols; c++) y[c] = acc[c] + (bias != null ? bias[c] : 0f);
+            }
         }
-        else
-        {
-            StoreTail(y, lo, hi, cols, bias);
-        }
-    }
-
-    /// <summary>The last panel of an N that is not a multiple of 32: never write past column N.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void StoreTail(float* y, Vector512<float> lo, Vector512<float> hi, int cols, float* bias)
-    {
-        float* t = stackalloc float[32];
-        lo.Store(t);
-        hi.Store(t + 16);
-        for (int c = 0; c < cols; c++) y[c] = t[c] + (bias != null ? bias[c] : 0f);
     }
 }
