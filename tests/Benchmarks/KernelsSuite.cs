@@ -19,16 +19,9 @@ public static class KernelsSuite
         int prefillLen = args.GetInt("prefill", 512);
         int reps = args.GetInt("reps", 3);
         string preset = args.Get("preset") ?? "smollm2-135m";
-        string cache = args.Get("cache") ?? Path.Combine(Path.GetTempPath(), "loom-bench");
+        string? cache = args.Get("cache");
 
-        var modelDir = Path.Combine(cache, $"{preset}-bf16");
-        var gguf = Path.Combine(cache, $"{preset}-f16.gguf");
-        if (!File.Exists(Path.Combine(modelDir, "config.json")) || !File.Exists(gguf))
-        {
-            Console.WriteLine($"generating {preset} (bf16 safetensors + F16 GGUF) in {cache} ...");
-            ModelGenerator.Generate(ModelPresets.Get(preset), modelDir,
-                new GenerateOptions { DType = Kernels.DType.BF16, Seed = 42, GgufPath = gguf, GgufType = GgufType.F16 });
-        }
+        var (modelDir, gguf) = BenchModels.Ensure(preset, cache);
 
         Console.WriteLine($"roofline ({threads} threads) ...");
         double bandwidth = Roofline.MeasureReadBandwidthGBs(threads);

@@ -4,6 +4,7 @@ using Loom.Benchmarks;
 var suites = new Dictionary<string, Func<BenchArgs, int>>
 {
     ["kernels"] = KernelsSuite.Run,
+    ["engine"] = EngineSuite.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var suite))
 {

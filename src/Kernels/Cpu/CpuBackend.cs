@@ -182,6 +182,13 @@ public sealed unsafe class CpuBackend : IBackend
 
     public KvCache AllocateKvCache(KvCacheSpec spec) => new CpuKvCache(spec);
 
+    public void CopyKvBlocks(KvCache cache, ReadOnlySpan<int> src, ReadOnlySpan<int> dst)
+    {
+        if (src.Length != dst.Length) throw new ArgumentException($"{src.Length} source blocks but {dst.Length} destinations");
+        var c = cache as CpuKvCache ?? throw new ArgumentException("not a CPU KV cache", nameof(cache));
+        for (int i = 0; i < src.Length; i++) c.CopyBlock(src[i], dst[i]);
+    }
+
     public void WriteKv(KvCache cache, int layer, Tensor k, Tensor v, ReadOnlySpan<int> slotMapping)
     {
         var c = AsCpuCache(cache);

@@ -46,6 +46,19 @@ public sealed unsafe class CpuKvCache : KvCache
     public long Offset(int block, int kvHead, int offset) =>
         (((long)block * Spec.NumKvHeads + kvHead) * Spec.BlockSize + offset) * Spec.HeadDim;
 
+    /// <summary>Copies block src to block dst in every layer's K and V.</summary>
+    public void CopyBlock(int src, int dst)
+    {
+        if ((uint)src >= (uint)Spec.NumBlocks || (uint)dst >= (uint)Spec.NumBlocks)
+            throw new ArgumentOutOfRangeException(nameof(src), $"blocks {src} -> {dst} of {Spec.NumBlocks}");
+        long n = (long)Spec.NumKvHeads * Spec.BlockSize * Spec.HeadDim;
+        for (int l = 0; l < Spec.NumLayers; l++)
+        {
+            Buffer.MemoryCopy(K(l) + Offset(src, 0, 0), K(l) + Offset(dst, 0, 0), n * sizeof(float), n * sizeof(float));
+            Buffer.MemoryCopy(V(l) + Offset(src, 0, 0), V(l) + Offset(dst, 0, 0), n * sizeof(float), n * sizeof(float));
+        }
+    }
+
     private nint Check(nint[] buffers, int layer)
     {
         if ((uint)layer >= (uint)buffers.Length) throw new ArgumentOutOfRangeException(nameof(layer), $"layer {layer} of {buffers.Length}");

@@ -157,6 +157,7 @@ public sealed class LlamaModel : IDisposable
         int r = batch.NumLogitRows;
         var picked = ws.Picked.SliceRows(0, r);
         var logits = ws.Logits.SliceRows(0, r);
+        if (r == 0) return logits; // a step of prefill chunks that all end mid-prompt samples nothing
         b.GatherRows(normed, batch.LogitRows.AsSpan(0, r), picked);
         b.Linear(picked, _lmHead, null, logits);
         return logits;

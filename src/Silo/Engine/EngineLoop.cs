@@ -1,0 +1,305 @@
+using System.Collections.Concurrent;
+using Loom.Grains.Abstractions;
+using Loom.Kernels;
+using Loom.Silo.Models;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Loom.Silo.Engine;
+
+/// <summary>
+/// One worker's engine: a dedicated thread that runs schedule → execute → sample → emit while
+/// work exists and sleeps otherwise. Callers on any thread Submit requests (getting an async
+/// stream of token deltas) and Abort them; everything else is touched by the engine thread only.
+/// </summary>
+public sealed class EngineLoop : IDisposable
+{
+    private readonly LlamaModel _model;
+    private readonly ILogger _log;
+    private readonly IKvCacheManager _kv;
+    private readonly KvCache _cache;
+    private readonly Scheduler _scheduler;
+    private readonly ModelRunner _runner;
+    private readonly Sampler _sampler = new();
+    private readonly ConcurrentQueue<RequestState> _submissions = new();
+    private readonly ConcurrentQueue<(string Id, TaskCompletionSource Done)> _aborts = new();
+    private readonly ConcurrentDictionary<string, RequestState> _requests = new();
+    private readonly Dictionary<long, Sequence> _byId = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly Thread? _thread;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly int[] _eos;
+    private readonly List<BlockCopy> _copies = [];
+    private double _wasteSum;
+    private long _wasteSteps;
+    private long _nextSeqId;
+    private long _arrivals;
+    private long _promptTokens, _generationTokens;
+    private volatile WorkerStats _stats;
+
+    public EngineLoop(LlamaModel model, EngineOptions options, ILogger? log = null, bool startThread = true)
+    {
+        if (options.Validate() is { } bad) throw new EngineRequestException(bad.Param, bad.Message);
+        _model = model;
+        _log = log ?? NullLogger.Instance;
+        var c = model.Config;
+        MaxModelLen = options.MaxModelLen > 0 ? Math.Min(options.MaxModelLen, c.MaxPositionEmbeddings) : c.MaxPositionEmbeddings;
+        Options = options with { MaxModelLen = MaxModelLen };
+        var spec = new KvCacheSpec(c.NumLayers, 1, options.BlockSize, c.NumKvHeads, c.HeadDim, DType.F32);
+        NumBlocks = options.NumBlocks ?? (int)Math.Min(int.MaxValue, options.KvCacheBytes / spec.BytesPerBlock);
+        if (NumBlocks < 1) throw new EngineRequestException("kv_cache_bytes", $"a KV budget of {options.KvCacheBytes} bytes holds no {spec.BytesPerBlock}-byte block");
+        _cache = model.AllocateKvCache(NumBlocks, options.BlockSize);
+        _kv = options.KvAllocation == KvAllocation.Contiguous
+            ? new ContiguousKvCacheManager(NumBlocks, options.BlockSize, MaxModelLen)
+            : new KvCacheManager(NumBlocks, options.BlockSize, options.EnablePrefixCaching);
+        _scheduler = new Scheduler(Options, _kv);
+        _runner = new ModelRunner(model, _cache, _kv, MaxModelLen);
+        _eos = [.. c.EosTokenIds];
+        _stats = Snapshot();
+        _log.LogInformation("KV cache: {Blocks} blocks x {BlockSize} tokens ({MiB:F1} MiB); max concurrency for {MaxLen}-token requests: {Conc:F2}x",
+            NumBlocks, options.BlockSize, NumBlocks * spec.BytesPerBlock / 1048576.0, MaxModelLen, (double)NumBlocks * options.BlockSize / MaxModelLen);
+        if (startThread)
+        {
+            _thread = new Thread(Run) { IsBackground = true, Name = "loom-engine" };
+            _thread.Start();
+        }
+    }
+
+    public EngineOptions Options { get; }
+    public int MaxModelLen { get; }
+    public int NumBlocks { get; }
+    public IKvCacheManager KvCache => _kv;
+    public long Preemptions => _scheduler.Preemptions;
+    public int PeakRunning => _scheduler.PeakRunning;
+
+    /// <summary>Reserved-but-unused KV slots as a fraction of reserved ones, averaged over the steps run so far.</summary>
+    public double KvWasteFraction => _wasteSteps == 0 ? 0 : _wasteSum / _wasteSteps;
+
+    /// <summary>
+    /// Validates and queues a request. Bad input throws <see cref="EngineRequestException"/> here,
+    /// before anything is queued. Cancelling <paramref name="cancellationToken"/> aborts the request.
+    /// </summary>
+    public IAsyncEnumerable<TokenDelta> Submit(EngineRequest request, CancellationToken cancellationToken = default)
+    {
+        Validate(request);
+        var state = new RequestState(request, Interlocked.Increment(ref _arrivals));
+        if (!_requests.TryAdd(request.RequestId, state))
+            throw new EngineRequestException("request_id", $"request id '{request.RequestId}' is already in flight");
+        _submissions.Enqueue(state);
+        _wake.Release();
+        if (cancellationToken.CanBeCanceled)
+            cancellationToken.Register(() => _ = AbortAsync(request.RequestId));
+        return state.Reader.ReadAllAsync(CancellationToken.None);
+    }
+
+    private void Validate(EngineRequest r)
+    {
+        if (r.Sampling.Validate() is { } bad) throw new EngineRequestException(bad.Param, bad.Message);
+        int n = r.PromptTokenIds.Count;
+        if (n == 0) throw new EngineRequestException("prompt", "the prompt is empty");
+        if (n >= MaxModelLen)
+            throw new EngineRequestException("prompt", $"this model's maximum context length is {MaxModelLen} tokens; the prompt has {n}");
+        if (n + r.Sampling.MaxTokens > MaxModelLen)
+            throw new EngineRequestException("max_tokens",
+                $"this model's maximum context length is {MaxModelLen} tokens; you requested {n + r.Sampling.MaxTokens} ({n} in the prompt, {r.Sampling.MaxTokens} for the completion)");
+        int vocab = _model.Config.VocabSize;
+        foreach (var id in r.PromptTokenIds)
+            if ((uint)id >= (uint)vocab) throw new EngineRequestException("prompt", $"token id {id} is outside the vocabulary [0, {vocab})");
+        long blocksNeeded = ((long)n + r.Sampling.MaxTokens + Options.BlockSize - 1) / Options.BlockSize;
+        if (blocksNeeded > NumBlocks)
+            throw new EngineRequestException("max_tokens", $"the request needs {blocksNeeded} KV blocks but the pool holds {NumBlocks}");
+    }
+
+    /// <summary>Aborts a request; the returned task completes once its blocks are back in the pool.</summary>
+    public Task AbortAsync(string requestId)
+    {
+        if (!_requests.TryGetValue(requestId, out var state)) return Task.CompletedTask;
+        state.AbortRequested = true;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _aborts.Enqueue((requestId, done));
+        _wake.Release();
+        if (_thread is null) Step();
+        return done.Task;
+    }
+
+    public WorkerStats GetStats() => _stats;
+
+    private WorkerStats Snapshot()
+    {
+        var k = _kv.Stats;
+        return new WorkerStats(_scheduler.NumRunning, _scheduler.NumWaiting, k.TotalBlocks, k.FreeBlocks, k.UsedBlocks, k.CachedFreeBlocks,
+            k.Usage, k.PrefixQueries, k.PrefixHits, _scheduler.Preemptions, _promptTokens, _generationTokens);
+    }
+
+    private void Run()
+    {
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                if (!Step()) _wake.Wait(_stop.Token);
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
+        catch (Exception e)
+        {
+            _log.LogCritical(e, "engine loop failed; failing every request in flight");
+            foreach (var r in _requests.Values) r.Complete(e);
+        }
+    }
+
+    /// <summary>One engine iteration. Returns false when there was nothing to do.</summary>
+    public bool Step()
+    {
+        DrainAborts();
+        while (_submissions.TryDequeue(out var state)) Admit(state);
+        if (!_scheduler.HasWork) { _stats = Snapshot(); return false; }
+
+        var step = _scheduler.Schedule();
+        if (step.Scheduled.Count > 0)
+        {
+            var logits = _runner.Execute(step);
+            var k = _kv.Stats;
+            if (k.ReservedSlots > 0) { _wasteSum += k.KvWaste; _wasteSteps++; }
+            Postprocess(step, logits);
+        }
+        else if (_scheduler.NumRunning == 0 && _scheduler.PeekWaiting() is { } stuck)
+        {
+            // Nothing runs and the head of the queue still does not fit (a contiguous reservation
+            // larger than the pool): fail it rather than spin.
+            FailRequest(stuck.Request, $"the request cannot be placed in a KV pool of {NumBlocks} blocks");
+        }
+        _stats = Snapshot();
+        return true;
+    }
+
+    private void Admit(RequestState state)
+    {
+        if (state.AbortRequested) { state.Complete(); _requests.TryRemove(state.Request.RequestId, out _); return; }
+        var seq = new Sequence(_nextSeqId++, state, 0, NewSamplingState(state, 0));
+        state.Sequences.Add(seq);
+        _byId[seq.Id] = seq;
+        _scheduler.AddWaiting(seq);
+    }
+
+    private SamplingState NewSamplingState(RequestState state, int index) =>
+        new(state.Request.Sampling, _eos, state.Request.PromptTokenIds, index);
+
+    private void Postprocess(SchedulerOutput step, ReadOnlySpan<float> logits)
+    {
+        int vocab = _model.Config.VocabSize;
+        int row = 0;
+        // Snapshot the count: forking adds running sequences that must not be post-processed twice.
+        int count = step.Scheduled.Count;
+        for (int i = 0; i < count; i++)
+        {
+            var s = step.Scheduled[i];
+            var seq = s.Sequence;
+            bool samples = s.Samples;
+            seq.NumComputedTokens += s.NumNewTokens;
+            if (seq.NumComputedTokens <= seq.PromptLength) _promptTokens += s.NumNewTokens;
+            _kv.CacheBlocks(seq.Id, seq.Tokens, seq.NumComputedTokens, seq.Request.Request.CacheSalt);
+            if (!samples) continue;
+            var rowLogits = logits.Slice(row++ * vocab, vocab);
+            var request = seq.Request;
+            if (request.Request.Sampling.N > 1 && !request.Forked) ForkSamples(seq, rowLogits);
+            SampleAndEmit(seq, rowLogits);
+        }
+    }
+
+    /// <summary>
+    /// n &gt; 1: the prompt was computed once by sample 0; the other samples share its full blocks
+    /// and copy its partial last block, then sample their own first token from the same logits.
+    /// </summary>
+    private void ForkSamples(Sequence parent, ReadOnlySpan<float> logits)
+    {
+        var request = parent.Request;
+        request.Forked = true;
+        for (int i = 1; i < request.Request.Sampling.N; i++)
+        {
+            var child = new Sequence(_nextSeqId++, parent, i, NewSamplingState(request, i));
+            _copies.Clear();
+            if (!_kv.Fork(parent.Id, child.Id, parent.NumComputedTokens, _copies))
+            {
+                // No block for the child's tail: let it recompute the prompt (prefix caching makes that cheap).
+                child.NumComputedTokens = 0;
+                request.Sequences.Add(child);
+                _byId[child.Id] = child;
+                _scheduler.AddWaiting(child);
+                continue;
+            }
+            foreach (var c in _copies) _model.Backend.CopyKvBlocks(_cache, [c.SrcBlockId], [c.DstBlockId]);
+            request.Sequences.Add(child);
+            _byId[child.Id] = child;
+            _scheduler.AddRunning(child);
+            SampleAndEmit(child, logits);
+        }
+    }
+
+    private void SampleAndEmit(Sequence seq, ReadOnlySpan<float> logits)
+    {
+        var result = _sampler.Sample(logits, seq.Sampling);
+        seq.Append(result.TokenId);
+        _generationTokens++;
+        var finish = seq.Sampling.CheckFinish(result.TokenId);
+        var request = seq.Request;
+        request.Emit(new TokenDelta(seq.Index, result.TokenId, result.Logprob, result.TopLogprobs, finish,
+            seq.PromptLength, seq.OutputLength));
+        if (finish is not null) FinishSequence(seq);
+    }
+
+    private void FinishSequence(Sequence seq)
+    {
+        _scheduler.Finish(seq);
+        _byId.Remove(seq.Id);
+        var request = seq.Request;
+        request.FinishedSequences++;
+        if (request.IsFinished)
+        {
+            request.Complete();
+            _requests.TryRemove(request.Request.RequestId, out _);
+        }
+    }
+
+    private void FailRequest(RequestState request, string message)
+    {
+        foreach (var seq in request.Sequences)
+        {
+            if (seq.Status == SequenceStatus.Finished) continue;
+            _scheduler.Finish(seq);
+            _byId.Remove(seq.Id);
+        }
+        request.Complete(new EngineRequestException("prompt", message));
+        _requests.TryRemove(request.Request.RequestId, out _);
+    }
+
+    private void DrainAborts()
+    {
+        while (_aborts.TryDequeue(out var a))
+        {
+            if (_requests.TryGetValue(a.Id, out var request))
+            {
+                foreach (var seq in request.Sequences)
+                {
+                    if (seq.Status == SequenceStatus.Finished) continue;
+                    request.Emit(new TokenDelta(seq.Index, -1, null, null, FinishReason.Abort, seq.PromptLength, seq.OutputLength));
+                    FinishSequence(seq);
+                }
+                // Samples not forked yet, or a request not admitted yet, hold no blocks: just close the stream.
+                request.Complete();
+                _requests.TryRemove(a.Id, out _);
+            }
+            a.Done.TrySetResult();
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _thread?.Join();
+        foreach (var r in _requests.Values) r.Complete(new ObjectDisposedException(nameof(EngineLoop)));
+        _cache.Dispose();
+        _wake.Dispose();
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,52 @@
+namespace Loom.Silo.Engine;
+
+/// <summary>How new requests are admitted. Only Continuous is for serving; the others exist for the comparison benchmark.</summary>
+public enum AdmissionPolicy
+{
+    /// <summary>vLLM: every step, finished sequences leave and waiting ones join.</summary>
+    Continuous,
+
+    /// <summary>Admit a batch, then admit nothing until all of it has finished.</summary>
+    Static,
+
+    /// <summary>One request at a time.</summary>
+    Sequential,
+}
+
+/// <summary>Paged blocks on demand, or a max_model_len reservation per request (pre-PagedAttention servers).</summary>
+public enum KvAllocation
+{
+    Paged,
+    Contiguous,
+}
+
+/// <summary>Engine knobs, named as vLLM names them.</summary>
+public sealed record EngineOptions
+{
+    public int BlockSize { get; init; } = 16;
+    public int MaxNumSeqs { get; init; } = 64;
+    public int MaxNumBatchedTokens { get; init; } = 512;
+
+    /// <summary>Longest prompt + output a request may reach; 0 means the model's max_position_embeddings.</summary>
+    public int MaxModelLen { get; init; }
+
+    /// <summary>KV pool size in bytes on the CPU backend.</summary>
+    public long KvCacheBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>Overrides KvCacheBytes with an exact block count (tests and benchmarks).</summary>
+    public int? NumBlocks { get; init; }
+
+    public bool EnablePrefixCaching { get; init; } = true;
+    public AdmissionPolicy Admission { get; init; } = AdmissionPolicy.Continuous;
+    public KvAllocation KvAllocation { get; init; } = KvAllocation.Paged;
+
+    public (string Param, string Message)? Validate()
+    {
+        if (BlockSize < 1) return ("block_size", "block_size must be at least 1");
+        if (MaxNumSeqs < 1) return ("max_num_seqs", "max_num_seqs must be at least 1");
+        if (MaxNumBatchedTokens < 1) return ("max_num_batched_tokens", "max_num_batched_tokens must be at least 1");
+        if (MaxModelLen < 0) return ("max_model_len", "max_model_len must not be negative");
+        if (NumBlocks is < 1) return ("num_blocks", "num_blocks must be at least 1");
+        return null;
+    }
+}

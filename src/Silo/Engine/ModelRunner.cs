@@ -1,0 +1,71 @@
+using Loom.Kernels;
+using Loom.Silo.Models;
+
+namespace Loom.Silo.Engine;
+
+/// <summary>
+/// Turns a scheduler step into one flat <see cref="ForwardBatch"/> (tokens, positions, slot
+/// mapping, block tables) and runs the model. Only the rows that sample come back to the host.
+/// </summary>
+public sealed class ModelRunner
+{
+    private readonly LlamaModel _model;
+    private readonly KvCache _cache;
+    private readonly IKvCacheManager _kv;
+    private readonly int _blockSize;
+    private readonly int _maxBlocksPerSeq;
+    private readonly ForwardBatch _batch = new();
+    private float[] _logits = [];
+
+    public ModelRunner(LlamaModel model, KvCache cache, IKvCacheManager kv, int maxModelLen)
+    {
+        _model = model;
+        _cache = cache;
+        _kv = kv;
+        _blockSize = cache.Spec.BlockSize;
+        _maxBlocksPerSeq = (maxModelLen + _blockSize - 1) / _blockSize;
+    }
+
+    public KvCache Cache => _cache;
+
+    /// <summary>
+    /// Runs the step and returns logits [rows, vocab] for the scheduled sequences that sample, in
+    /// scheduling order. The span is valid until the next call.
+    /// </summary>
+    public ReadOnlySpan<float> Execute(SchedulerOutput step)
+    {
+        var scheduled = step.Scheduled;
+        var b = _batch;
+        b.EnsureCapacity(step.NumTokens, scheduled.Count, _maxBlocksPerSeq);
+        var meta = b.Attention;
+        meta.NumSeqs = scheduled.Count;
+        int t = 0, rows = 0;
+        for (int s = 0; s < scheduled.Count; s++)
+        {
+            var (seq, numNew) = scheduled[s];
+            int start = seq.NumComputedTokens;
+            var table = _kv.BlockTable(seq.Id);
+            var tokens = seq.Tokens;
+            meta.QueryStart[s] = t;
+            meta.SeqLens[s] = start + numNew;
+            table.CopyTo(meta.BlockTables.AsSpan(s * _maxBlocksPerSeq, _maxBlocksPerSeq));
+            for (int i = 0; i < numNew; i++, t++)
+            {
+                int pos = start + i;
+                b.TokenIds[t] = tokens[pos];
+                b.Positions[t] = pos;
+                b.SlotMapping[t] = table[pos / _blockSize] * _blockSize + pos % _blockSize;
+            }
+            if (scheduled[s].Samples) b.LogitRows[rows++] = t - 1;
+        }
+        meta.QueryStart[scheduled.Count] = t;
+        b.NumTokens = t;
+        b.NumLogitRows = rows;
+        var logits = _model.Forward(b, _cache);
+        int vocab = _model.Config.VocabSize;
+        if (_logits.Length < rows * vocab) _logits = new float[Math.Max(rows, 8) * vocab];
+        var host = _logits.AsSpan(0, rows * vocab);
+        _model.Backend.CopyToHost(logits, host);
+        return host;
+    }
+}

@@ -1,0 +1,38 @@
+using System.Threading.Channels;
+using Loom.Grains.Abstractions;
+
+namespace Loom.Silo.Engine;
+
+/// <summary>
+/// The engine's side of one submitted request: its sequences (one per sample) and the channel
+/// its token deltas flow through to the caller. Written only by the engine thread, except the
+/// abort flag.
+/// </summary>
+public sealed class RequestState
+{
+    private readonly Channel<TokenDelta> _channel = Channel.CreateUnbounded<TokenDelta>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+
+    public RequestState(EngineRequest request, long arrival)
+    {
+        Request = request;
+        Arrival = arrival;
+    }
+
+    public EngineRequest Request { get; }
+    public long Arrival { get; }
+    public List<Sequence> Sequences { get; } = [];
+    public int FinishedSequences { get; set; }
+    public bool Forked { get; set; }
+
+    /// <summary>Set by Abort from any thread; the engine thread frees the blocks at its next step.</summary>
+    public volatile bool AbortRequested;
+
+    public ChannelReader<TokenDelta> Reader => _channel.Reader;
+
+    public void Emit(TokenDelta delta) => _channel.Writer.TryWrite(delta);
+
+    public void Complete(Exception? error = null) => _channel.Writer.TryComplete(error);
+
+    public bool IsFinished => FinishedSequences == Request.Sampling.N;
+}

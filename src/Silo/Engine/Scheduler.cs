@@ -1,0 +1,128 @@
+namespace Loom.Silo.Engine;
+
+/// <summary>
+/// vLLM v1's scheduling rules over one token budget per step: running sequences first (decode
+/// tokens and the next chunk of unfinished prefills), then waiting ones while budget, seats and
+/// KV blocks last. When a running sequence cannot get a block, the newest running sequence is
+/// preempted (blocks freed, recomputed later from the front of the queue). It sees KV only
+/// through <see cref="IKvCacheManager"/>.
+/// </summary>
+public sealed class Scheduler
+{
+    private readonly EngineOptions _options;
+    private readonly IKvCacheManager _kv;
+    private readonly LinkedList<Sequence> _waiting = new();
+    private readonly List<Sequence> _running = [];
+    private readonly SchedulerOutput _output = new();
+
+    public Scheduler(EngineOptions options, IKvCacheManager kv)
+    {
+        _options = options;
+        _kv = kv;
+    }
+
+    public int NumWaiting => _waiting.Count;
+    public int NumRunning => _running.Count;
+    public long Preemptions { get; private set; }
+    public int PeakRunning { get; private set; }
+    public bool HasWork => _waiting.Count > 0 || _running.Count > 0;
+
+    private int SeatLimit => _options.Admission == AdmissionPolicy.Sequential ? 1 : _options.MaxNumSeqs;
+
+    public Sequence? PeekWaiting() => _waiting.First?.Value;
+
+    public void AddWaiting(Sequence seq)
+    {
+        seq.Status = SequenceStatus.Waiting;
+        _waiting.AddLast(seq);
+    }
+
+    /// <summary>Adds a sequence that already holds KV (a forked sample) straight to the running set.</summary>
+    public void AddRunning(Sequence seq)
+    {
+        seq.Status = SequenceStatus.Running;
+        _running.Add(seq);
+        PeakRunning = Math.Max(PeakRunning, _running.Count);
+    }
+
+    public SchedulerOutput Schedule()
+    {
+        var output = _output;
+        output.Clear();
+        int budget = _options.MaxNumBatchedTokens;
+
+        // 1. Running sequences, oldest first, so preemption always takes the newest.
+        for (int i = 0; i < _running.Count && budget > 0; i++)
+        {
+            var seq = _running[i];
+            int numNew = Math.Min(seq.Count - seq.NumComputedTokens, budget);
+            if (numNew <= 0) continue;
+            bool scheduled = false;
+            while (true)
+            {
+                if (_kv.AllocateSlots(seq.Id, numNew)) { scheduled = true; break; }
+                var victim = _running[^1];
+                _running.RemoveAt(_running.Count - 1);
+                budget += Preempt(victim, output);
+                if (victim == seq) break;
+            }
+            if (!scheduled) break;
+            output.Scheduled.Add(new ScheduledSequence(seq, numNew));
+            budget -= numNew;
+        }
+
+        // 2. Waiting sequences, unless this step had to preempt (vLLM: no admission under memory
+        // pressure). A static batch is admitted whole, only once the previous one has drained.
+        bool isStatic = _options.Admission == AdmissionPolicy.Static;
+        bool admit = output.Preempted.Count == 0 && (!isStatic || _running.Count == 0);
+        while (admit && _waiting.First is { } node && (budget > 0 || isStatic) && _running.Count < SeatLimit)
+        {
+            var seq = node.Value;
+            IReadOnlyList<KvBlock>? hits = null;
+            int computed = seq.NumComputedTokens;
+            if (computed == 0 && !_kv.Contains(seq.Id))
+                (hits, computed) = _kv.GetComputedBlocks(seq.Id, seq.Tokens, seq.Request.Request.CacheSalt);
+            int numNew = Math.Min(seq.Count - computed, budget);
+            if (!_kv.AllocateSlots(seq.Id, numNew, hits, hits is null ? 0 : computed)) break;
+            seq.NumComputedTokens = computed;
+            _waiting.RemoveFirst();
+            seq.Status = SequenceStatus.Running;
+            _running.Add(seq);
+            if (numNew > 0) output.Scheduled.Add(new ScheduledSequence(seq, numNew));
+            budget -= numNew;
+        }
+
+        PeakRunning = Math.Max(PeakRunning, _running.Count);
+        output.NumTokens = _options.MaxNumBatchedTokens - budget;
+        return output;
+    }
+
+    /// <summary>Returns the budget the victim had already been given this step.</summary>
+    private int Preempt(Sequence victim, SchedulerOutput output)
+    {
+        int refund = 0;
+        if (_kv.Contains(victim.Id)) _kv.Free(victim.Id);
+        victim.NumComputedTokens = 0;
+        victim.Preemptions++;
+        victim.Status = SequenceStatus.Waiting;
+        _waiting.AddFirst(victim);
+        output.Preempted.Add(victim);
+        for (int i = output.Scheduled.Count - 1; i >= 0; i--)
+            if (output.Scheduled[i].Sequence == victim)
+            {
+                refund += output.Scheduled[i].NumNewTokens;
+                output.Scheduled.RemoveAt(i);
+            }
+        Preemptions++;
+        return refund;
+    }
+
+    /// <summary>Removes a finished or aborted sequence and frees its blocks.</summary>
+    public void Finish(Sequence seq)
+    {
+        if (seq.Status == SequenceStatus.Running) _running.Remove(seq);
+        else if (seq.Status == SequenceStatus.Waiting) _waiting.Remove(seq);
+        seq.Status = SequenceStatus.Finished;
+        if (_kv.Contains(seq.Id)) _kv.Free(seq.Id);
+    }
+}

@@ -1,0 +1,22 @@
+using Loom.Kernels;
+using Loom.Silo.Models;
+
+namespace Loom.Benchmarks;
+
+/// <summary>The benchmark model: a preset in bf16 safetensors for Loom and the same weights as an F16 GGUF for llama.cpp.</summary>
+public static class BenchModels
+{
+    public static (string ModelDir, string Gguf) Ensure(string preset, string? cache)
+    {
+        cache ??= Path.Combine(Path.GetTempPath(), "loom-bench");
+        var modelDir = Path.Combine(cache, $"{preset}-bf16");
+        var gguf = Path.Combine(cache, $"{preset}-f16.gguf");
+        if (!File.Exists(Path.Combine(modelDir, "config.json")) || !File.Exists(gguf))
+        {
+            Console.WriteLine($"generating {preset} (bf16 safetensors + F16 GGUF) in {cache} ...");
+            ModelGenerator.Generate(ModelPresets.Get(preset), modelDir,
+                new GenerateOptions { DType = DType.BF16, Seed = 42, GgufPath = gguf, GgufType = GgufType.F16 });
+        }
+        return (modelDir, gguf);
+    }
+}

@@ -1,0 +1,41 @@
+namespace Loom.Benchmarks;
+
+/// <summary>One benchmark request: prompt token ids and the exact number of tokens to generate.</summary>
+public sealed record WorkItem(int[] Prompt, int OutputTokens);
+
+/// <summary>
+/// A deterministic synthetic mix shaped like ShareGPT: log-normal prompt and output lengths
+/// (a few long conversations, many short ones). Medians and caps are scaled to a 2-core CPU.
+/// </summary>
+public static class Workload
+{
+    public static List<WorkItem> ShareGptLike(int count, int vocab, int maxPrompt = 1024, int maxOutput = 256, ulong seed = 2024)
+    {
+        var rng = new SplitMix(seed);
+        var items = new List<WorkItem>(count);
+        for (int i = 0; i < count; i++)
+        {
+            int p = (int)Math.Clamp(Math.Round(Math.Exp(4.3 + 0.9 * rng.Gaussian())), 4, maxPrompt);
+            int o = (int)Math.Clamp(Math.Round(Math.Exp(3.7 + 0.8 * rng.Gaussian())), 2, maxOutput);
+            var prompt = new int[p];
+            for (int t = 0; t < p; t++) prompt[t] = 3 + (int)(rng.Next() % (ulong)(vocab - 3));
+            items.Add(new WorkItem(prompt, o));
+        }
+        return items;
+    }
+
+    private sealed class SplitMix(ulong state)
+    {
+        public ulong Next()
+        {
+            ulong z = state += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+
+        public double Uniform() => ((Next() >> 11) + 0.5) / (1UL << 53);
+
+        public double Gaussian() => Math.Sqrt(-2 * Math.Log(Uniform())) * Math.Cos(2 * Math.PI * Uniform());
+    }
+}
