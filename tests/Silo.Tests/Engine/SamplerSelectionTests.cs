@@ -10,12 +10,12 @@ public class SamplerSelectionTests
         float[] values = [float.NegativeInfinity, -1e30f, -2.5f, -0f, 0f, 1e-40f, 3.25f, float.MaxValue];
         for (int i = 0; i < values.Length; i++)
         {
-            Assert.Equal(BitConverter.SingleToUInt32Bits(values[i]), BitConverter.SingleToUInt32Bits(Sampler.KeyValue(Sampler.Key(values[i], i))));
+            Assert.Equal(BitConverter.SingleToUInt32Bits(values[i]), BitConverter.SingleToUInt32Bits(TokenSelection.KeyValue(TokenSelection.Key(values[i], i))));
             for (int j = 0; j < values.Length; j++)
-                if (values[i] > values[j]) Assert.True(Sampler.Key(values[i], 100) < Sampler.Key(values[j], 0));
+                if (values[i] > values[j]) Assert.True(TokenSelection.Key(values[i], 100) < TokenSelection.Key(values[j], 0));
         }
-        Assert.True(Sampler.Key(1f, 3) < Sampler.Key(1f, 4));
-        Assert.Equal(42, (int)(uint)Sampler.Key(7f, 42));
+        Assert.True(TokenSelection.Key(1f, 3) < TokenSelection.Key(1f, 4));
+        Assert.Equal(42, (int)(uint)TokenSelection.Key(7f, 42));
     }
 
     [Theory]
@@ -27,9 +27,9 @@ public class SamplerSelectionTests
     public void SelectSmallestLeavesTheKSmallestKeysInFront(int n, int k)
     {
         var rng = new Random(n * 31 + k);
-        var keys = Enumerable.Range(0, n).Select(i => Sampler.Key((float)rng.NextDouble(), i)).ToArray();
+        var keys = Enumerable.Range(0, n).Select(i => TokenSelection.Key((float)rng.NextDouble(), i)).ToArray();
         var expected = keys.Order().Take(k).ToArray();
-        Sampler.SelectSmallest(keys, k);
+        TokenSelection.SelectSmallest(keys, k);
         Assert.Equal(expected, keys.Take(k).Order());
     }
 
@@ -43,7 +43,7 @@ public class SamplerSelectionTests
     {
         var rng = new Random(seed);
         var logits = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 12)).ToArray();
-        var keys = Enumerable.Range(0, n).Select(i => Sampler.Key(logits[i], i)).ToArray();
+        var keys = Enumerable.Range(0, n).Select(i => TokenSelection.Key(logits[i], i)).ToArray();
         float max = logits.Max();
         var w = logits.Select(l => MathF.Exp(l - max)).ToArray();
 
@@ -57,7 +57,7 @@ public class SamplerSelectionTests
             before += w[i];
         }
 
-        int m = Sampler.Nucleus(keys, w, topP * total);
+        int m = TokenSelection.Nucleus(keys, w, topP * total);
         Assert.Equal(expected.Order(), keys.Take(m).Select(k => (int)(uint)k).Order());
         for (int i = 0; i < n; i++) Assert.Equal(MathF.Exp(logits[(int)(uint)keys[i]] - max), w[i]); // moved together
     }

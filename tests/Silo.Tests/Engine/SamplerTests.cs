@@ -27,6 +27,15 @@ public class SamplerTests
         Assert.Equal(expected, new Sampler().Sample(logits, State(Greedy)).Token);
     }
 
+    [Fact]
+    public void TemperaturesBelowVllmsEpsilonAreGreedy()
+    {
+        float[] logits = [1f, 5f, 3f, 5f];
+        foreach (var t in new[] { 1e-6f, 1e-30f, float.Epsilon })
+            for (ulong seed = 0; seed < 10; seed++)
+                Assert.Equal(1, new Sampler().Sample(logits, State(new SamplingParams { Temperature = t, Seed = seed })).Token);
+    }
+
     [Theory]
     [InlineData(1.0)]
     [InlineData(0.6)]
