@@ -134,22 +134,38 @@ public sealed class Sampler
 
     private int SampleRandom(ReadOnlySpan<float> logits, SamplingParams p, double u)
     {
+        var all = _weights.AsSpan(0, logits.Length);
+        if (!Truncate(logits, p, all, out int n)) return InverseCdf(all, u);
+        return (int)(uint)_keys[InverseCdf(_candidateWeights.AsSpan(0, n), u)];
+    }
+
+    /// <summary>
+    /// Temperature, min_p, top-k and top-p. Fills <paramref name="all"/> with w = p / p_max. Returns false
+    /// when the support is the tokens with w &gt; 0 in <paramref name="all"/> (no top-k/top-p: min_p alone
+    /// just zeroes weights); true when it is _keys[..n] with weights _candidateWeights[..n].
+    /// </summary>
+    private bool Truncate(ReadOnlySpan<float> logits, SamplingParams p, Span<float> all, out int n)
+    {
         int vocab = logits.Length;
+        n = 0;
         float max = TensorPrimitives.Max(logits);
-        if (float.IsNegativeInfinity(max)) return 0; // nothing is samplable: everything was masked
+        if (float.IsNegativeInfinity(max))
+        {
+            all.Clear(); // nothing is samplable: everything was masked; InverseCdf falls back to token 0
+            return false;
+        }
         bool topK = p.TopK > 0 && p.TopK < vocab;
         bool topP = p.TopP < 1f;
 
-        // w = p / p_max over the whole vocabulary; everything below works on these weights.
-        var all = _weights.AsSpan(0, vocab);
         Weights(logits, max, 1f / p.Temperature, all);
         if (!topK && !topP)
         {
             if (p.MinP > 0f) TokenSelection.ZeroBelow(all, p.MinP); // min_p alone needs no candidate list
-            return InverseCdf(all, u);
+            return false;
         }
 
-        // Candidates are the tokens with w >= floor: min_p (w < min_p is p < min_p·p_max) and w > 0.
+        // Candidates are the tokens with w >= floor: min_p (w < min_p is p < min_p·p_max) and w > 0,
+        // raised to a bound that provably keeps every top-k / nucleus token.
         float floor = Math.Max(p.MinP, float.Epsilon);
         double total = 0;
         if (topK)
@@ -162,7 +178,7 @@ public sealed class Sampler
             floor = TokenSelection.NucleusLowerBound(all, floor, p.TopP * total);
         }
 
-        int n = TokenSelection.CollectCandidates(logits, all, floor, _keys);
+        n = TokenSelection.CollectCandidates(logits, all, floor, _keys);
         var keys = _keys.AsSpan(0, n);
         if (topK && n > p.TopK)
         {
@@ -181,7 +197,25 @@ public sealed class Sampler
             }
             n = TokenSelection.Nucleus(keys, w, p.TopP * total);
         }
-        return (int)(uint)keys[InverseCdf(w[..n], u)];
+        return true;
+    }
+
+    /// <summary>The ids a non-greedy draw can return from these (already penalised) logits, ascending.</summary>
+    internal int[] Support(ReadOnlySpan<float> logits, SamplingParams p)
+    {
+        EnsureCapacity(logits.Length);
+        var all = _weights.AsSpan(0, logits.Length);
+        if (Truncate(logits, p, all, out int n))
+        {
+            var ids = new int[n];
+            for (int i = 0; i < n; i++) ids[i] = (int)(uint)_keys[i];
+            Array.Sort(ids);
+            return ids;
+        }
+        var result = new List<int>();
+        for (int i = 0; i < all.Length; i++)
+            if (all[i] > 0f) result.Add(i);
+        return [.. result];
     }
 
     /// <summary>w = exp((l − max)/T), unnormalised probabilities.</summary>
