@@ -1,0 +1,13 @@
+namespace Loom.Silo.Engine;
+
+/// <summary>A token and its log-probability under the raw model distribution (log_softmax of the
+/// unmodified logits: before penalties, temperature and truncation, as vLLM v1 returns by default).</summary>
+public readonly record struct TokenLogprob(int Token, float Logprob);
+
+/// <summary>
+/// One sampled token. <see cref="Logprob"/> is always the chosen token's raw log-probability.
+/// <see cref="TopLogprobs"/> is null unless the request asked for logprobs; then it holds the
+/// <c>Logprobs</c> most likely tokens of the raw distribution, most likely first (ties: lower id first).
+/// The chosen token may or may not be among them; its own logprob is always in <see cref="Logprob"/>.
+/// </summary>
+public readonly record struct SampleResult(int Token, float Logprob, IReadOnlyList<TokenLogprob>? TopLogprobs);

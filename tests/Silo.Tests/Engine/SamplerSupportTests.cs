@@ -1,0 +1,59 @@
+using Loom.Grains.Abstractions;
+using Loom.Silo.Engine;
+
+namespace Loom.Silo.Tests.Engine;
+
+public class SamplerSupportTests
+{
+    public static TheoryData<float, int, float, float> Truncations => new()
+    {
+        // temperature, top_k, top_p, min_p
+        { 1f, 50, 1f, 0f },
+        { 0.7f, 2000, 1f, 0f },
+        { 1f, 0, 0.9f, 0f },
+        { 0.5f, 0, 0.3f, 0f },
+        { 2f, 0, 0.99f, 0f },
+        { 1f, 0, 1f, 0.05f },
+        { 1.3f, 0, 0.8f, 0.1f },
+        { 1f, 300, 0.7f, 0f },
+        { 0.8f, 1000, 0.95f, 0.02f },
+        { 1f, 150_000, 0.5f, 0f },
+    };
+
+    [Theory]
+    [MemberData(nameof(Truncations))]
+    public void SupportOnAQwenSizedVocabularyMatchesASortingReference(float t, int topK, float topP, float minP)
+    {
+        const int vocab = 151_936;
+        var rng = new Random(topK + (int)(topP * 1000) + (int)(minP * 1e4));
+        // Peaked like a model: normal-ish logits plus a handful of strong tokens.
+        var logits = new float[vocab];
+        for (int i = 0; i < vocab; i++) logits[i] = (float)((rng.NextDouble() + rng.NextDouble() + rng.NextDouble() - 1.5) * 4);
+        for (int i = 0; i < 20; i++) logits[rng.Next(vocab)] += 12f;
+        var p = new SamplingParams { Temperature = t, TopK = topK, TopP = topP, MinP = minP };
+
+        Assert.Equal(Reference(logits, p), new Sampler().Support(logits, p));
+    }
+
+    private static int[] Reference(float[] logits, SamplingParams p)
+    {
+        float max = logits.Max();
+        var order = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).ThenBy(i => i).ToList();
+        var w = logits.Select(l => Math.Exp((l - max) / p.Temperature)).ToArray();
+        if (p.MinP > 0) order = order.Where(i => w[i] >= p.MinP).ToList();
+        if (p.TopK > 0) order = order.Take(p.TopK).ToList();
+        if (p.TopP < 1)
+        {
+            double total = order.Sum(i => w[i]), before = 0;
+            var kept = new List<int>();
+            foreach (var i in order)
+            {
+                if (before >= p.TopP * total) break;
+                kept.Add(i);
+                before += w[i];
+            }
+            order = kept;
+        }
+        return [.. order.Where(i => w[i] > 0).Order()];
+    }
+}

@@ -1,0 +1,77 @@
+using Loom.Grains.Abstractions;
+using Loom.Silo.Engine;
+
+namespace Loom.Silo.Tests.Engine;
+
+/// <summary>Shared helpers for the sampler tests.</summary>
+internal static class SamplerTestKit
+{
+    public static SamplingState State(SamplingParams p, int[]? prompt = null, int[]? eos = null, int sampleIndex = 0)
+        => new(p, prompt ?? [], eos ?? [], sampleIndex);
+
+    /// <summary>Logits whose softmax is exactly <paramref name="probs"/>.</summary>
+    public static float[] LogitsOf(params double[] probs) => [.. probs.Select(x => (float)Math.Log(x))];
+
+    /// <summary>Draws <paramref name="draws"/> tokens from fixed logits (penalties off, so appending
+    /// only advances the counter) and counts them per token.</summary>
+    public static int[] Histogram(float[] logits, SamplingParams p, int draws, ulong seed = 1234)
+    {
+        var sampler = new Sampler();
+        var state = State(p with { Seed = seed, MaxTokens = draws });
+        var counts = new int[logits.Length];
+        for (int i = 0; i < draws; i++)
+        {
+            int t = sampler.Sample(logits, state).Token;
+            counts[t]++;
+            state.Append(t);
+        }
+        return counts;
+    }
+
+    public static double[] Softmax(ReadOnlySpan<float> logits, double temperature = 1)
+    {
+        double max = double.NegativeInfinity;
+        foreach (var l in logits) max = Math.Max(max, l);
+        var e = new double[logits.Length];
+        double sum = 0;
+        for (int i = 0; i < e.Length; i++) sum += e[i] = Math.Exp((logits[i] - max) / temperature);
+        for (int i = 0; i < e.Length; i++) e[i] /= sum;
+        return e;
+    }
+
+    public static double[] LogSoftmax(ReadOnlySpan<float> logits)
+    {
+        double max = double.NegativeInfinity;
+        foreach (var l in logits) max = Math.Max(max, l);
+        double sum = 0;
+        foreach (var l in logits) sum += Math.Exp(l - max);
+        double lse = max + Math.Log(sum);
+        var r = new double[logits.Length];
+        for (int i = 0; i < r.Length; i++) r[i] = logits[i] - lse;
+        return r;
+    }
+
+    /// <summary>Pearson's chi-square of observed counts against expected probabilities.</summary>
+    public static double ChiSquare(int[] counts, double[] probs)
+    {
+        int total = counts.Sum();
+        double chi = 0;
+        for (int i = 0; i < counts.Length; i++)
+        {
+            if (probs[i] == 0) { Assert.Equal(0, counts[i]); continue; }
+            double e = probs[i] * total;
+            chi += (counts[i] - e) * (counts[i] - e) / e;
+        }
+        return chi;
+    }
+
+    public static float[] RandomLogits(int vocab, int seed, float scale = 3f)
+    {
+        var rng = new Random(seed);
+        var x = new float[vocab];
+        for (int i = 0; i < vocab; i++) x[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+        return x;
+    }
+
+    public static int[] Support(int[] counts) => [.. Enumerable.Range(0, counts.Length).Where(i => counts[i] > 0)];
+}
