@@ -183,7 +183,7 @@ public sealed class EngineLoop : IDisposable
     }
 
     private SamplingState NewSamplingState(RequestState state, int index) =>
-        new(state.Request.Sampling, _eos, state.Request.PromptTokenIds, index);
+        new(state.Request.Sampling, state.PromptArray, _eos, index);
 
     private void Postprocess(SchedulerOutput step, ReadOnlySpan<float> logits)
     {
@@ -239,11 +239,12 @@ public sealed class EngineLoop : IDisposable
     private void SampleAndEmit(Sequence seq, ReadOnlySpan<float> logits)
     {
         var result = _sampler.Sample(logits, seq.Sampling);
-        seq.Append(result.TokenId);
+        seq.Append(result.Token);
+        seq.Sampling.Append(result.Token);
         _generationTokens++;
-        var finish = seq.Sampling.CheckFinish(result.TokenId);
+        var finish = Sampler.CheckFinish(seq.Sampling, result.Token);
         var request = seq.Request;
-        request.Emit(new TokenDelta(seq.Index, result.TokenId, result.Logprob, result.TopLogprobs, finish,
+        request.Emit(new TokenDelta(seq.Index, result.Token, result.Logprob, result.TopLogprobs, finish,
             seq.PromptLength, seq.OutputLength));
         if (finish is not null) FinishSequence(seq);
     }

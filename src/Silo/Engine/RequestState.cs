@@ -17,7 +17,10 @@ public sealed class RequestState
     {
         Request = request;
         Arrival = arrival;
+        PromptArray = request.PromptTokenIds as int[] ?? [.. request.PromptTokenIds];
     }
+
+    public int[] PromptArray { get; }
 
     public EngineRequest Request { get; }
     public long Arrival { get; }

@@ -1,8 +1,7 @@
+using Loom.Grains.Abstractions;
+
 namespace Loom.Silo.Engine;
 
-/// <summary>A token and its log-probability under the raw model distribution (log_softmax of the
-/// unmodified logits: before penalties, temperature and truncation, as vLLM v1 returns by default).</summary>
-public readonly record struct TokenLogprob(int Token, float Logprob);
 
 /// <summary>
 /// One sampled token. <see cref="Logprob"/> is always the chosen token's raw log-probability.

@@ -93,7 +93,7 @@ public sealed class EngineLoopTests(EngineFixture f) : IClassFixture<EngineFixtu
     }
 
     [Fact]
-    public void AbortMidGenerationReturnsBlocksToBaseline()
+    public async Task AbortMidGenerationReturnsBlocksToBaseline()
     {
         using var engine = f.NewEngine(new EngineOptions { NumBlocks = 64, EnablePrefixCaching = false });
         var baseline = engine.GetStats();
@@ -101,7 +101,7 @@ public sealed class EngineLoopTests(EngineFixture f) : IClassFixture<EngineFixtu
         var other = engine.Submit(Req("short", EngineDriver.Prompt(2, 10), 5));
         for (int i = 0; i < 10; i++) engine.Step();
         Assert.True(engine.GetStats().UsedBlocks > 0);
-        engine.AbortAsync("long").GetAwaiter().GetResult();
+        await engine.AbortAsync("long");
         while (engine.Step()) { }
         var outLong = EngineDriver.Collect(stream, 1);
         Assert.Equal(FinishReason.Abort, outLong.Deltas[^1].Finish);

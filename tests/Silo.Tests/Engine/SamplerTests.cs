@@ -153,7 +153,7 @@ public class SamplerTests
         var r = new Sampler().Sample(logits, state);
         var reference = LogSoftmax(logits);
         Assert.Equal(reference[r.Token], r.Logprob, 1e-5);
-        Assert.All(r.TopLogprobs!, tl => Assert.Equal(reference[tl.Token], tl.Logprob, 1e-5));
+        Assert.All(r.TopLogprobs!, tl => Assert.Equal(reference[tl.TokenId], tl.Logprob, 1e-5));
     }
 
     [Fact]
@@ -217,7 +217,7 @@ public class SamplerTests
         for (int step = 0; step < 20; step++)
         {
             var r = sampler.Sample(logits, state);
-            Assert.Equal(topRef, r.TopLogprobs!.Select(t => t.Token));
+            Assert.Equal(topRef, r.TopLogprobs!.Select(t => t.TokenId));
             for (int i = 0; i < 5; i++) Assert.Equal(reference[topRef[i]], r.TopLogprobs![i].Logprob, 1e-5);
             Assert.Equal(reference[r.Token], r.Logprob, 1e-5);
             state.Append(r.Token);
@@ -229,7 +229,7 @@ public class SamplerTests
     {
         float[] logits = [1f, 3f, 2f, 3f, 3f];
         var r = new Sampler().Sample(logits, State(Greedy with { Logprobs = 2 }));
-        Assert.Equal([1, 3], r.TopLogprobs!.Select(t => t.Token));
+        Assert.Equal([1, 3], r.TopLogprobs!.Select(t => t.TokenId));
         Assert.Empty(new Sampler().Sample(logits, State(Greedy with { Logprobs = 0 })).TopLogprobs!);
         var none = new Sampler().Sample(logits, State(Greedy));
         Assert.Null(none.TopLogprobs);
