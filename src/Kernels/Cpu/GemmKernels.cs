@@ -146,8 +146,11 @@ internal static unsafe class GemmKernels
         (a1 + b1).Store(acc + 16);
     }
 
-    /// <summary>y[r, 0..cols) = acc[r] (+ bias) for r &lt; rows; never writes past column N.</summary>
-    public static void Epilogue(float* acc, int rows, float* y, nint ldy, int cols, float* bias)
+    /// <summary>
+    /// y[r, 0..cols) = acc[r] (+ bias), or y += acc when <paramref name="accumulate"/> (later K blocks),
+    /// for r &lt; rows; never writes past column N.
+    /// </summary>
+    public static void Epilogue(float* acc, int rows, float* y, nint ldy, int cols, float* bias, bool accumulate)
     {
         for (int r = 0; r < rows; r++, acc += 32, y += ldy)
         {
@@ -155,7 +158,12 @@ internal static unsafe class GemmKernels
             {
                 var lo = Vector512.Load(acc);
                 var hi = Vector512.Load(acc + 16);
-                if (bias != null)
+                if (accumulate)
+                {
+                    lo += Vector512.Load(y);
+                    hi += Vector512.Load(y + 16);
+                }
+                else if (bias != null)
                 {
                     lo += Vector512.Load(bias);
                     hi += Vector512.Load(bias + 16);
@@ -166,8 +174,21 @@ internal static unsafe class GemmKernels
             }
             else
             {
-                for (int c = 0; c < cols; c++) y[c] = acc[c] + (bias != null ? bias[c] : 0f);
+                for (int c = 0; c < cols; c++)
+                    y[c] = acc[c] + (accumulate ? y[c] : bias != null ? bias[c] : 0f);
             }
+        }
+    }
+
+    /// <summary>Widens <paramref name="rows"/> K-rows of an interleaved bf16 panel into a plain f32 panel.</summary>
+    public static void WidenBf16(byte* src, int rows, float* dst)
+    {
+        var mask = Vector512.Create(0xFFFF0000u);
+        for (int i = 0; i < rows; i++, src += 64, dst += 32)
+        {
+            var v = Vector512.Load((uint*)src);
+            Avx512F.ShiftLeftLogical(v, 16).AsSingle().Store(dst);
+            (v & mask).AsSingle().Store(dst + 16);
         }
     }
 }
