@@ -227,7 +227,7 @@ internal static unsafe class CpuGemm
             for (int r = 0; r < m;)
             {
                 int rows = BlockRows(m - r);
-                RunBlock<TP>(rows, j->X + (long)r * k, w, k, acc);
+                RunBlock<TP>(rows, j->X + (long)r * k, w, k, acc, prefetch: r == 0);
                 GemmKernels.Epilogue(acc, rows, j->Y + (long)r * n + n0, n, cols, bias, accumulate: false);
                 r += rows;
             }
@@ -268,7 +268,7 @@ internal static unsafe class CpuGemm
                     for (int r = c0; r < c1;)
                     {
                         int rows = BlockRows(m - r);
-                        RunBlock<F32Panel>(rows, j->X + (long)r * k + (long)k0 * rows, wb, kn, acc);
+                        RunBlock<F32Panel>(rows, j->X + (long)r * k + (long)k0 * rows, wb, kn, acc, prefetch: false);
                         GemmKernels.Epilogue(acc, rows, j->Y + (long)r * n + n0, n, cols, bias, accumulate: k0 > 0);
                         r += rows;
                     }
@@ -277,15 +277,15 @@ internal static unsafe class CpuGemm
         }
     }
 
-    private static void RunBlock<TP>(int rows, float* x, byte* w, int k, float* acc)
+    private static void RunBlock<TP>(int rows, float* x, byte* w, int k, float* acc, bool prefetch)
         where TP : struct, IPanelFormat
     {
         switch (rows)
         {
-            case 12: GemmKernels.Kernel<TP, Rows12>(x, w, k, acc); break;
-            case 8: GemmKernels.Kernel<TP, Rows8>(x, w, k, acc); break;
-            case 4: GemmKernels.Kernel<TP, Rows4>(x, w, k, acc); break;
-            case 2: GemmKernels.Kernel<TP, Rows2>(x, w, k, acc); break;
+            case 12: GemmKernels.Kernel<TP, Rows12>(x, w, k, acc, prefetch); break;
+            case 8: GemmKernels.Kernel<TP, Rows8>(x, w, k, acc, prefetch); break;
+            case 4: GemmKernels.Kernel<TP, Rows4>(x, w, k, acc, prefetch); break;
+            case 2: GemmKernels.Kernel<TP, Rows2>(x, w, k, acc, prefetch); break;
             default: GemmKernels.Kernel1<TP>(x, w, k, acc); break;
         }
     }

@@ -59,13 +59,19 @@ internal struct Rows2 : IRowCount { public static int Value => 2; }
 internal static unsafe class GemmKernels
 {
     /// <summary>
+    /// Bytes ahead to software-prefetch a panel streaming from DRAM: ~15% more single-thread
+    /// bandwidth at batch-1 decode here than the hardware prefetcher alone.
+    /// </summary>
+    public const int StreamPrefetch = 2048;
+
+    /// <summary>
     /// acc[r*32 + c] = Σ_k x[k*TR + r] * panel[k][c] for r &lt; TR. x is the row block packed
     /// K-major ([K][TR]) so every broadcast is a fixed offset from one pointer.
     /// Results go to a 32-float-per-row buffer rather than y: any call after the loop (tails, bias)
     /// makes the JIT spill all 24 accumulators inside the loop, since SysV has no callee-saved zmm.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel<TP, TR>(float* x, byte* w, int k, float* acc)
+    public static void Kernel<TP, TR>(float* x, byte* w, int k, float* acc, bool prefetch)
         where TP : struct, IPanelFormat
         where TR : struct, IRowCount
     {
@@ -83,6 +89,8 @@ internal static unsafe class GemmKernels
         Vector512<float> a110 = default, a111 = default;
         for (int kk = 0; kk < k; kk++)
         {
+            // Only the first row block of a panel streams it from DRAM; the K-blocked path reads L1.
+            if (prefetch) Sse.Prefetch0(w + StreamPrefetch);
             TP.Load(w, out var w0, out var w1);
             { var b = Vector512.Create(x[0]); a00 = Avx512F.FusedMultiplyAdd(b, w0, a00); a01 = Avx512F.FusedMultiplyAdd(b, w1, a01); }
             if (TR.Value > 1) { var b = Vector512.Create(x[1]); a10 = Avx512F.FusedMultiplyAdd(b, w0, a10); a11 = Avx512F.FusedMultiplyAdd(b, w1, a11); }
@@ -123,6 +131,7 @@ internal static unsafe class GemmKernels
         int kk = 0;
         for (; kk + 2 <= k; kk += 2)
         {
+            Sse.Prefetch0(w + StreamPrefetch);
             TP.Load(w, out var w0, out var w1);
             TP.Load(w + TP.RowBytes, out var v0, out var v1);
             var s = Vector512.Create(x[kk]);
