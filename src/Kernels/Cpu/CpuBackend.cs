@@ -208,9 +208,9 @@ public sealed unsafe class CpuBackend : IBackend
         if (k.Cols != width || v.Cols != width || k.Rows != v.Rows)
             throw new ArgumentException($"k [{k.Rows},{k.Cols}] / v [{v.Rows},{v.Cols}] must both be [tokens,{width}]");
         if (slotMapping.Length != k.Rows) throw new ArgumentException($"{slotMapping.Length} slots for {k.Rows} tokens");
-        float* kd = c.K(layer), vd = c.V(layer);
+        byte* kd = c.K(layer), vd = c.V(layer);
         long slots = (long)spec.NumBlocks * spec.BlockSize;
-        long bytes = (long)spec.HeadDim * sizeof(float);
+        int es = spec.DType.Size();
         for (int t = 0; t < slotMapping.Length; t++)
         {
             int slot = slotMapping[t];
@@ -220,9 +220,9 @@ public sealed unsafe class CpuBackend : IBackend
             float* ks = (float*)k.Data + (long)t * width, vs = (float*)v.Data + (long)t * width;
             for (int h = 0; h < spec.NumKvHeads; h++)
             {
-                long o = c.Offset(block, h, offset);
-                Buffer.MemoryCopy(ks + (long)h * spec.HeadDim, kd + o, bytes, bytes);
-                Buffer.MemoryCopy(vs + (long)h * spec.HeadDim, vd + o, bytes, bytes);
+                long o = c.Offset(block, h, offset) * es;
+                ElementwiseKernels.FromF32(ks + (long)h * spec.HeadDim, kd + o, spec.DType, spec.HeadDim);
+                ElementwiseKernels.FromF32(vs + (long)h * spec.HeadDim, vd + o, spec.DType, spec.HeadDim);
             }
         }
     }
