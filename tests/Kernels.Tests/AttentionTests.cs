@@ -5,13 +5,15 @@ namespace Loom.Kernels.Tests;
 public class AttentionTests
 {
     [Theory]
-    [InlineData(1, 64, 16)]
-    [InlineData(3, 64, 16)]
-    [InlineData(1, 48, 5)]
-    [InlineData(3, 48, 7)]
-    [InlineData(2, 8, 4)]
-    [InlineData(3, 100, 3)]
-    public void PagedAttentionMatchesReference(int group, int headDim, int blockSize)
+    [InlineData(1, 64, 16, DType.F32)]
+    [InlineData(3, 64, 16, DType.F32)]
+    [InlineData(1, 48, 5, DType.F32)]
+    [InlineData(3, 48, 7, DType.F32)]
+    [InlineData(2, 8, 4, DType.F32)]
+    [InlineData(3, 100, 3, DType.F32)]
+    [InlineData(3, 64, 16, DType.BF16)]
+    [InlineData(1, 57, 5, DType.BF16)]
+    public void PagedAttentionMatchesReference(int group, int headDim, int blockSize, DType kvType)
     {
         int kvHeads = 2, heads = kvHeads * group;
         // Mixed batch: a fresh prefill, a prefill chunk on top of history, two decodes, a 1-token prompt.
@@ -20,7 +22,7 @@ public class AttentionTests
         int numSeqs = seqLens.Length;
         int maxBlocks = 70 / blockSize + 2;
         int numBlocks = numSeqs * maxBlocks + 3;
-        var spec = new KvCacheSpec(NumLayers: 2, NumBlocks: numBlocks, BlockSize: blockSize, NumKvHeads: kvHeads, HeadDim: headDim, DType: DType.F32);
+        var spec = new KvCacheSpec(NumLayers: 2, NumBlocks: numBlocks, BlockSize: blockSize, NumKvHeads: kvHeads, HeadDim: headDim, DType: kvType);
 
         using var backend = new CpuBackend(2);
         using var cache = backend.AllocateKvCache(spec);
@@ -85,7 +87,9 @@ public class AttentionTests
         using var o = backend.Allocate(DType.F32, tokens, heads * headDim);
         backend.PagedAttention(qt, cache, 1, meta, heads, scale, o);
 
-        var expected = Reference.Attention(q, queryStart, seqLens, kv, heads, kvHeads, headDim, scale);
+        // The cache stores what it was given rounded to its dtype; the reference sees the same values.
+        var stored = kv.Select(e => (e.K.Select(v => NativeWeights.Round(v, kvType)).ToArray(), e.V.Select(v => NativeWeights.Round(v, kvType)).ToArray())).ToList();
+        var expected = Reference.Attention(q, queryStart, seqLens, stored, heads, kvHeads, headDim, scale);
         TestData.AssertClose(expected, TestData.Download(backend, o), 2e-6, 2e-5);
     }
 
@@ -108,8 +112,8 @@ public class AttentionTests
         backend.WriteKv(cache, 0, kt, vt, [2 * 4 + 3]);
         unsafe
         {
-            float* kd = cache.K(0);
-            float* vd = cache.V(0);
+            float* kd = (float*)cache.K(0);
+            float* vd = (float*)cache.V(0);
             for (int h = 0; h < 2; h++)
                 for (int x = 0; x < 5; x++)
                 {

@@ -113,6 +113,25 @@ public class ElementwiseTests
                 for (int i = 2 * half; i < headDim; i++) Assert.Equal(x[r * cols + h * headDim + i], got[r * cols + h * headDim + i]);
     }
 
+    [Fact]
+    public void RopeTracksChangingFrequenciesScalingAndPositions()
+    {
+        using var backend = new CpuBackend(2);
+        int headDim = 32, rows = 6, cols = 2 * headDim;
+        float[] a = Enumerable.Range(0, 16).Select(i => (float)Math.Pow(10000, -i / 16.0)).ToArray();
+        float[] b = Enumerable.Range(0, 8).Select(i => (float)Math.Pow(500, -i / 8.0)).ToArray();
+        var calls = new (float[] Freq, float Scale, int FirstPos)[] { (a, 1f, 0), (a, 1f, 5000), (b, 1f, 3), (a, 2f, 10), (a, 1f, 1) };
+        foreach (var (freq, scale, first) in calls)
+        {
+            var x = TestData.Random(rows * cols, first);
+            var pos = Enumerable.Range(0, rows).Select(i => first + 7 * i).Reverse().ToArray();
+            using var xt = TestData.Upload(backend, x, rows, cols);
+            backend.Rope(xt, headDim, pos, freq, scale);
+            Reference.Rope(x, rows, cols, headDim, pos, freq, scale);
+            TestData.AssertClose(x, TestData.Download(backend, xt), 1e-6, 1e-5, what: $"freq={freq.Length} scale={scale} pos={first}");
+        }
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(3, 31)]

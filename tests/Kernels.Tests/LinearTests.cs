@@ -11,6 +11,7 @@ public class LinearTests
         [
             [1, 1, 1], [1, 7, 31], [3, 33, 33], [17, 577, 95], [70, 33, 31], [1, 577, 95],
             [13, 7, 64], [25, 64, 1], [2, 16, 32], [12, 100, 33], [9, 5, 96], [70, 577, 33],
+            [200, 400, 65], [131, 1000, 40], [97, 192, 96], [96, 385, 32],
         ];
         foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
         {
@@ -46,6 +47,37 @@ public class LinearTests
 
         var (expected, scale) = Reference.Linear(x, m, k, wRounded, n, b);
         TestData.AssertClose(expected, TestData.Download(backend, yt), 1e-6, 1e-5, scale, $"{dtype} M={m} K={k} N={n}");
+    }
+
+    /// <summary>The full odd-size cross product; covers every row-block decomposition and both GEMM paths.</summary>
+    [Theory]
+    [InlineData(DType.BF16)]
+    [InlineData(DType.F32)]
+    [InlineData(DType.F16)]
+    public void OddSizeCrossProduct(DType dtype)
+    {
+        using var backend = new CpuBackend(2);
+        using var weights = new NativeWeights();
+        foreach (int k in new[] { 1, 7, 33, 577 })
+        {
+            foreach (int n in new[] { 1, 31, 33, 95 })
+            {
+                var wv = weights.Make("w", dtype, [n, k], TestData.Random(n * k, k * 131 + n), out var wr);
+                var b = TestData.Random(n, n);
+                using var lw = backend.PrepareLinear([wv]);
+                using var bt = TestData.Upload(backend, b, n);
+                foreach (int m in new[] { 1, 3, 17, 24, 70 })
+                {
+                    var x = TestData.Random(m * k, m);
+                    using var xt = TestData.Upload(backend, x, m, k);
+                    using var yt = backend.Allocate(DType.F32, m, n);
+                    bool withBias = (m + n) % 2 == 0;
+                    backend.Linear(xt, lw, withBias ? bt : null, yt);
+                    var (expected, scale) = Reference.Linear(x, m, k, wr, n, withBias ? b : null);
+                    TestData.AssertClose(expected, TestData.Download(backend, yt), 1e-6, 1e-5, scale, $"{dtype} M={m} K={k} N={n} bias={withBias}");
+                }
+            }
+        }
     }
 
     [Theory]

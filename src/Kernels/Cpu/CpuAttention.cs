@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Loom.Kernels.Cpu;
 
@@ -13,8 +14,8 @@ internal static unsafe class CpuAttention
     {
         public float* Q;
         public float* O;
-        public float* K;
-        public float* V;
+        public byte* K;
+        public byte* V;
         public int* QueryStart;
         public int* SeqLens;
         public int* Tables;
@@ -78,11 +79,13 @@ internal static unsafe class CpuAttention
                 BlockSize = spec.BlockSize,
                 Scale = scale,
             };
-            pool.For(meta.NumSeqs * numHeads, &Item, &job);
+            if (spec.DType == DType.BF16) pool.For(meta.NumSeqs * numHeads, &Item<Bf16Kv>, &job);
+            else pool.For(meta.NumSeqs * numHeads, &Item<F32Kv>, &job);
         }
     }
 
-    private static void Item(void* ctx, int item, int thread)
+    private static void Item<TKv>(void* ctx, int item, int thread)
+        where TKv : struct, IKvFormat
     {
         var j = (Job*)ctx;
         int seq = item / j->NumHeads, head = item % j->NumHeads;
@@ -94,8 +97,9 @@ internal static unsafe class CpuAttention
         float* scores = j->Scratch + thread * j->ScratchPerThread;
         float* acc = stackalloc float[d];
         long rowStride = (long)j->NumHeads * d;
-        long headStride = (long)bs * d;
+        long headStride = (long)bs * d * TKv.Size;
         long blockStride = j->KvHeads * headStride;
+        long rowBytes = (long)d * TKv.Size;
 
         for (int i = 0; i < qlen; i++)
         {
@@ -106,11 +110,11 @@ internal static unsafe class CpuAttention
             float max = float.NegativeInfinity;
             for (int p = 0; p < ctxLen; p += bs)
             {
-                float* kb = j->K + table[p / bs] * blockStride + kvHead * headStride;
+                byte* kb = j->K + table[p / bs] * blockStride + kvHead * headStride;
                 int n = Math.Min(bs, ctxLen - p);
                 for (int o = 0; o < n; o++)
                 {
-                    float s = Dot(q, kb + (long)o * d, d) * j->Scale;
+                    float s = Dot<TKv>(q, kb + o * rowBytes, d) * j->Scale;
                     scores[p + o] = s;
                     max = MathF.Max(max, s);
                 }
@@ -121,9 +125,9 @@ internal static unsafe class CpuAttention
             new Span<float>(acc, d).Clear();
             for (int p = 0; p < ctxLen; p += bs)
             {
-                float* vb = j->V + table[p / bs] * blockStride + kvHead * headStride;
+                byte* vb = j->V + table[p / bs] * blockStride + kvHead * headStride;
                 int n = Math.Min(bs, ctxLen - p);
-                for (int o = 0; o < n; o++) Axpy(scores[p + o], vb + (long)o * d, acc, d);
+                for (int o = 0; o < n; o++) Axpy<TKv>(scores[p + o], vb + o * rowBytes, acc, d);
             }
 
             float* outRow = j->O + t * rowStride + (long)head * d;
@@ -133,34 +137,36 @@ internal static unsafe class CpuAttention
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Dot(float* a, float* b, int d)
+    private static float Dot<TKv>(float* a, byte* b, int d)
+        where TKv : struct, IKvFormat
     {
         int i = 0;
         float s = 0;
         if (d >= 16)
         {
             var acc = Vector512<float>.Zero;
-            for (; i + 16 <= d; i += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), acc);
+            for (; i + 16 <= d; i += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), TKv.Load16(b + i * TKv.Size), acc);
             s = Vector512.Sum(acc);
         }
 
         if (i + 8 <= d)
         {
-            s += Vector256.Sum(Vector256.Load(a + i) * Vector256.Load(b + i));
+            s += Vector256.Sum(Vector256.Load(a + i) * TKv.Load8(b + i * TKv.Size));
             i += 8;
         }
 
-        for (; i < d; i++) s += a[i] * b[i];
+        for (; i < d; i++) s += a[i] * TKv.Load1(b + i * TKv.Size);
         return s;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Axpy(float alpha, float* x, float* y, int d)
+    private static void Axpy<TKv>(float alpha, byte* x, float* y, int d)
+        where TKv : struct, IKvFormat
     {
         int i = 0;
         var va = Vector512.Create(alpha);
-        for (; i + 16 <= d; i += 16) Vector512.FusedMultiplyAdd(va, Vector512.Load(x + i), Vector512.Load(y + i)).Store(y + i);
-        for (; i < d; i++) y[i] += alpha * x[i];
+        for (; i + 16 <= d; i += 16) Vector512.FusedMultiplyAdd(va, TKv.Load16(x + i * TKv.Size), Vector512.Load(y + i)).Store(y + i);
+        for (; i < d; i++) y[i] += alpha * TKv.Load1(x + i * TKv.Size);
     }
 
     /// <summary>s = exp(s - max) in place; returns Σ s.</summary>
@@ -186,4 +192,47 @@ internal static unsafe class CpuAttention
 
         return sum;
     }
+}
+
+/// <summary>How attention reads K/V elements of the cache dtype as fp32.</summary>
+internal unsafe interface IKvFormat
+{
+    static abstract int Size { get; }
+
+    static abstract Vector512<float> Load16(byte* p);
+
+    static abstract Vector256<float> Load8(byte* p);
+
+    static abstract float Load1(byte* p);
+}
+
+internal unsafe struct F32Kv : IKvFormat
+{
+    public static int Size => 4;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* p) => Vector512.Load((float*)p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(byte* p) => Vector256.Load((float*)p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Load1(byte* p) => *(float*)p;
+}
+
+/// <summary>bf16 is the top half of an fp32: zero-extend each lane and shift it up.</summary>
+internal unsafe struct Bf16Kv : IKvFormat
+{
+    public static int Size => 2;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* p) =>
+        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)p)), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(byte* p) =>
+        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Vector128.Load((ushort*)p)), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Load1(byte* p) => BitConverter.Int32BitsToSingle(*(ushort*)p << 16);
 }

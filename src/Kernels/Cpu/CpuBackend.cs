@@ -9,12 +9,15 @@ public sealed unsafe class CpuBackend : IBackend
     private readonly CpuThreadPool _pool;
     private readonly ScratchBuffer _gemmScratch = new();
     private readonly ScratchBuffer _attentionScratch = new();
+    private readonly RopeTable _rope = new();
+    private readonly RopeTable.UseTable<RowOps.Job> _runRope;
     private bool _disposed;
 
     /// <param name="threads">Worker threads including the caller; 0 = Environment.ProcessorCount.</param>
     public CpuBackend(int threads = 0)
     {
         _pool = new CpuThreadPool(threads);
+        _runRope = RunRope;
     }
 
     public string Name => "cpu";
@@ -130,16 +133,29 @@ public sealed unsafe class CpuBackend : IBackend
         if (headDim <= 0 || x.Cols % headDim != 0) throw new ArgumentException($"x.Cols={x.Cols} is not a multiple of headDim={headDim}");
         if (2 * invFreq.Length > headDim) throw new ArgumentException($"{invFreq.Length} frequencies rotate more than headDim={headDim}");
         if (positions.Length != x.Rows) throw new ArgumentException($"{positions.Length} positions for {x.Rows} tokens");
+        if (invFreq.Length == 0 || x.Rows == 0) return;
+        int maxPos = 0;
+        foreach (var p in positions)
+        {
+            if (p < 0) throw new ArgumentOutOfRangeException(nameof(positions), $"negative position {p}");
+            maxPos = Math.Max(maxPos, p);
+        }
+
         fixed (int* pos = positions)
-        fixed (float* freq = invFreq)
         {
             var job = new RowOps.Job
             {
                 Kind = RowOps.Op.Rope, Rows = x.Rows, Cols = x.Cols, A = (float*)x.Data,
-                HeadDim = headDim, Half = invFreq.Length, Positions = pos, InvFreq = freq, Scaling = attentionScaling,
+                HeadDim = headDim, Half = invFreq.Length, Positions = pos,
             };
-            RowOps.Run(_pool, ref job);
+            _rope.With(invFreq, attentionScaling, maxPos, ref job, _runRope);
         }
+    }
+
+    private void RunRope(float* table, ref RowOps.Job job)
+    {
+        job.W = table;
+        RowOps.Run(_pool, ref job);
     }
 
     public void SiluAndMul(Tensor gateUp, Tensor output)
@@ -199,9 +215,9 @@ public sealed unsafe class CpuBackend : IBackend
         if (k.Cols != width || v.Cols != width || k.Rows != v.Rows)
             throw new ArgumentException($"k [{k.Rows},{k.Cols}] / v [{v.Rows},{v.Cols}] must both be [tokens,{width}]");
         if (slotMapping.Length != k.Rows) throw new ArgumentException($"{slotMapping.Length} slots for {k.Rows} tokens");
-        float* kd = c.K(layer), vd = c.V(layer);
+        byte* kd = c.K(layer), vd = c.V(layer);
         long slots = (long)spec.NumBlocks * spec.BlockSize;
-        long bytes = (long)spec.HeadDim * sizeof(float);
+        int es = spec.DType.Size();
         for (int t = 0; t < slotMapping.Length; t++)
         {
             int slot = slotMapping[t];
@@ -211,9 +227,9 @@ public sealed unsafe class CpuBackend : IBackend
             float* ks = (float*)k.Data + (long)t * width, vs = (float*)v.Data + (long)t * width;
             for (int h = 0; h < spec.NumKvHeads; h++)
             {
-                long o = c.Offset(block, h, offset);
-                Buffer.MemoryCopy(ks + (long)h * spec.HeadDim, kd + o, bytes, bytes);
-                Buffer.MemoryCopy(vs + (long)h * spec.HeadDim, vd + o, bytes, bytes);
+                long o = c.Offset(block, h, offset) * es;
+                ElementwiseKernels.FromF32(ks + (long)h * spec.HeadDim, kd + o, spec.DType, spec.HeadDim);
+                ElementwiseKernels.FromF32(vs + (long)h * spec.HeadDim, vd + o, spec.DType, spec.HeadDim);
             }
         }
     }
@@ -246,6 +262,7 @@ public sealed unsafe class CpuBackend : IBackend
         _pool.Dispose();
         _gemmScratch.Dispose();
         _attentionScratch.Dispose();
+        _rope.Dispose();
     }
 
     private static CpuKvCache AsCpuCache(KvCache cache) =>

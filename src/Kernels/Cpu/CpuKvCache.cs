@@ -3,7 +3,7 @@ namespace Loom.Kernels.Cpu;
 /// <summary>
 /// The paged K/V pool in host memory: per layer one K and one V buffer laid out
 /// [block][kvHead][offsetInBlock][headDim], so one head's block is a contiguous
-/// BlockSize×HeadDim tile for attention.
+/// BlockSize×HeadDim tile for attention. F32, or BF16 to halve the memory (attention widens it).
 /// </summary>
 public sealed unsafe class CpuKvCache : KvCache
 {
@@ -13,8 +13,8 @@ public sealed unsafe class CpuKvCache : KvCache
     public CpuKvCache(KvCacheSpec spec)
         : base(spec)
     {
-        if (spec.DType != DType.F32)
-            throw new NotSupportedException($"the CPU KV cache stores F32, not {spec.DType}");
+        if (spec.DType is not (DType.F32 or DType.BF16))
+            throw new NotSupportedException($"the CPU KV cache stores F32 or BF16, not {spec.DType}");
         if (spec.NumLayers <= 0 || spec.NumBlocks <= 0 || spec.BlockSize <= 0 || spec.NumKvHeads <= 0 || spec.HeadDim <= 0)
             throw new ArgumentException($"invalid KV cache spec {spec}");
         LayerElements = (long)spec.NumBlocks * spec.NumKvHeads * spec.BlockSize * spec.HeadDim;
@@ -24,8 +24,8 @@ public sealed unsafe class CpuKvCache : KvCache
         {
             for (int l = 0; l < spec.NumLayers; l++)
             {
-                _k[l] = (nint)NativeBuffer.Alloc(LayerElements * sizeof(float));
-                _v[l] = (nint)NativeBuffer.Alloc(LayerElements * sizeof(float));
+                _k[l] = (nint)NativeBuffer.Alloc(LayerElements * spec.DType.Size());
+                _v[l] = (nint)NativeBuffer.Alloc(LayerElements * spec.DType.Size());
             }
         }
         catch
@@ -38,9 +38,11 @@ public sealed unsafe class CpuKvCache : KvCache
     /// <summary>Elements in one layer's K (or V) buffer.</summary>
     public long LayerElements { get; }
 
-    public float* K(int layer) => (float*)Check(_k, layer);
+    /// <summary>Start of one layer's K buffer (elements of <see cref="KvCacheSpec.DType"/>).</summary>
+    public byte* K(int layer) => (byte*)Check(_k, layer);
 
-    public float* V(int layer) => (float*)Check(_v, layer);
+    /// <summary>Start of one layer's V buffer (elements of <see cref="KvCacheSpec.DType"/>).</summary>
+    public byte* V(int layer) => (byte*)Check(_v, layer);
 
     /// <summary>Element offset of (block, kvHead, offset, 0) inside a layer buffer.</summary>
     public long Offset(int block, int kvHead, int offset) =>

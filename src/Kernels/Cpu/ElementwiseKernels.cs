@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Loom.Kernels.Cpu;
 
@@ -135,6 +136,30 @@ internal static unsafe class ElementwiseKernels
                 default: throw new NotSupportedException($"cannot convert {from} to {to}");
             }
         }
+    }
+
+    /// <summary>Writes n floats as F32 (copy) or BF16 (round-to-nearest-even, vectorised).</summary>
+    public static void FromF32(float* src, void* dst, DType to, int n)
+    {
+        if (to == DType.F32)
+        {
+            Buffer.MemoryCopy(src, dst, n * 4L, n * 4L);
+            return;
+        }
+
+        if (to != DType.BF16) throw new NotSupportedException($"cannot store {to}");
+        var d = (ushort*)dst;
+        int i = 0;
+        var bias = Vector512.Create(0x7FFFu);
+        var one = Vector512.Create(1u);
+        for (; i + 16 <= n; i += 16)
+        {
+            var u = Vector512.Load((uint*)(src + i));
+            var r = (u + bias + ((u >> 16) & one)) >> 16;
+            Avx512F.ConvertToVector256UInt16(r).Store(d + i);
+        }
+
+        for (; i < n; i++) d[i] = F32ToBf16(src[i]);
     }
 
     public static void ToF32(void* src, DType from, float* dst, long n)

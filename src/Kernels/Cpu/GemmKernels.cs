@@ -59,13 +59,19 @@ internal struct Rows2 : IRowCount { public static int Value => 2; }
 internal static unsafe class GemmKernels
 {
     /// <summary>
+    /// Bytes ahead to software-prefetch a panel streaming from DRAM: ~15% more single-thread
+    /// bandwidth at batch-1 decode here than the hardware prefetcher alone.
+    /// </summary>
+    public const int StreamPrefetch = 2048;
+
+    /// <summary>
     /// acc[r*32 + c] = Σ_k x[k*TR + r] * panel[k][c] for r &lt; TR. x is the row block packed
     /// K-major ([K][TR]) so every broadcast is a fixed offset from one pointer.
     /// Results go to a 32-float-per-row buffer rather than y: any call after the loop (tails, bias)
     /// makes the JIT spill all 24 accumulators inside the loop, since SysV has no callee-saved zmm.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel<TP, TR>(float* x, byte* w, int k, float* acc)
+    public static void Kernel<TP, TR>(float* x, byte* w, int k, float* acc, bool prefetch)
         where TP : struct, IPanelFormat
         where TR : struct, IRowCount
     {
@@ -83,6 +89,8 @@ internal static unsafe class GemmKernels
         Vector512<float> a110 = default, a111 = default;
         for (int kk = 0; kk < k; kk++)
         {
+            // Only the first row block of a panel streams it from DRAM; the K-blocked path reads L1.
+            if (prefetch) Sse.Prefetch0(w + StreamPrefetch);
             TP.Load(w, out var w0, out var w1);
             { var b = Vector512.Create(x[0]); a00 = Avx512F.FusedMultiplyAdd(b, w0, a00); a01 = Avx512F.FusedMultiplyAdd(b, w1, a01); }
             if (TR.Value > 1) { var b = Vector512.Create(x[1]); a10 = Avx512F.FusedMultiplyAdd(b, w0, a10); a11 = Avx512F.FusedMultiplyAdd(b, w1, a11); }
@@ -123,6 +131,7 @@ internal static unsafe class GemmKernels
         int kk = 0;
         for (; kk + 2 <= k; kk += 2)
         {
+            Sse.Prefetch0(w + StreamPrefetch);
             TP.Load(w, out var w0, out var w1);
             TP.Load(w + TP.RowBytes, out var v0, out var v1);
             var s = Vector512.Create(x[kk]);
@@ -146,8 +155,11 @@ internal static unsafe class GemmKernels
         (a1 + b1).Store(acc + 16);
     }
 
-    /// <summary>y[r, 0..cols) = acc[r] (+ bias) for r &lt; rows; never writes past column N.</summary>
-    public static void Epilogue(float* acc, int rows, float* y, nint ldy, int cols, float* bias)
+    /// <summary>
+    /// y[r, 0..cols) = acc[r] (+ bias), or y += acc when <paramref name="accumulate"/> (later K blocks),
+    /// for r &lt; rows; never writes past column N.
+    /// </summary>
+    public static void Epilogue(float* acc, int rows, float* y, nint ldy, int cols, float* bias, bool accumulate)
     {
         for (int r = 0; r < rows; r++, acc += 32, y += ldy)
         {
@@ -155,7 +167,12 @@ internal static unsafe class GemmKernels
             {
                 var lo = Vector512.Load(acc);
                 var hi = Vector512.Load(acc + 16);
-                if (bias != null)
+                if (accumulate)
+                {
+                    lo += Vector512.Load(y);
+                    hi += Vector512.Load(y + 16);
+                }
+                else if (bias != null)
                 {
                     lo += Vector512.Load(bias);
                     hi += Vector512.Load(bias + 16);
@@ -166,8 +183,21 @@ internal static unsafe class GemmKernels
             }
             else
             {
-                for (int c = 0; c < cols; c++) y[c] = acc[c] + (bias != null ? bias[c] : 0f);
+                for (int c = 0; c < cols; c++)
+                    y[c] = acc[c] + (accumulate ? y[c] : bias != null ? bias[c] : 0f);
             }
+        }
+    }
+
+    /// <summary>Widens <paramref name="rows"/> K-rows of an interleaved bf16 panel into a plain f32 panel.</summary>
+    public static void WidenBf16(byte* src, int rows, float* dst)
+    {
+        var mask = Vector512.Create(0xFFFF0000u);
+        for (int i = 0; i < rows; i++, src += 64, dst += 32)
+        {
+            var v = Vector512.Load((uint*)src);
+            Avx512F.ShiftLeftLogical(v, 16).AsSingle().Store(dst);
+            (v & mask).AsSingle().Store(dst + 16);
         }
     }
 }

@@ -28,12 +28,10 @@ internal static unsafe class RowOps
         public float* W;
         public float Eps;
 
-        // Rope: A=x (Cols = heads*headDim).
+        // Rope: A=x (Cols = heads*headDim), W=cos/sin table rows (see RopeTable).
         public int HeadDim;
         public int Half;
         public int* Positions;
-        public float* InvFreq;
-        public float Scaling;
     }
 
     public static void Run(CpuThreadPool pool, ref Job job)
@@ -84,23 +82,12 @@ internal static unsafe class RowOps
     {
         int half = j->Half;
         if (half == 0) return;
-        float* cos = stackalloc float[half];
-        float* sin = stackalloc float[half];
         int heads = j->Cols / j->HeadDim;
         for (int r = r0; r < r1; r++)
         {
-            // HF builds the angle in fp32 (position * inv_freq) and takes cos/sin of that fp32 value;
-            // double cos/sin of the same fp32 angle rounds to what torch returns.
-            float pos = j->Positions[r];
-            for (int i = 0; i < half; i++)
-            {
-                float angle = pos * j->InvFreq[i];
-                cos[i] = (float)Math.Cos(angle) * j->Scaling;
-                sin[i] = (float)Math.Sin(angle) * j->Scaling;
-            }
-
+            float* cs = j->W + (long)j->Positions[r] * 2 * half;
             float* row = j->A + (long)r * j->Cols;
-            for (int h = 0; h < heads; h++) ElementwiseKernels.RopeHead(row + (long)h * j->HeadDim, cos, sin, half);
+            for (int h = 0; h < heads; h++) ElementwiseKernels.RopeHead(row + (long)h * j->HeadDim, cs, cs + half, half);
         }
     }
 }
