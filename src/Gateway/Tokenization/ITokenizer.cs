@@ -1,0 +1,30 @@
+namespace Loom.Gateway.Tokenization;
+
+/// <summary>A Hugging Face tokenizer (tokenizer.json), as the gateway uses it.</summary>
+public interface ITokenizer
+{
+    int VocabSize { get; }
+
+    /// <summary>Token ids of <paramref name="text"/>; special tokens written in the text are recognised as such.</summary>
+    int[] Encode(string text, bool addSpecialTokens = false);
+
+    string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = true);
+
+    bool IsSpecial(int id);
+
+    /// <summary>The id of a token string (e.g. "&lt;|im_end|&gt;"), or null.</summary>
+    int? TokenToId(string token);
+
+    string? BosToken { get; }
+    string? EosToken { get; }
+}
+
+/// <summary>A model's chat template (Jinja, from tokenizer_config.json), rendered to the prompt text.</summary>
+public interface IChatTemplate
+{
+    /// <summary>
+    /// Renders <paramref name="messagesJson"/> (a JSON array of OpenAI chat messages) with
+    /// add_generation_prompt, optional tools (JSON array) and extra template kwargs (e.g. enable_thinking).
+    /// </summary>
+    string Render(string messagesJson, bool addGenerationPrompt, string? toolsJson = null, IReadOnlyDictionary<string, object?>? extraKwargs = null);
+}
