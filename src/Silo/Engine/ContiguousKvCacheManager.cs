@@ -107,6 +107,7 @@ public sealed class ContiguousKvCacheManager : IKvCacheManager
     public int NumBlocksOf(long seq) => _seqs.TryGetValue(seq, out var st) ? st.Blocks.Count : 0;
     public int NumTokensOf(long seq) => _seqs.TryGetValue(seq, out var st) ? st.NumTokens : 0;
     public bool Contains(long seq) => _seqs.ContainsKey(seq);
+    public int RefCountOf(int blockId) => _pool[blockId].RefCount;
 
     public long ReservedSlots => (long)_pool.NumUsedBlocks * BlockSize;
     public long UsedSlots => _tokensHeld;

@@ -67,6 +67,10 @@ public interface IKvCacheManager
     /// <summary>Whether <paramref name="seq"/> currently holds an allocation.</summary>
     bool Contains(long seq);
 
+    /// <summary>How many sequences hold block <paramref name="blockId"/> (0: free). A block may be written
+    /// only while this is 1 — the check behind copy-on-write for forks.</summary>
+    int RefCountOf(int blockId);
+
     /// <summary>Token slots in blocks held by sequences.</summary>
     long ReservedSlots { get; }
 

@@ -193,6 +193,7 @@ public sealed class KvCacheManager : IKvCacheManager
     public int NumBlocksOf(long seq) => _seqs.TryGetValue(seq, out var st) ? st.Blocks.Count : 0;
     public int NumTokensOf(long seq) => _seqs.TryGetValue(seq, out var st) ? st.NumTokens : 0;
     public bool Contains(long seq) => _seqs.ContainsKey(seq);
+    public int RefCountOf(int blockId) => _pool[blockId].RefCount;
 
     /// <summary>The blocks of <paramref name="seq"/> in token order (tests, diagnostics).</summary>
     public IReadOnlyList<KvBlock> BlocksOf(long seq) => Get(seq).Blocks;
