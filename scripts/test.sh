@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 if ! command -v dotnet >/dev/null; then
   echo "dotnet SDK 10 is required" >&2; exit 1
 fi
+scripts/install-deps.sh
 dotnet build Cluster.sln -c Release --nologo -v q
 status=0
 dotnet test Cluster.sln -c Release --no-build --nologo -v q --logger "console;verbosity=normal" "$@" | tee /tmp/loom-test.log || status=$?
