@@ -53,7 +53,7 @@ internal sealed class LlamaLayer : IDisposable
         int at = 0;
         foreach (var part in parts)
         {
-            HostConvert.ToFloat(part, host.AsSpan(at, (int)part.ElementCount));
+            WeightConvert.Decode(part.Bytes(), part.DType, host.AsSpan(at, (int)part.ElementCount));
             at += (int)part.ElementCount;
         }
         var t = backend.Allocate(DType.F32, n);
