@@ -19,10 +19,14 @@ public sealed class ChatTemplate : IChatTemplate
     /// <exception cref="ChatTemplateException">A template does not parse.</exception>
     public ChatTemplate(string template, IReadOnlyDictionary<string, string?>? specialTokens = null, string? toolUseTemplate = null)
     {
+        Source = template;
         _default = Parse(template, "chat_template");
         _toolUse = toolUseTemplate is null ? null : Parse(toolUseTemplate, "tool_use chat_template");
         _specialTokens = specialTokens?.ToDictionary(kv => kv.Key, kv => (object?)kv.Value) ?? [];
     }
+
+    /// <summary>The Jinja source of the default template.</summary>
+    public string Source { get; }
 
     public string? BosToken => _specialTokens.GetValueOrDefault("bos_token") as string;
 

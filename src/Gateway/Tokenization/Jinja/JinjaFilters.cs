@@ -78,7 +78,7 @@ internal static partial class JinjaFilters
                 return JinjaMethods.Replace(JinjaValues.ToStr(v), Str(Arg(0, "old")), Str(Arg(1, "new")), Arg(2, "count"));
             case "int": return ToInt(v, Arg(0, "default", 0L));
             case "float": return ToFloat(v, Arg(0, "default", 0.0));
-            case "abs": return v is long al ? Math.Abs(al) : Math.Abs(JinjaValues.ToDouble(v));
+            case "abs": return v is long al ? (object)Math.Abs(al) : Math.Abs(JinjaValues.ToDouble(v));
             case "round":
                 int precision = (int)(Arg(0, "precision", 0L) as long? ?? 0);
                 string method = Arg(1, "method", "common") as string ?? "common";

@@ -300,7 +300,8 @@ internal sealed class JinjaInterpreter
                 return u.Op switch
                 {
                     "not" => !JinjaValues.IsTruthy(operand),
-                    "-" => operand is long ol ? -ol : operand is bool ob ? (ob ? -1L : 0L) : -JinjaValues.ToDouble(operand),
+                    // Casts to object keep ints ints: a bare ?: would widen every arm to double.
+                    "-" => operand is long ol ? (object)(-ol) : operand is bool ob ? (object)(ob ? -1L : 0L) : (object)(-JinjaValues.ToDouble(operand)),
                     _ => operand is bool pb ? (pb ? 1L : 0L) : JinjaValues.IsNumber(operand) ? operand : throw new JinjaException("bad operand for unary +", u.Line),
                 };
             case BinaryExpr b:

@@ -61,7 +61,7 @@ internal static class JinjaOperators
                 case "/": return y == 0 ? throw DivZero() : (double)x / y;
                 case "//": return y == 0 ? throw DivZero() : FloorDiv(x, y);
                 case "%": return y == 0 ? throw DivZero() : ((x % y) + y) % y;
-                case "**": return y >= 0 ? (long)Math.Pow(x, y) : Math.Pow(x, y);
+                case "**": return y >= 0 ? (object)(long)Math.Pow(x, y) : Math.Pow(x, y);
             }
         }
         double p = JinjaValues.ToDouble(a), q = JinjaValues.ToDouble(b);

@@ -325,6 +325,6 @@ internal sealed partial class JinjaParser
     }
 
     private static object ParseNumber(JinjaToken tok) => tok.Kind == JinjaTokenKind.Integer
-        ? long.Parse(tok.Value, CultureInfo.InvariantCulture)
+        ? (object)long.Parse(tok.Value, CultureInfo.InvariantCulture)
         : double.Parse(tok.Value, CultureInfo.InvariantCulture);
 }
