@@ -1,0 +1,57 @@
+namespace Loom.Gateway.Tokenization;
+
+// The syntax tree. Nodes are immutable so one parsed template can be rendered concurrently.
+
+internal abstract record JinjaNode(int Line);
+
+internal sealed record TextNode(string Text, int Line) : JinjaNode(Line);
+
+internal sealed record OutputNode(JinjaExpr Expr, int Line) : JinjaNode(Line);
+
+internal sealed record IfNode(IReadOnlyList<(JinjaExpr Condition, IReadOnlyList<JinjaNode> Body)> Branches, IReadOnlyList<JinjaNode>? Else, int Line) : JinjaNode(Line);
+
+internal sealed record ForNode(IReadOnlyList<string> Targets, JinjaExpr Iterable, JinjaExpr? Filter, IReadOnlyList<JinjaNode> Body, IReadOnlyList<JinjaNode>? Else, int Line) : JinjaNode(Line);
+
+/// <summary>{% set a = x %}, {% set a, b = x %} or {% set ns.attr = x %} (Namespace is then "ns").</summary>
+internal sealed record SetNode(IReadOnlyList<string> Targets, string? Namespace, JinjaExpr Value, int Line) : JinjaNode(Line);
+
+/// <summary>{% set name %}...{% endset %}, optionally piped through filters.</summary>
+internal sealed record BlockSetNode(string Target, IReadOnlyList<FilterExpr> Filters, IReadOnlyList<JinjaNode> Body, int Line) : JinjaNode(Line);
+
+internal sealed record MacroNode(string Name, IReadOnlyList<(string Name, JinjaExpr? Default)> Parameters, IReadOnlyList<JinjaNode> Body, int Line) : JinjaNode(Line);
+
+internal sealed record CallBlockNode(CallExpr Call, IReadOnlyList<(string Name, JinjaExpr? Default)> CallerParameters, IReadOnlyList<JinjaNode> Body, int Line) : JinjaNode(Line);
+
+internal sealed record FilterBlockNode(IReadOnlyList<FilterExpr> Filters, IReadOnlyList<JinjaNode> Body, int Line) : JinjaNode(Line);
+
+internal sealed record BreakNode(int Line) : JinjaNode(Line);
+
+internal sealed record ContinueNode(int Line) : JinjaNode(Line);
+
+internal abstract record JinjaExpr(int Line);
+
+internal sealed record LiteralExpr(object? Value, int Line) : JinjaExpr(Line);
+
+internal sealed record NameExpr(string Name, int Line) : JinjaExpr(Line);
+
+internal sealed record ListExpr(IReadOnlyList<JinjaExpr> Items, int Line) : JinjaExpr(Line);
+
+internal sealed record DictExpr(IReadOnlyList<(JinjaExpr Key, JinjaExpr Value)> Items, int Line) : JinjaExpr(Line);
+
+internal sealed record AttributeExpr(JinjaExpr Target, string Name, int Line) : JinjaExpr(Line);
+
+internal sealed record ItemExpr(JinjaExpr Target, JinjaExpr Key, int Line) : JinjaExpr(Line);
+
+internal sealed record SliceExpr(JinjaExpr Target, JinjaExpr? Start, JinjaExpr? Stop, JinjaExpr? Step, int Line) : JinjaExpr(Line);
+
+internal sealed record CallExpr(JinjaExpr Callee, IReadOnlyList<JinjaExpr> Args, IReadOnlyList<(string Name, JinjaExpr Value)> Kwargs, int Line) : JinjaExpr(Line);
+
+internal sealed record FilterExpr(JinjaExpr? Target, string Name, IReadOnlyList<JinjaExpr> Args, IReadOnlyList<(string Name, JinjaExpr Value)> Kwargs, int Line) : JinjaExpr(Line);
+
+internal sealed record TestExpr(JinjaExpr Target, string Name, IReadOnlyList<JinjaExpr> Args, bool Negated, int Line) : JinjaExpr(Line);
+
+internal sealed record UnaryExpr(string Op, JinjaExpr Operand, int Line) : JinjaExpr(Line);
+
+internal sealed record BinaryExpr(string Op, JinjaExpr Left, JinjaExpr Right, int Line) : JinjaExpr(Line);
+
+internal sealed record ConditionalExpr(JinjaExpr Condition, JinjaExpr Then, JinjaExpr? Else, int Line) : JinjaExpr(Line);

@@ -1,0 +1,325 @@
+using System.Collections;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Loom.Gateway.Tokenization;
+
+// Runtime values are plain CLR objects so templates read naturally in the interpreter:
+// null = None, bool, long, double, string, List<object?> (lists and tuples), JinjaDict,
+// JinjaNamespace, JinjaCallable, and JinjaUndefined for missing names/keys.
+
+/// <summary>Jinja's default Undefined: prints empty, is falsy, iterates as empty; attribute access
+/// yields another Undefined (lenient, so `message.x.y` on a missing x does not fail a request).</summary>
+internal sealed class JinjaUndefined
+{
+    public static readonly JinjaUndefined Instance = new();
+
+    private JinjaUndefined()
+    {
+    }
+}
+
+/// <summary>A dict with insertion order kept, as Python dicts (and JSON objects) have.</summary>
+internal sealed class JinjaDict : OrderedDictionary<string, object?>
+{
+    public JinjaDict()
+        : base(StringComparer.Ordinal)
+    {
+    }
+}
+
+/// <summary>namespace(): the one mutable object templates can assign attributes on from inside loops.</summary>
+internal sealed class JinjaNamespace
+{
+    public JinjaDict Attributes { get; } = new();
+}
+
+/// <summary>Globals, macros and bound methods.</summary>
+internal sealed class JinjaCallable(string name, Func<List<object?>, JinjaDict, object?> invoke)
+{
+    public string Name { get; } = name;
+
+    public object? Invoke(List<object?> args, JinjaDict kwargs) => invoke(args, kwargs);
+}
+
+internal static class JinjaValues
+{
+    public static bool IsUndefined(object? v) => v is JinjaUndefined;
+
+    public static bool IsTruthy(object? v) => v switch
+    {
+        null or JinjaUndefined => false,
+        bool b => b,
+        long l => l != 0,
+        double d => d != 0,
+        string s => s.Length > 0,
+        ICollection c => c.Count > 0,
+        _ => true,
+    };
+
+    /// <summary>str(v) as Python prints it; Undefined prints empty.</summary>
+    public static string ToStr(object? v) => v switch
+    {
+        JinjaUndefined => "",
+        string s => s,
+        _ => Repr(v),
+    };
+
+    /// <summary>repr(v) as Python writes it (used for values inside printed lists and dicts).</summary>
+    public static string Repr(object? v)
+    {
+        var sb = new StringBuilder();
+        AppendRepr(sb, v);
+        return sb.ToString();
+    }
+
+    private static void AppendRepr(StringBuilder sb, object? v)
+    {
+        switch (v)
+        {
+            case null: sb.Append("None"); break;
+            case JinjaUndefined: break;
+            case bool b: sb.Append(b ? "True" : "False"); break;
+            case long l: sb.Append(l.ToString(CultureInfo.InvariantCulture)); break;
+            case double d: sb.Append(FormatFloat(d)); break;
+            case string s: AppendStringRepr(sb, s); break;
+            case List<object?> list:
+                sb.Append('[');
+                for (int i = 0; i < list.Count; i++)
+                {
+                    if (i > 0)
+                    {
+                        sb.Append(", ");
+                    }
+                    AppendRepr(sb, list[i]);
+                }
+                sb.Append(']');
+                break;
+            case JinjaDict dict:
+                sb.Append('{');
+                bool first = true;
+                foreach (var kv in dict)
+                {
+                    if (!first)
+                    {
+                        sb.Append(", ");
+                    }
+                    first = false;
+                    AppendStringRepr(sb, kv.Key);
+                    sb.Append(": ");
+                    AppendRepr(sb, kv.Value);
+                }
+                sb.Append('}');
+                break;
+            case JinjaNamespace ns: sb.Append("<Namespace ").Append(Repr(ns.Attributes)).Append('>'); break;
+            case JinjaCallable c: sb.Append("<function ").Append(c.Name).Append('>'); break;
+            default: sb.Append(v); break;
+        }
+    }
+
+    private static void AppendStringRepr(StringBuilder sb, string s)
+    {
+        char quote = s.Contains('\'') && !s.Contains('"') ? '"' : '\'';
+        sb.Append(quote);
+        foreach (char c in s)
+        {
+            switch (c)
+            {
+                case '\\': sb.Append("\\\\"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                default:
+                    if (c == quote)
+                    {
+                        sb.Append('\\').Append(c);
+                    }
+                    else if (c < 0x20 || c == 0x7f)
+                    {
+                        sb.Append("\\x").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
+                    }
+                    else
+                    {
+                        sb.Append(c);
+                    }
+                    break;
+            }
+        }
+        sb.Append(quote);
+    }
+
+    /// <summary>Python's float repr: shortest round-trip digits, always with a '.0' or exponent.</summary>
+    public static string FormatFloat(double d)
+    {
+        if (double.IsNaN(d))
+        {
+            return "nan";
+        }
+        if (double.IsInfinity(d))
+        {
+            return d > 0 ? "inf" : "-inf";
+        }
+        if (d == Math.Floor(d) && Math.Abs(d) < 1e16)
+        {
+            return (d == 0 && double.IsNegative(d) ? "-0" : ((decimal)d).ToString(CultureInfo.InvariantCulture)) + ".0";
+        }
+        string r = d.ToString("R", CultureInfo.InvariantCulture);
+        int e = r.IndexOf('E', StringComparison.Ordinal);
+        if (e < 0)
+        {
+            return r;
+        }
+        string mantissa = r[..e];
+        int exp = int.Parse(r.AsSpan(e + 1), CultureInfo.InvariantCulture);
+        if (exp is >= -4 and < 16)
+        {
+            return ((decimal)d).ToString(CultureInfo.InvariantCulture);
+        }
+        return $"{mantissa}e{(exp < 0 ? '-' : '+')}{Math.Abs(exp):00}";
+    }
+
+    public static string TypeName(object? v) => v switch
+    {
+        null => "NoneType",
+        JinjaUndefined => "Undefined",
+        bool => "bool",
+        long => "int",
+        double => "float",
+        string => "str",
+        List<object?> => "list",
+        JinjaDict => "dict",
+        JinjaNamespace => "Namespace",
+        JinjaCallable => "function",
+        _ => v.GetType().Name,
+    };
+
+    public static bool IsNumber(object? v) => v is long or double;
+
+    public static double ToDouble(object? v) => v switch
+    {
+        long l => l,
+        double d => d,
+        bool b => b ? 1 : 0,
+        _ => throw new JinjaException($"Expected a number, got {TypeName(v)}"),
+    };
+
+    /// <summary>Python ==: numbers compare by value (1 == 1.0 == True), containers deeply.</summary>
+    public static bool AreEqual(object? a, object? b)
+    {
+        if (a is long or double or bool && b is long or double or bool)
+        {
+            return ToDouble(a) == ToDouble(b);
+        }
+        return (a, b) switch
+        {
+            (null, null) => true,
+            (JinjaUndefined, JinjaUndefined) => true,
+            (string x, string y) => x == y,
+            (List<object?> x, List<object?> y) => x.Count == y.Count && x.Zip(y).All(p => AreEqual(p.First, p.Second)),
+            (JinjaDict x, JinjaDict y) => x.Count == y.Count && x.All(kv => y.TryGetValue(kv.Key, out var o) && AreEqual(kv.Value, o)),
+            _ => ReferenceEquals(a, b),
+        };
+    }
+
+    public static int Compare(object? a, object? b)
+    {
+        if (a is long or double or bool && b is long or double or bool)
+        {
+            return ToDouble(a).CompareTo(ToDouble(b));
+        }
+        if (a is string x && b is string y)
+        {
+            return string.CompareOrdinal(x, y);
+        }
+        if (a is List<object?> la && b is List<object?> lb)
+        {
+            for (int i = 0; i < Math.Min(la.Count, lb.Count); i++)
+            {
+                int c = Compare(la[i], lb[i]);
+                if (c != 0)
+                {
+                    return c;
+                }
+            }
+            return la.Count.CompareTo(lb.Count);
+        }
+        throw new JinjaException($"'<' not supported between instances of '{TypeName(a)}' and '{TypeName(b)}'");
+    }
+
+    /// <summary>Iterates like Python: lists, dict keys, string characters; Undefined is empty.</summary>
+    public static List<object?> Iterate(object? v) => v switch
+    {
+        List<object?> l => l,
+        JinjaDict d => d.Keys.Cast<object?>().ToList(),
+        string s => EnumerateChars(s),
+        JinjaUndefined => [],
+        _ => throw new JinjaException($"'{TypeName(v)}' object is not iterable"),
+    };
+
+    private static List<object?> EnumerateChars(string s)
+    {
+        var list = new List<object?>();
+        var e = StringInfoHelper.Runes(s);
+        list.AddRange(e);
+        return list;
+    }
+
+    public static object? FromJson(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.Object => FromJsonObject(e),
+        JsonValueKind.Array => e.EnumerateArray().Select(FromJson).ToList(),
+        JsonValueKind.String => e.GetString(),
+        JsonValueKind.Number => e.TryGetInt64(out long l) && !e.GetRawText().AsSpan().ContainsAny(".eE") ? (object)l : e.GetDouble(),
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        _ => null,
+    };
+
+    private static JinjaDict FromJsonObject(JsonElement e)
+    {
+        var d = new JinjaDict();
+        foreach (var p in e.EnumerateObject())
+        {
+            d[p.Name] = FromJson(p.Value);
+        }
+        return d;
+    }
+
+    /// <summary>Converts caller-supplied CLR values (extra template kwargs) to runtime values.</summary>
+    public static object? FromClr(object? v) => v switch
+    {
+        null or bool or long or double or string or JinjaDict or JinjaUndefined => v,
+        int i => (long)i,
+        short or byte or uint => Convert.ToInt64(v, CultureInfo.InvariantCulture),
+        float f => (double)f,
+        decimal m => (double)m,
+        JsonElement je => FromJson(je),
+        JsonDocument doc => FromJson(doc.RootElement),
+        IDictionary dict => ToDict(dict),
+        IEnumerable seq => seq.Cast<object?>().Select(FromClr).ToList(),
+        _ => v.ToString(),
+    };
+
+    private static JinjaDict ToDict(IDictionary dict)
+    {
+        var d = new JinjaDict();
+        foreach (DictionaryEntry kv in dict)
+        {
+            d[Convert.ToString(kv.Key, CultureInfo.InvariantCulture) ?? ""] = FromClr(kv.Value);
+        }
+        return d;
+    }
+}
+
+/// <summary>Python strings index by code point; surrogate pairs stay together.</summary>
+internal static class StringInfoHelper
+{
+    public static IEnumerable<object?> Runes(string s)
+    {
+        foreach (var r in s.EnumerateRunes())
+        {
+            yield return r.ToString();
+        }
+    }
+}
