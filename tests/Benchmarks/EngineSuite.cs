@@ -96,6 +96,8 @@ public static class EngineSuite
         }
         Task.WaitAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(Client)).ToArray());
         metrics.Complete(clock.Elapsed.TotalSeconds, engine.PeakRunning);
+        var (steps, tokens, fwd, smp) = engine.StepTotals;
+        Console.WriteLine($"  {steps} steps, {tokens / (double)Math.Max(steps, 1):F1} tokens/step, forward {fwd:F1} s ({tokens / Math.Max(fwd, 1e-9):F0} tok/s), sampling+emit {smp:F1} s, preemptions {engine.Preemptions}");
         return new Row(name, metrics, engine.KvWasteFraction);
     }
 

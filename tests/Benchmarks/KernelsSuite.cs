@@ -60,6 +60,24 @@ public static class KernelsSuite
             }
         }
 
+        // Batched decode: 64 sequences with 128 tokens of context each advance one token per step.
+        int batch = args.GetInt("batch", 64);
+        double loomBatched = double.MaxValue;
+        using (var runner = new DirectRunner(model, batch, 160))
+        {
+            runner.Step(Enumerable.Range(0, batch).Select(s => new SequenceChunk(s, prompt[..128], 0)).ToList());
+            for (int r = 0; r < reps; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                for (int step = 0; step < 8; step++)
+                    runner.Step(Enumerable.Range(0, batch).Select(s => new SequenceChunk(s, [prompt[step]], 128 + step)).ToList());
+                loomBatched = Math.Min(loomBatched, sw.Elapsed.TotalSeconds / 8);
+            }
+        }
+        double batchedTokS = batch / loomBatched;
+        double batchedFlops = 2.0 * model.MatmulParameters * batchedTokS / 1e9 / peak;
+        Console.WriteLine($"batched decode x{batch}: {batchedTokS:F0} tok/s, {loomBatched * 1000:F1} ms/step, {batchedFlops:P1} of FP32 FMA peak");
+
         // llama.cpp
         double peerPrefill = double.MaxValue, peerDecode = double.MaxValue;
         using (var peer = new LlamaCppPeer(gguf, prefillLen + decodeSteps + 16, threads))
@@ -90,6 +108,8 @@ public static class KernelsSuite
             ["read_bandwidth_gb_s"] = Math.Round(bandwidth, 1),
             ["fma_peak_gflop_s"] = Math.Round(peak, 1),
             ["linear_weight_bytes"] = model.LinearWeightBytes,
+            ["batched_decode_tok_s"] = Math.Round(batchedTokS, 1),
+            ["batched_decode_flops_fraction"] = Math.Round(batchedFlops, 3),
         };
         Console.WriteLine();
         Console.WriteLine($"{"",-10}{"Loom",14}{"llama.cpp",14}{"ratio",9}");

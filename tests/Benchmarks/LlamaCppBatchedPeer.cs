@@ -21,6 +21,8 @@ public static class LlamaCppBatchedPeer
             BatchSize = (uint)batchTokens,
             UBatchSize = (uint)batchTokens,
             SeqMax = (uint)concurrency,
+            // One KV stream per sequence: with a unified cache every token attends over all of it.
+            KVUnified = false,
             GpuLayerCount = 0,
             Threads = threads,
             BatchThreads = threads,

@@ -31,6 +31,7 @@ public sealed class EngineLoop : IDisposable
     private readonly int[] _eos;
     private readonly List<BlockCopy> _copies = [];
     private double _wasteSum;
+    private long _steps, _stepTokens, _forwardTicks, _sampleTicks;
     private long _wasteSteps;
     private long _nextSeqId;
     private long _arrivals;
@@ -71,6 +72,9 @@ public sealed class EngineLoop : IDisposable
     public IKvCacheManager KvCache => _kv;
     public long Preemptions => _scheduler.Preemptions;
     public int PeakRunning => _scheduler.PeakRunning;
+
+    /// <summary>Steps that ran the model, the tokens they carried, and the seconds spent in the model and in sampling.</summary>
+    public (long Steps, long Tokens, double ForwardSeconds, double SampleSeconds) StepTotals => (_steps, _stepTokens, _forwardTicks / (double)System.Diagnostics.Stopwatch.Frequency, _sampleTicks / (double)System.Diagnostics.Stopwatch.Frequency);
 
     /// <summary>Reserved-but-unused KV slots as a fraction of reserved ones, averaged over the steps run so far.</summary>
     public double KvWasteFraction => _wasteSteps == 0 ? 0 : _wasteSum / _wasteSteps;
@@ -158,10 +162,16 @@ public sealed class EngineLoop : IDisposable
         var step = _scheduler.Schedule();
         if (step.Scheduled.Count > 0)
         {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             var logits = _runner.Execute(step);
+            long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
             var k = _kv.Stats;
             if (k.ReservedSlots > 0) { _wasteSum += k.KvWaste; _wasteSteps++; }
             Postprocess(step, logits);
+            _steps++;
+            _stepTokens += step.NumTokens;
+            _forwardTicks += t1 - t0;
+            _sampleTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t1;
         }
         else if (_scheduler.NumRunning == 0 && _scheduler.PeekWaiting() is { } stuck)
         {
