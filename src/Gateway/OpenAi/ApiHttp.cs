@@ -28,6 +28,9 @@ internal static class ApiHttp
             if (buffer.WrittenCount > maxBytes) throw TooLarge(maxBytes);
         }
         if (buffer.WrittenCount == 0) throw ApiException.BadRequest("The request body is empty; send a JSON object.");
+        // JsonDocument checks UTF-8 only when a string is read, which would surface as a 500 deep inside.
+        if (!System.Text.Unicode.Utf8.IsValid(buffer.WrittenSpan))
+            throw ApiException.BadRequest("The request body is not valid UTF-8.");
         try
         {
             return JsonDocument.Parse(buffer.WrittenMemory, new JsonDocumentOptions { MaxDepth = 64 });
