@@ -115,7 +115,7 @@ public sealed class FakeGenerationClient : IGenerationClient
         Requests.Enqueue(request);
         if (Throw is { } t) throw t;
         var s = request.Sampling;
-        var scripts = Enumerable.Range(0, s.N).Select(i => Encoding.UTF8.GetBytes(Script(request, i)).Select(b => (int)b).ToList()).ToArray();
+        var scripts = Enumerable.Range(0, s.N).Select(i => new ByteTokenizer().Encode(Script(request, i)).ToList()).ToArray();
         var done = new bool[s.N];
         try
         {
