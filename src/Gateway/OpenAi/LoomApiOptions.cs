@@ -24,7 +24,4 @@ public sealed record LoomApiOptions
 
     /// <summary>When set, the gRPC service answers only on this port (the host listens on it with HTTP/2 only).</summary>
     public int? GrpcPort { get; set; }
-
-    /// <summary>Log request bodies (prompts) at Debug; off by default because prompts are user data.</summary>
-    public bool LogPrompts { get; set; }
 }
