@@ -1,0 +1,101 @@
+using System.Security.Cryptography;
+using System.Text;
+using Loom.Gateway.Metrics;
+using Loom.Gateway.Serving;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+
+namespace Loom.Gateway.OpenAi;
+
+/// <summary>Maps any exception to the OpenAI error the client should see (never leaking internals on a 500).</summary>
+internal static class ApiErrors
+{
+    public static ApiException Map(Exception e) => e switch
+    {
+        ApiException api => api,
+        OverloadedException o => new ApiException(503, "The server is overloaded; retry after the interval in Retry-After.", "server_error", null, "overloaded")
+        { RetryAfter = o.RetryAfter },
+        ArgumentException a => ApiException.BadRequest(a.Message, a.ParamName),
+        BadHttpRequestException { StatusCode: 413 } => new ApiException(413, "The request body is too large.", "invalid_request_error", null, "request_too_large"),
+        BadHttpRequestException b => ApiException.BadRequest($"Bad request: {b.Message}"),
+        GenerationFailedException g => new ApiException(500, $"The generation failed: {g.Message}", "server_error", null, "generation_failed"),
+        _ => new ApiException(500, "The server had an error while processing your request.", "server_error"),
+    };
+}
+
+/// <summary>
+/// The front door's cross-cutting rules for HTTP/1 API requests: API keys (constant-time), the
+/// body-size limit, OpenAI-shaped 404/405 for unknown routes, and every exception turned into an
+/// OpenAI error. gRPC requests pass straight through (the gRPC service has its own statuses).
+/// </summary>
+internal sealed class ApiMiddleware(RequestDelegate next, IOptions<LoomApiOptions> options, ApiKeys keys, LoomMetrics metrics, ILogger<ApiMiddleware> log)
+{
+    public async Task InvokeAsync(HttpContext ctx)
+    {
+        if (ctx.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true)
+        {
+            await next(ctx);
+            return;
+        }
+        try
+        {
+            if (keys.Enabled && NeedsKey(ctx.Request.Path)) CheckKey(ctx);
+            if (ctx.GetEndpoint() is null)
+                throw new ApiException(404, $"Invalid URL ({ctx.Request.Method} {ctx.Request.Path}).", "invalid_request_error", null, "not_found");
+            if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+                limit.MaxRequestBodySize = options.Value.MaxBodyBytes;
+            await next(ctx);
+            if (ctx.Response.StatusCode == 405 && !ctx.Response.HasStarted)
+                throw new ApiException(405, $"Method {ctx.Request.Method} is not allowed on {ctx.Request.Path}.", "invalid_request_error", null, "method_not_allowed");
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; nobody is left to answer.
+        }
+        catch (Exception e)
+        {
+            var api = ApiErrors.Map(e);
+            metrics.HttpError(api.Status);
+            if (api.Status >= 500 && e is not OverloadedException)
+                log.LogError(e, "{Method} {Path} failed", ctx.Request.Method, ctx.Request.Path);
+            if (ctx.Response.HasStarted)
+            {
+                // Headers are out (a stream that failed mid-way without its own handler): all we can do is end it.
+                ctx.Abort();
+                return;
+            }
+            ctx.Response.Clear();
+            await ApiHttp.WriteErrorAsync(ctx, api);
+        }
+    }
+
+    // Health, version and metrics stay open for probes and scrapers, as in vLLM.
+    private static bool NeedsKey(PathString path) =>
+        path.StartsWithSegments("/v1") || path.StartsWithSegments("/tokenize") || path.StartsWithSegments("/detokenize");
+
+    private void CheckKey(HttpContext ctx)
+    {
+        string? header = ctx.Request.Headers.Authorization;
+        if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            throw new ApiException(401, "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.", "invalid_request_error", null, "invalid_api_key");
+        if (!keys.IsValid(header["Bearer ".Length..].Trim()))
+            throw new ApiException(401, "Incorrect API key provided.", "invalid_request_error", null, "invalid_api_key");
+    }
+}
+
+/// <summary>The configured API keys, checked in constant time (HTTP middleware and gRPC alike).</summary>
+public sealed class ApiKeys(IOptions<LoomApiOptions> options)
+{
+    // Compared as SHA-256 digests so the time taken depends on neither key's length nor content.
+    private readonly byte[][] _hashes = [.. options.Value.ApiKeys.Where(k => k.Length > 0).Select(k => SHA256.HashData(Encoding.UTF8.GetBytes(k)))];
+
+    public bool Enabled => _hashes.Length > 0;
+
+    public bool IsValid(string presented)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(presented));
+        bool ok = false;
+        foreach (var k in _hashes) ok |= CryptographicOperations.FixedTimeEquals(hash, k); // no early exit
+        return ok;
+    }
+}

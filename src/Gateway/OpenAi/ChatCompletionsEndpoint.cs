@@ -1,0 +1,100 @@
+using System.Text;
+using Loom.Gateway.Tokenization;
+using Microsoft.Extensions.Options;
+
+namespace Loom.Gateway.OpenAi;
+
+/// <summary>POST /v1/chat/completions: the model's own chat template, then the same run as completions.</summary>
+internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunner runner, IOptions<LoomApiOptions> options)
+{
+    public async Task HandleAsync(HttpContext ctx)
+    {
+        var ct = ctx.RequestAborted;
+        using var doc = await ApiHttp.ReadJsonAsync(ctx, options.Value.MaxBodyBytes);
+        var req = ApiRequests.ParseChat(doc.RootElement);
+        var common = req.Common;
+        var model = await served.ResolveAsync(common.Model, ct);
+        ApiEndpoints.CheckChoiceCount(common.Sampling.N, options.Value);
+
+        string prompt = ApiEndpoints.RenderChat(model, req.MessagesJson, req.AddGenerationPrompt, req.ToolsJson, req.TemplateKwargs);
+        // The template already wrote BOS and friends; adding special tokens again would double them (vLLM does the same).
+        int[] ids = model.Tokenizer.Encode(prompt, addSpecialTokens: false);
+        GenerationRunner.CheckPrompt(model, ids, "messages");
+        var job = new PromptJob(ids, GenerationRunner.Resolve(model, common.Sampling, common.MaxTokens, ids.Length, defaultMax: null));
+
+        int n = common.Sampling.N;
+        string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
+        long created = ApiEndpoints.UnixNow();
+        int? topK = common.Sampling.Logprobs;
+        var usage = new UsageTally();
+        var text = new TextPlan(common.Stop, common.IncludeStopStrInOutput, common.SkipSpecialTokens);
+
+        await using var e = runner.RunAsync(id, model, [job], text, req.Logprobs, usage, ct).GetAsyncEnumerator(ct);
+        bool more = await e.MoveNextAsync(); // admission errors surface here, while an HTTP status can still be sent
+
+        ChatCompletionChunk Chunk(ChatChunkChoice choice) => new(id, "chat.completion.chunk", created, model.Id, [choice], null);
+
+        if (common.Stream)
+        {
+            await ApiHttp.StartSseAsync(ctx);
+            await ApiEndpoints.StreamAsync(ctx, async () =>
+            {
+                // OpenAI opens every choice with a role-only delta.
+                for (int c = 0; c < n; c++)
+                    await ApiHttp.WriteSseAsync(ctx, Chunk(new ChatChunkChoice(c, new ChatDelta("assistant", ""), null, null)),
+                        ApiJsonContext.Default.ChatCompletionChunk);
+                while (more)
+                {
+                    var u = e.Current;
+                    var delta = new ChatDelta(null, u.Text.Length > 0 ? u.Text : null);
+                    await ApiHttp.WriteSseAsync(ctx, Chunk(new ChatChunkChoice(u.Choice, delta, Logprobs(model.Tokenizer, u.Tokens, req.Logprobs, topK), u.FinishReason)),
+                        ApiJsonContext.Default.ChatCompletionChunk);
+                    more = await e.MoveNextAsync();
+                }
+                if (common.IncludeUsage)
+                    await ApiHttp.WriteSseAsync(ctx, new ChatCompletionChunk(id, "chat.completion.chunk", created, model.Id, [], usage.ToUsage()),
+                        ApiJsonContext.Default.ChatCompletionChunk);
+            });
+            return;
+        }
+
+        var texts = Enumerable.Range(0, n).Select(_ => new StringBuilder()).ToArray();
+        var tokens = Enumerable.Range(0, n).Select(_ => new List<GeneratedToken>()).ToArray();
+        var finish = new string?[n];
+        while (more)
+        {
+            var u = e.Current;
+            texts[u.Choice].Append(u.Text);
+            tokens[u.Choice].AddRange(u.Tokens);
+            finish[u.Choice] ??= u.FinishReason;
+            more = await e.MoveNextAsync();
+        }
+        var choices = new ChatChoice[n];
+        for (int c = 0; c < n; c++)
+            choices[c] = new ChatChoice(c, new ChatMessage("assistant", texts[c].ToString()), Logprobs(model.Tokenizer, tokens[c], req.Logprobs, topK), finish[c]);
+        await ApiHttp.WriteJsonAsync(ctx, new ChatCompletionResponse(id, "chat.completion", created, model.Id, choices, usage.ToUsage()),
+            ApiJsonContext.Default.ChatCompletionResponse);
+    }
+
+    private static ChatLogprobs? Logprobs(ITokenizer tok, IReadOnlyList<GeneratedToken> tokens, bool want, int? topK)
+    {
+        if (!want) return null;
+        int k = topK ?? 0;
+        var content = new List<ChatTokenLogprob>(tokens.Count);
+        foreach (var t in tokens)
+        {
+            string s = GenerationRunner.TokenText(tok, t.Id);
+            var tops = new List<ChatTopLogprob>();
+            if (k > 0 && t.TopLogprobs is { } alts)
+                foreach (var a in alts.Take(k))
+                {
+                    string at = GenerationRunner.TokenText(tok, a.TokenId);
+                    tops.Add(new ChatTopLogprob(at, a.Logprob, Bytes(at)));
+                }
+            content.Add(new ChatTokenLogprob(s, t.Logprob ?? 0f, Bytes(s), tops));
+        }
+        return new ChatLogprobs(content);
+    }
+
+    private static int[] Bytes(string s) => [.. Encoding.UTF8.GetBytes(s).Select(b => (int)b)];
+}

@@ -1,0 +1,64 @@
+using Loom.Gateway.Grpc;
+using Loom.Gateway.Metrics;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Loom.Gateway.OpenAi;
+
+/// <summary>
+/// The whole front door in two calls for the host: <c>services.AddLoomApi(...)</c> then
+/// <c>app.MapLoomApi()</c>. The host supplies <see cref="Serving.IGenerationClient"/> (Orleans or
+/// embedded) and may replace <see cref="IModelTextFactory"/> / <see cref="IIncrementalDecoderFactory"/>.
+/// </summary>
+public static class LoomApiExtensions
+{
+    public static IServiceCollection AddLoomApi(this IServiceCollection services, Action<LoomApiOptions>? configure = null)
+    {
+        services.AddOptions<LoomApiOptions>();
+        if (configure is not null) services.Configure(configure);
+        services.TryAddSingleton<IModelTextFactory, Gpt2FallbackTextFactory>();
+        services.TryAddSingleton<IIncrementalDecoderFactory, LocalDecoderFactory>();
+        services.TryAddSingleton<LoomMetrics>();
+        services.TryAddSingleton<ApiKeys>();
+        services.TryAddSingleton<ServedModel>();
+        services.TryAddSingleton<GenerationRunner>();
+        services.TryAddSingleton<ApiEndpoints>();
+        services.TryAddSingleton<CompletionsEndpoint>();
+        services.TryAddSingleton<ChatCompletionsEndpoint>();
+        services.AddGrpc();
+        return services;
+    }
+
+    /// <summary>Binds <see cref="LoomApiOptions"/> from a configuration section (e.g. "Api").</summary>
+    public static IServiceCollection AddLoomApi(this IServiceCollection services, IConfiguration section, Action<LoomApiOptions>? configure = null)
+    {
+        services.Configure<LoomApiOptions>(section);
+        return services.AddLoomApi(configure);
+    }
+
+    public static WebApplication MapLoomApi(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<IOptions<LoomApiOptions>>().Value;
+        app.UseMiddleware<ApiMiddleware>();
+
+        app.MapGet("/v1/models", ctx => Api(ctx).ModelsAsync(ctx));
+        app.MapGet("/v1/models/{model}", ctx => Api(ctx).ModelAsync(ctx));
+        app.MapPost("/v1/completions", ctx => ctx.RequestServices.GetRequiredService<CompletionsEndpoint>().HandleAsync(ctx));
+        app.MapPost("/v1/chat/completions", ctx => ctx.RequestServices.GetRequiredService<ChatCompletionsEndpoint>().HandleAsync(ctx));
+        app.MapPost("/tokenize", ctx => Api(ctx).TokenizeAsync(ctx));
+        app.MapPost("/detokenize", ctx => Api(ctx).DetokenizeAsync(ctx));
+        app.MapGet("/health", ctx => Api(ctx).HealthAsync(ctx));
+        app.MapGet("/version", ctx => Api(ctx).VersionAsync(ctx));
+        app.MapGet("/metrics", ctx => Api(ctx).MetricsAsync(ctx));
+
+        if (options.EnableGrpc)
+        {
+            var grpc = app.MapGrpcService<GenerationGrpcService>();
+            // On its own HTTP/2-only port: h2c and HTTP/1.1 cannot share a cleartext port.
+            if (options.GrpcPort is { } port) grpc.RequireHost($"*:{port}");
+        }
+        return app;
+    }
+
+    private static ApiEndpoints Api(HttpContext ctx) => ctx.RequestServices.GetRequiredService<ApiEndpoints>();
+}
