@@ -19,9 +19,6 @@ public interface IRouterGrain : IGrainWithIntegerKey
     /// </summary>
     Task<string?> PickWorkerAsync(IReadOnlyList<int> promptTokenIds, IReadOnlyList<string>? exclude = null);
 
-    /// <summary>The caller finished (or failed) a request it was routed; keeps in-flight counts honest between refreshes.</summary>
-    Task ReportDoneAsync(string workerKey);
-
     /// <summary>Every known worker's last load report.</summary>
     Task<IReadOnlyDictionary<string, WorkerStats>> GetWorkerStatsAsync();
 }
