@@ -2,16 +2,13 @@ using Orleans;
 
 namespace Loom.Grains.Abstractions;
 
-/// <summary>The worker refused the request as invalid; <see cref="Param"/> names the field as OpenAI would.</summary>
+/// <summary>
+/// The worker refused the request as invalid; <see cref="Param"/> names the field as OpenAI would.
+/// It derives from Exception, not ArgumentException: Orleans has no serializer for ArgumentException's
+/// state, so the gateway turns this back into an ArgumentException for its callers.
+/// </summary>
 [GenerateSerializer]
-public sealed class InvalidGenerationRequestException : ArgumentException
+public sealed class InvalidGenerationRequestException(string param, string message) : Exception(message)
 {
-    public InvalidGenerationRequestException(string param, string message) : base(message)
-    {
-        Param = param;
-    }
-
-    [Id(0)] public string Param { get; private set; }
-
-    public override string ParamName => Param;
+    [Id(0)] public string Param { get; private set; } = param;
 }

@@ -107,6 +107,10 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
                         if (!await stream.MoveNextAsync()) break;
                         delta = stream.Current;
                     }
+                    catch (InvalidGenerationRequestException e)
+                    {
+                        throw new ArgumentException(e.Message, e.Param);
+                    }
                     catch (Exception e) when (IsWorkerFailure(e, ct))
                     {
                         failure = e;
@@ -128,7 +132,7 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
             exclude.Add(key);
             resubmissions++;
             _log.LogWarning("worker {Worker} failed while streaming request {Request} ({Error}); resubmitting from {Done} tokens",
-                key, attempt.Request.RequestId, failure.GetType().Name, tokens.Sum(t => t.Count));
+                key, attempt.Request.RequestId, failure.GetType().Name + ": " + failure.Message, tokens.Sum(t => t.Count));
             if (attempt.Index < 0 && tokens.Any(t => t.Count > 0))
             {
                 // Progress on a whole request: each sample resumes on its own (see remarks).
@@ -159,7 +163,8 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
 
     /// <summary>Anything but bad input or the caller's own cancellation is the worker's fault: try another one.</summary>
     private static bool IsWorkerFailure(Exception e, CancellationToken ct) =>
-        e is not ArgumentException && !(e is OperationCanceledException && ct.IsCancellationRequested) && e is not OverloadedException;
+        e is not (ArgumentException or InvalidGenerationRequestException or OverloadedException)
+        && !(e is OperationCanceledException && ct.IsCancellationRequested);
 
     private static ulong NewSeed() => BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
 }

@@ -26,7 +26,8 @@ public sealed class WorkerGrain(WorkerEngine worker) : Grain, IWorkerGrain
         catch (EngineRequestException e)
         {
             // A wire type of our own, so the parameter name survives the trip to the gateway.
-            throw new InvalidGenerationRequestException(e.Param, e.Message);
+            // (ArgumentException.Message appends the parameter; the gateway's ArgumentException adds it again.)
+            throw new InvalidGenerationRequestException(e.Param, e.Message.Replace($" (Parameter '{e.Param}')", ""));
         }
         bool finished = false;
         try
