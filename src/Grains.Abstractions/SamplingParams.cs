@@ -1,3 +1,5 @@
+using Orleans;
+
 namespace Loom.Grains.Abstractions;
 
 /// <summary>
@@ -5,22 +7,23 @@ namespace Loom.Grains.Abstractions;
 /// TopK &lt;= 0 disables top-k. Logprobs is the number of top alternatives to return with each
 /// token (null: none). Seed makes sampling reproducible whatever else shares the batch.
 /// </summary>
+[GenerateSerializer, Immutable]
 public sealed record SamplingParams
 {
-    public int N { get; init; } = 1;
-    public float Temperature { get; init; } = 1f;
-    public float TopP { get; init; } = 1f;
-    public int TopK { get; init; }
-    public float MinP { get; init; }
-    public float PresencePenalty { get; init; }
-    public float FrequencyPenalty { get; init; }
-    public float RepetitionPenalty { get; init; } = 1f;
-    public ulong? Seed { get; init; }
-    public int MaxTokens { get; init; } = 16;
-    public int MinTokens { get; init; }
-    public IReadOnlyList<int> StopTokenIds { get; init; } = [];
-    public bool IgnoreEos { get; init; }
-    public int? Logprobs { get; init; }
+    [Id(0)] public int N { get; init; } = 1;
+    [Id(1)] public float Temperature { get; init; } = 1f;
+    [Id(2)] public float TopP { get; init; } = 1f;
+    [Id(3)] public int TopK { get; init; }
+    [Id(4)] public float MinP { get; init; }
+    [Id(5)] public float PresencePenalty { get; init; }
+    [Id(6)] public float FrequencyPenalty { get; init; }
+    [Id(7)] public float RepetitionPenalty { get; init; } = 1f;
+    [Id(8)] public ulong? Seed { get; init; }
+    [Id(9)] public int MaxTokens { get; init; } = 16;
+    [Id(10)] public int MinTokens { get; init; }
+    [Id(11)] public IReadOnlyList<int> StopTokenIds { get; init; } = [];
+    [Id(12)] public bool IgnoreEos { get; init; }
+    [Id(13)] public int? Logprobs { get; init; }
 
     public const int MaxLogprobs = 20;
 

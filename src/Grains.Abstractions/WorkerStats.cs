@@ -1,16 +1,19 @@
+using Orleans;
+
 namespace Loom.Grains.Abstractions;
 
 /// <summary>A worker's load, as the router and /metrics see it.</summary>
+[GenerateSerializer, Immutable]
 public sealed record WorkerStats(
-    int Running,
-    int Waiting,
-    int TotalBlocks,
-    int FreeBlocks,
-    int UsedBlocks,
-    int CachedBlocks,
-    double KvUsage,
-    long PrefixCacheQueries,
-    long PrefixCacheHits,
-    long Preemptions,
-    long PromptTokens,
-    long GenerationTokens);
+    [property: Id(0)] int Running,
+    [property: Id(1)] int Waiting,
+    [property: Id(2)] int TotalBlocks,
+    [property: Id(3)] int FreeBlocks,
+    [property: Id(4)] int UsedBlocks,
+    [property: Id(5)] int CachedBlocks,
+    [property: Id(6)] double KvUsage,
+    [property: Id(7)] long PrefixCacheQueries,
+    [property: Id(8)] long PrefixCacheHits,
+    [property: Id(9)] long Preemptions,
+    [property: Id(10)] long PromptTokens,
+    [property: Id(11)] long GenerationTokens);

@@ -1,61 +1,90 @@
 using System.CommandLine;
 using System.Diagnostics;
-using Loom.Gateway.Demo;
-using Loom.Kernels.Cpu;
-using Loom.Silo.Models;
+using Loom.Gateway.Hosting;
+using Loom.Gateway.Serving;
+using Loom.Grains.Abstractions;
+using Loom.Silo.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.ML.Tokenizers;
 
 namespace Loom.Gateway.Cli;
 
 /// <summary>
-/// `loom serve`. Until the HTTP/gRPC gateway lands (issue 5) it loads the model (the built-in demo
-/// model by default), reports what it loaded, and completes one prompt greedily on the CPU backend,
-/// which proves the whole load-and-forward path on a fresh machine.
+/// `loom serve [--config FILE] [--section:key=value ...]`: the HTTP gateway. Without cluster.redis it
+/// also hosts a silo in this process (the embedded default); with it, it is a pure client gateway.
+/// `--prompt TEXT` instead completes one prompt through the same cluster path and exits (a smoke test).
 /// </summary>
 internal static class ServeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "Hugging Face model folder (default: the built-in demo model)" };
-        var prompt = new Option<string>("--prompt") { Description = "text to complete", DefaultValueFactory = _ => "The quick brown fox" };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate", DefaultValueFactory = _ => 24 };
-        var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("serve", "Serve a model (the built-in demo model when --model is not given)") { model, prompt, maxTokens, threads };
-        cmd.SetAction(r => Run(r.GetValue(model), r.GetValue(prompt)!, r.GetValue(maxTokens), r.GetValue(threads)));
+        var config = new Option<string?>("--config") { Description = "YAML configuration file (default: env LOOM_CONFIG)" };
+        var prompt = new Option<string?>("--prompt") { Description = "complete this text greedily through the cluster, print it and exit" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate for --prompt", DefaultValueFactory = _ => 24 };
+        var cmd = new Command("serve", "Serve a model (the built-in demo model when model.path is empty); other switches set configuration keys, e.g. --engine:block_size=32")
+        {
+            config, prompt, maxTokens,
+        };
+        // Unmatched switches are configuration keys (--cluster:redis=host:6379), bound by LoomConfiguration.
+        cmd.TreatUnmatchedTokensAsErrors = false;
+        cmd.SetAction((r, ct) =>
+        {
+            var file = r.GetValue(config);
+            string[] args = [.. file is null ? [] : new[] { "--config", file }, .. r.UnmatchedTokens];
+            return Run(args, r.GetValue(prompt), r.GetValue(maxTokens), ct);
+        });
         return cmd;
     }
 
-    private static int Run(string? modelDir, string prompt, int maxTokens, int threads)
+    private static async Task<int> Run(string[] args, string? prompt, int maxTokens, CancellationToken ct)
     {
-        if (maxTokens < 1) { Console.Error.WriteLine("error: --max-tokens must be at least 1"); return 2; }
+        if (maxTokens < 1) { await Console.Error.WriteLineAsync("error: --max-tokens must be at least 1"); return 2; }
         try
         {
-            modelDir ??= DemoModel.EnsureCreated(Console.Out);
-            var sw = Stopwatch.StartNew();
-            using var backend = new CpuBackend(threads);
-            using var llm = LlamaModel.Load(modelDir, backend);
-            var c = llm.Config;
-            Console.WriteLine($"loaded {c.ArchitectureName} from {modelDir}: {c.NumLayers} layers, hidden {c.HiddenSize}, " +
-                $"vocab {c.VocabSize}, {llm.LinearWeightBytes / 1e6:F1} MB of linear weights, in {sw.ElapsedMilliseconds} ms on {backend.Name}");
+            var options = LoomConfiguration.Load(args);
+            if (prompt is not null) return await CompleteOnce(args, options, prompt, maxTokens, ct);
+            if (!LoomGatewayHosting.IsEmbedded(options))
+                await Silo.Hosting.LoomSiloHosting.WaitForRedisAsync(options.Cluster.Redis, Console.Error, ct);
+            await using var app = LoomGatewayHosting.BuildWeb(args, options);
+            Console.WriteLine($"loom: serving on http://0.0.0.0:{options.Gateway.HttpPort} " +
+                (LoomGatewayHosting.IsEmbedded(options) ? "(embedded silo)" : $"(client of cluster '{options.Cluster.ClusterId}')"));
+            await app.RunAsync(ct);
+            return 0;
+        }
+        catch (LoomConfigException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}");
+            return 2;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { return 0; }
+    }
 
+    private static async Task<int> CompleteOnce(string[] args, LoomOptions options, string prompt, int maxTokens, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args });
+        builder.AddLoomCluster(options);
+        using var host = builder.Build();
+        await host.StartAsync(ct);
+        try
+        {
+            var client = host.Services.GetRequiredService<IGenerationClient>();
+            var info = await client.GetModelInfoAsync(ct);
+            Console.WriteLine($"loaded {info.Name} ({info.Architecture}): vocab {info.VocabSize}, max_model_len {info.MaxModelLen}, cluster ready in {sw.ElapsedMilliseconds} ms");
             // The HF tokenizer.json loader arrives with the gateway issue; the demo model's vocabulary is GPT-2's.
             var tokenizer = TiktokenTokenizer.CreateForModel("gpt2");
             int[] ids = [.. tokenizer.EncodeToIds(prompt)];
-            if (ids.Length == 0) { Console.Error.WriteLine("error: the prompt is empty"); return 2; }
-            if (ids.Any(id => id >= c.VocabSize)) { Console.Error.WriteLine("error: this model's vocabulary is not GPT-2's; pass a prompt to the demo model only"); return 2; }
-
-            using var runner = new DirectRunner(llm, 1, ids.Length + maxTokens);
+            if (ids.Length == 0) { await Console.Error.WriteLineAsync("error: the prompt is empty"); return 2; }
+            if (ids.Any(id => id >= info.VocabSize)) { await Console.Error.WriteLineAsync("error: this model's vocabulary is not GPT-2's; pass a prompt to the demo model only"); return 2; }
             sw.Restart();
-            var logits = runner.Step([new SequenceChunk(0, ids, 0)]);
-            double ttft = sw.Elapsed.TotalMilliseconds;
+            double ttft = 0;
             var output = new List<int>();
-            int pos = ids.Length;
-            for (int i = 0; i < maxTokens; i++)
+            var request = new GenerationRequest("serve-prompt", ids, new SamplingParams { MaxTokens = maxTokens, Temperature = 0 });
+            await foreach (var d in client.GenerateAsync(request, ct))
             {
-                int next = ArgMax(logits);
-                output.Add(next);
-                if (c.EosTokenIds.Contains(next) || i == maxTokens - 1) break;
-                logits = runner.Step([new SequenceChunk(0, [next], pos++)]);
+                if (output.Count == 0) ttft = sw.Elapsed.TotalMilliseconds;
+                if (d.TokenId >= 0) output.Add(d.TokenId);
             }
             double total = sw.Elapsed.TotalMilliseconds;
             Console.WriteLine($"prompt: {prompt}");
@@ -64,17 +93,11 @@ internal static class ServeCommand
                 $"{(output.Count > 1 ? (output.Count - 1) / ((total - ttft) / 1000) : 0):F1} tok/s decode");
             return 0;
         }
-        catch (ModelLoadException e)
+        catch (ArgumentException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
+            await Console.Error.WriteLineAsync($"error: {e.Message}");
+            return 2;
         }
-    }
-
-    private static int ArgMax(float[] x)
-    {
-        int best = 0;
-        for (int i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
-        return best;
+        finally { await host.StopAsync(CancellationToken.None); }
     }
 }

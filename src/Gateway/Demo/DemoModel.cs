@@ -1,36 +1,26 @@
 using Loom.Gateway.Tokenization;
-using Loom.Kernels;
 using Loom.Silo.Models;
 
 namespace Loom.Gateway.Demo;
 
 /// <summary>
-/// The model `loom serve` uses when none is given: a small random-weight Llama with GPT-2's real
-/// vocabulary, generated on first use into a cache folder (LOOM_CACHE, else ~/.cache/loom).
+/// The model `loom serve` uses when none is given: the silo's <see cref="DemoModelFiles"/> weights
+/// plus GPT-2's real tokenizer files, which the gateway (the owner of text) writes.
 /// </summary>
 public static class DemoModel
 {
-    public const string Version = "demo-v1";
+    public const string Version = DemoModelFiles.Version;
 
-    public static ModelPreset Preset => ModelPresets.Get("demo");
+    public static ModelPreset Preset => DemoModelFiles.Preset;
 
-    public static string CacheRoot =>
-        Environment.GetEnvironmentVariable("LOOM_CACHE") is { Length: > 0 } c ? c
-        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "loom");
+    public static string CacheRoot => DemoModelFiles.CacheRoot;
 
     /// <summary>Returns the demo model's folder, generating it first if needed.</summary>
     public static string EnsureCreated(TextWriter? log = null, string? root = null)
     {
-        var dir = Path.Combine(root ?? CacheRoot, Version);
-        if (File.Exists(Path.Combine(dir, "config.json"))) return dir;
-        log?.WriteLine($"generating the built-in demo model into {dir} (first use only) ...");
-        // Write into a scratch folder and rename, so an interrupted first run never leaves half a model.
-        var scratch = dir + ".tmp-" + Environment.ProcessId;
-        if (Directory.Exists(scratch)) Directory.Delete(scratch, true);
-        ModelGenerator.Generate(Preset, scratch, new GenerateOptions { DType = DType.BF16, Seed = 20261128 });
-        Gpt2TokenizerFiles.Write(scratch);
-        try { Directory.Move(scratch, dir); }
-        catch (IOException) when (File.Exists(Path.Combine(dir, "config.json"))) { Directory.Delete(scratch, true); }
+        var dir = DemoModelFiles.EnsureCreated(log, root, scratch => Gpt2TokenizerFiles.Write(scratch));
+        // A standalone silo may have generated the weights alone; add the tokenizer beside them.
+        if (!File.Exists(Path.Combine(dir, "tokenizer.json"))) Gpt2TokenizerFiles.Write(dir);
         return dir;
     }
 }

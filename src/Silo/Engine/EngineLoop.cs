@@ -14,12 +14,11 @@ namespace Loom.Silo.Engine;
 /// </summary>
 public sealed class EngineLoop : IDisposable
 {
-    private readonly LlamaModel _model;
+    private readonly ModelConfig _config;
     private readonly ILogger _log;
     private readonly IKvCacheManager _kv;
-    private readonly KvCache _cache;
     private readonly Scheduler _scheduler;
-    private readonly ModelRunner _runner;
+    private readonly IModelRunner _runner;
     private readonly Sampler _sampler = new();
     private readonly ConcurrentQueue<RequestState> _submissions = new();
     private readonly ConcurrentQueue<(string Id, TaskCompletionSource Done)> _aborts = new();
@@ -39,22 +38,33 @@ public sealed class EngineLoop : IDisposable
     private volatile WorkerStats _stats;
 
     public EngineLoop(LlamaModel model, EngineOptions options, ILogger? log = null, bool startThread = true)
+        : this(model.Config, options, (numBlocks, kv, maxModelLen) =>
+            new ModelRunner(model, model.AllocateKvCache(numBlocks, options.BlockSize), kv, maxModelLen), log, startThread)
+    {
+    }
+
+    /// <summary>
+    /// An engine over any <see cref="IModelRunner"/>: <paramref name="config"/> gives the vocabulary,
+    /// EOS ids, context length and the KV block size in bytes (which sizes the pool);
+    /// <paramref name="createRunner"/>(numBlocks, kv, maxModelLen) builds the runner once the pool is sized.
+    /// </summary>
+    public EngineLoop(ModelConfig config, EngineOptions options, Func<int, IKvCacheManager, int, IModelRunner> createRunner,
+        ILogger? log = null, bool startThread = true)
     {
         if (options.Validate() is { } bad) throw new EngineRequestException(bad.Param, bad.Message);
-        _model = model;
+        _config = config;
         _log = log ?? NullLogger.Instance;
-        var c = model.Config;
+        var c = config;
         MaxModelLen = options.MaxModelLen > 0 ? Math.Min(options.MaxModelLen, c.MaxPositionEmbeddings) : c.MaxPositionEmbeddings;
         Options = options with { MaxModelLen = MaxModelLen };
         var spec = new KvCacheSpec(c.NumLayers, 1, options.BlockSize, c.NumKvHeads, c.HeadDim, DType.F32);
         NumBlocks = options.NumBlocks ?? (int)Math.Min(int.MaxValue, options.KvCacheBytes / spec.BytesPerBlock);
         if (NumBlocks < 1) throw new EngineRequestException("kv_cache_bytes", $"a KV budget of {options.KvCacheBytes} bytes holds no {spec.BytesPerBlock}-byte block");
-        _cache = model.AllocateKvCache(NumBlocks, options.BlockSize);
         _kv = options.KvAllocation == KvAllocation.Contiguous
             ? new ContiguousKvCacheManager(NumBlocks, options.BlockSize, MaxModelLen)
             : new KvCacheManager(NumBlocks, options.BlockSize, options.EnablePrefixCaching);
         _scheduler = new Scheduler(Options, _kv);
-        _runner = new ModelRunner(model, _cache, _kv, MaxModelLen);
+        _runner = createRunner(NumBlocks, _kv, MaxModelLen);
         _eos = [.. c.EosTokenIds];
         _stats = Snapshot();
         _log.LogInformation("KV cache: {Blocks} blocks x {BlockSize} tokens ({MiB:F1} MiB); max concurrency for {MaxLen}-token requests: {Conc:F2}x",
@@ -106,9 +116,18 @@ public sealed class EngineLoop : IDisposable
         if (n + r.Sampling.MaxTokens > MaxModelLen)
             throw new EngineRequestException("max_tokens",
                 $"this model's maximum context length is {MaxModelLen} tokens; you requested {n + r.Sampling.MaxTokens} ({n} in the prompt, {r.Sampling.MaxTokens} for the completion)");
-        int vocab = _model.Config.VocabSize;
+        int vocab = _config.VocabSize;
         foreach (var id in r.PromptTokenIds)
             if ((uint)id >= (uint)vocab) throw new EngineRequestException("prompt", $"token id {id} is outside the vocabulary [0, {vocab})");
+        if (r.ResumeOutputTokens is { Count: > 0 } resumed)
+        {
+            // One sample's output only: the gateway resumes each sample of an n > 1 request on its own.
+            if (r.Sampling.N != 1) throw new EngineRequestException("n", "a resumed request must have n = 1");
+            if (resumed.Count >= r.Sampling.MaxTokens)
+                throw new EngineRequestException("resume_token_ids", $"{resumed.Count} tokens to resume leave nothing to generate under max_tokens={r.Sampling.MaxTokens}");
+            foreach (var id in resumed)
+                if ((uint)id >= (uint)vocab) throw new EngineRequestException("resume_token_ids", $"token id {id} is outside the vocabulary [0, {vocab})");
+        }
         long blocksNeeded = ((long)n + r.Sampling.MaxTokens + Options.BlockSize - 1) / Options.BlockSize;
         if (blocksNeeded > NumBlocks)
             throw new EngineRequestException("max_tokens", $"the request needs {blocksNeeded} KV blocks but the pool holds {NumBlocks}");
@@ -193,11 +212,14 @@ public sealed class EngineLoop : IDisposable
     }
 
     private SamplingState NewSamplingState(RequestState state, int index) =>
-        new(state.Request.Sampling, state.PromptArray, _eos, index);
+        state.Request.ResumeOutputTokens is { Count: > 0 } resumed
+            ? SamplingState.Resume(state.Request.Sampling, state.PromptArray, resumed as int[] ?? [.. resumed], _eos,
+                SamplingState.DeriveSeed(state.Request.Sampling, index), index)
+            : new(state.Request.Sampling, state.PromptArray, _eos, index);
 
     private void Postprocess(SchedulerOutput step, ReadOnlySpan<float> logits)
     {
-        int vocab = _model.Config.VocabSize;
+        int vocab = _config.VocabSize;
         int row = 0;
         // Snapshot the count: forking adds running sequences that must not be post-processed twice.
         int count = step.Scheduled.Count;
@@ -238,7 +260,7 @@ public sealed class EngineLoop : IDisposable
                 _scheduler.AddWaiting(child);
                 continue;
             }
-            foreach (var c in _copies) _model.Backend.CopyKvBlocks(_cache, [c.SrcBlockId], [c.DstBlockId]);
+            foreach (var c in _copies) _runner.CopyBlock(c);
             request.Sequences.Add(child);
             _byId[child.Id] = child;
             _scheduler.AddRunning(child);
@@ -309,7 +331,7 @@ public sealed class EngineLoop : IDisposable
         _stop.Cancel();
         _thread?.Join();
         foreach (var r in _requests.Values) r.Complete(new ObjectDisposedException(nameof(EngineLoop)));
-        _cache.Dispose();
+        _runner.Dispose();
         _wake.Dispose();
         _stop.Dispose();
     }

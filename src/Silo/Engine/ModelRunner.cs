@@ -6,8 +6,9 @@ namespace Loom.Silo.Engine;
 /// <summary>
 /// Turns a scheduler step into one flat <see cref="ForwardBatch"/> (tokens, positions, slot
 /// mapping, block tables) and runs the model. Only the rows that sample come back to the host.
+/// It owns the KV cache it is given.
 /// </summary>
-public sealed class ModelRunner
+public sealed class ModelRunner : IModelRunner
 {
     private readonly LlamaModel _model;
     private readonly KvCache _cache;
@@ -27,6 +28,10 @@ public sealed class ModelRunner
     }
 
     public KvCache Cache => _cache;
+
+    public void CopyBlock(BlockCopy copy) => _model.Backend.CopyKvBlocks(_cache, [copy.SrcBlockId], [copy.DstBlockId]);
+
+    public void Dispose() => _cache.Dispose();
 
     /// <summary>
     /// Runs the step and returns logits [rows, vocab] for the scheduled sequences that sample, in

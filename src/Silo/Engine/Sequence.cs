@@ -26,6 +26,9 @@ public sealed class Sequence
         _tokens = new int[prompt.Count + request.Request.Sampling.MaxTokens];
         for (int i = 0; i < prompt.Count; i++) _tokens[i] = prompt[i];
         Count = prompt.Count;
+        // A resumed request's earlier output follows the prompt and counts as output (OutputLength).
+        if (request.Request.ResumeOutputTokens is { } resumed)
+            foreach (var t in resumed) _tokens[Count++] = t;
     }
 
     /// <summary>A sample forked from <paramref name="parent"/> after the prompt: same tokens, same computed KV.</summary>

@@ -1,0 +1,170 @@
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using Loom.Gateway.Serving;
+using Loom.Grains.Abstractions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Loom.Gateway.Cluster;
+
+/// <summary>
+/// The gateway's <see cref="IGenerationClient"/> over Orleans: the router grain picks a worker, the
+/// worker grain streams token deltas, and when the worker dies mid-stream the request continues on
+/// another worker from the tokens already streamed, so the caller sees one unbroken stream.
+/// </summary>
+/// <remarks>
+/// <para>Seeds: an unseeded request gets a random seed here, before its first submission. Sampling
+/// with it is as random as the engine's own fresh seed, and a resubmission can pass the same seed, so
+/// the resumed worker samples exactly what the dead one would have (the engine's draws are
+/// counter-based: output token k uses (seed, k)).</para>
+/// <para>n &gt; 1: sample i of a seeded request uses seed + i. If a worker fails before any sample has
+/// a token, the whole request is resubmitted; otherwise each unfinished sample i is resumed on its own
+/// as an n = 1 request with seed + i and its tokens so far, one after the other, its deltas
+/// re-indexed to i.</para>
+/// </remarks>
+public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<OrleansGenerationClient>? log = null) : IGenerationClient
+{
+    private readonly ILogger _log = (ILogger?)log ?? NullLogger.Instance;
+    private ModelInfo? _info;
+
+    /// <summary>How long a caller waits for a router/worker before "no worker" becomes the answer.</summary>
+    public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(1);
+
+    private IRouterGrain Router => grains.GetGrain<IRouterGrain>(0);
+
+    public async Task<ModelInfo> GetModelInfoAsync(CancellationToken cancellationToken)
+    {
+        if (_info is { } cached) return cached;
+        var exclude = new List<string>();
+        while (true)
+        {
+            var key = await PickAsync([], exclude, cancellationToken);
+            try { return _info = await grains.GetGrain<IWorkerGrain>(key).GetModelInfoAsync().WaitAsync(cancellationToken); }
+            catch (Exception e) when (IsWorkerFailure(e, cancellationToken)) { exclude.Add(key); }
+        }
+    }
+
+    public async Task<IReadOnlyList<WorkerStats>> GetWorkerStatsAsync(CancellationToken cancellationToken) =>
+        [.. (await Router.GetWorkerStatsAsync().WaitAsync(cancellationToken)).OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value)];
+
+    public async IAsyncEnumerable<TokenDelta> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var sampling = request.Sampling.Seed is null ? request.Sampling with { Seed = NewSeed() } : request.Sampling;
+        request = request with { Sampling = sampling };
+        int n = sampling.N;
+        var tokens = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
+        var finished = new bool[n];
+        var exclude = new List<string>();
+
+        // First the request as a whole; after a failure with progress, sample by sample.
+        var whole = new Attempt(request, -1);
+        await foreach (var d in RunAsync(whole, exclude, tokens, finished, cancellationToken)) yield return d;
+        if (!whole.Failed) yield break;
+        for (int i = 0; i < n; i++)
+        {
+            if (finished[i]) continue;
+            var one = new Attempt(request with
+            {
+                RequestId = $"{request.RequestId}#{i}",
+                Sampling = sampling with { N = 1, Seed = unchecked(sampling.Seed!.Value + (ulong)i) },
+            }, i);
+            await foreach (var d in RunAsync(one, exclude, tokens, finished, cancellationToken)) yield return d;
+        }
+    }
+
+    /// <summary>One logical stream (the whole request, or sample <c>Index</c> alone) with its failovers.</summary>
+    private sealed class Attempt(GenerationRequest request, int index)
+    {
+        public GenerationRequest Request { get; } = request;
+
+        /// <summary>-1: the whole request (deltas keep their index); else the sample this n = 1 stream stands for.</summary>
+        public int Index { get; } = index;
+
+        /// <summary>Set when the whole request failed after some progress and must go on per sample.</summary>
+        public bool Failed { get; set; }
+    }
+
+    private async IAsyncEnumerable<TokenDelta> RunAsync(Attempt attempt, List<string> exclude, List<int>[] tokens, bool[] finished,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        int resubmissions = 0;
+        while (true)
+        {
+            var request = attempt.Request;
+            if (attempt.Index >= 0 && tokens[attempt.Index].Count > 0)
+                request = request with { RequestId = $"{request.RequestId}~{resubmissions}", ResumeTokenIds = [.. tokens[attempt.Index]] };
+            var key = await PickAsync(request.PromptTokenIds, exclude, ct);
+            var stream = grains.GetGrain<IWorkerGrain>(key).GenerateAsync(request, ct).GetAsyncEnumerator(ct);
+            Exception? failure = null;
+            try
+            {
+                while (true)
+                {
+                    // C# cannot yield inside a try with a catch: fetch here, yield below.
+                    TokenDelta delta;
+                    try
+                    {
+                        if (!await stream.MoveNextAsync()) break;
+                        delta = stream.Current;
+                    }
+                    catch (InvalidGenerationRequestException e)
+                    {
+                        throw new ArgumentException(e.Message, e.Param);
+                    }
+                    catch (Exception e) when (IsWorkerFailure(e, ct))
+                    {
+                        failure = e;
+                        break;
+                    }
+                    if (attempt.Index >= 0) delta = delta with { Index = attempt.Index };
+                    if (delta.TokenId >= 0) tokens[delta.Index].Add(delta.TokenId);
+                    if (delta.Finish is not null) finished[delta.Index] = true;
+                    yield return delta;
+                }
+            }
+            finally
+            {
+                try { await stream.DisposeAsync(); }
+                catch (Exception e) when (IsWorkerFailure(e, ct)) { /* the worker is gone already */ }
+            }
+            if (failure is null) yield break;
+
+            exclude.Add(key);
+            resubmissions++;
+            _log.LogWarning("worker {Worker} failed while streaming request {Request} ({Error}); resubmitting from {Done} tokens",
+                key, attempt.Request.RequestId, failure.GetType().Name + ": " + failure.Message, tokens.Sum(t => t.Count));
+            if (attempt.Index < 0 && tokens.Any(t => t.Count > 0))
+            {
+                // Progress on a whole request: each sample resumes on its own (see remarks).
+                if (attempt.Request.Sampling.N > 1) { attempt.Failed = true; yield break; }
+                attempt = new Attempt(attempt.Request, 0);
+            }
+        }
+    }
+
+    /// <summary>Asks the router for a worker; a router whose silo just died is retried, "no worker" is a 503.</summary>
+    private async Task<string> PickAsync(IReadOnlyList<int> prompt, List<string> exclude, CancellationToken ct)
+    {
+        for (int tries = 0; ; tries++)
+        {
+            string? key;
+            try { key = await Router.PickWorkerAsync(prompt, exclude.Count > 0 ? [.. exclude] : null).WaitAsync(ct); }
+            catch (Exception e) when (IsWorkerFailure(e, ct) && tries < 3)
+            {
+                _log.LogDebug("router unavailable ({Error}); retrying", e.Message);
+                await Task.Delay(200, ct);
+                continue;
+            }
+            return key ?? throw new OverloadedException(
+                exclude.Count == 0 ? "no worker is available to serve this request" : $"no worker is left to serve this request ({exclude.Count} failed)",
+                RetryAfter);
+        }
+    }
+
+    /// <summary>Anything but bad input or the caller's own cancellation is the worker's fault: try another one.</summary>
+    private static bool IsWorkerFailure(Exception e, CancellationToken ct) =>
+        e is not (ArgumentException or InvalidGenerationRequestException or OverloadedException)
+        && !(e is OperationCanceledException && ct.IsCancellationRequested);
+
+    private static ulong NewSeed() => BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+}

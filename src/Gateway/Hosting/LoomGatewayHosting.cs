@@ -1,0 +1,78 @@
+using Loom.Gateway.Cluster;
+using Loom.Gateway.Demo;
+using Loom.Gateway.OpenAi;
+using Loom.Gateway.Serving;
+using Loom.Silo.Configuration;
+using Loom.Silo.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+
+namespace Loom.Gateway.Hosting;
+
+/// <summary>
+/// How `loom serve` is put together. No cluster.redis: this process hosts a silo (localhost
+/// clustering, the embedded default) and the gateway. With cluster.redis: a pure Orleans client
+/// gateway in front of the silos registered in Redis.
+/// </summary>
+public static class LoomGatewayHosting
+{
+    /// <summary>Adds the Orleans side (embedded silo or client) and registers <see cref="IGenerationClient"/>.</summary>
+    public static IHostApplicationBuilder AddLoomCluster(this IHostApplicationBuilder builder, LoomOptions options)
+    {
+        builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
+        builder.Services.AddSingleton(options);
+        if (IsEmbedded(options))
+        {
+            // The gateway owns text: make sure the demo model's folder has its tokenizer before the silo loads it.
+            if (options.Engine.Backend == "model" && options.Model.Path.Length == 0)
+            {
+                options.Model.Path = DemoModel.EnsureCreated(Console.Out);
+                if (options.Model.Name.Length == 0) options.Model.Name = "demo";
+            }
+            builder.UseOrleans(silo => silo.UseLoomClustering(options).AddLoomWorker(options));
+        }
+        else
+        {
+            var c = options.Cluster;
+            builder.UseOrleansClient(client =>
+            {
+                client.UseRedisClustering(o => o.ConfigurationOptions = LoomSiloHosting.RedisOptions(c.Redis));
+                client.Configure<ClusterOptions>(o => { o.ClusterId = c.ClusterId; o.ServiceId = c.ServiceId; });
+                client.ConfigureFailureDetection();
+                // Silos may come up after the gateway: keep trying, and say what is missing.
+                client.UseConnectionRetryFilter(async (e, ct) =>
+                {
+                    await Console.Error.WriteLineAsync($"no silo reachable in cluster '{c.ClusterId}' via Redis '{LoomSiloHosting.DescribeRedis(c.Redis)}': {e.Message}; retrying");
+                    await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                    return true;
+                });
+            });
+        }
+        builder.Services.AddSingleton<IGenerationClient>(sp => new OrleansGenerationClient(
+            sp.GetRequiredService<IGrainFactory>(), sp.GetService<ILogger<OrleansGenerationClient>>()));
+        return builder;
+    }
+
+    public static bool IsEmbedded(LoomOptions options) => options.Cluster.Redis.Length == 0;
+
+    /// <summary>The HTTP gateway: Kestrel on gateway.http_port, the cluster, and the OpenAI API.</summary>
+    public static WebApplication BuildWeb(string[] args, LoomOptions options)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.ListenAnyIP(options.Gateway.HttpPort);
+            k.Limits.MaxRequestBodySize = options.Gateway.MaxBodyBytes;
+        });
+        builder.AddLoomCluster(options);
+        builder.Services.AddLoomApi();
+        var app = builder.Build();
+        app.MapLoomApi();
+        return app;
+    }
+}

@@ -1,0 +1,48 @@
+using System.Runtime.CompilerServices;
+using Loom.Grains.Abstractions;
+using Loom.Silo.Engine;
+using Loom.Silo.Hosting;
+using Orleans.Concurrency;
+using Orleans.Placement;
+
+namespace Loom.Silo.Grains;
+
+/// <summary>
+/// The silo's worker: a reentrant facade over the silo's <see cref="WorkerEngine"/>. A grain turn
+/// only submits, aborts and forwards deltas; model steps run on the engine's own thread.
+/// </summary>
+[Immovable, Reentrant, SiloPinnedPlacement]
+public sealed class WorkerGrain(WorkerEngine worker) : Grain, IWorkerGrain
+{
+    public async IAsyncEnumerable<TokenDelta> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var engine = worker.Engine;
+        IAsyncEnumerable<TokenDelta> stream;
+        try
+        {
+            stream = engine.Submit(new EngineRequest(request.RequestId, request.PromptTokenIds, request.Sampling, request.CacheSalt,
+                request.ResumeTokenIds is { Count: > 0 } r ? r : null), cancellationToken);
+        }
+        catch (EngineRequestException e)
+        {
+            // A wire type of our own, so the parameter name survives the trip to the gateway.
+            // (ArgumentException.Message appends the parameter; the gateway's ArgumentException adds it again.)
+            throw new InvalidGenerationRequestException(e.Param, e.Message.Replace($" (Parameter '{e.Param}')", ""));
+        }
+        bool finished = false;
+        try
+        {
+            await foreach (var delta in stream) yield return delta;
+            finished = true;
+        }
+        finally
+        {
+            // The caller broke off (disconnect, cancel): free the request's KV blocks now.
+            if (!finished) _ = engine.AbortAsync(request.RequestId);
+        }
+    }
+
+    public Task<WorkerStats> GetStatsAsync() => Task.FromResult(worker.Engine.GetStats());
+
+    public Task<ModelInfo> GetModelInfoAsync() => Task.FromResult(worker.Info);
+}

@@ -1,0 +1,54 @@
+using Loom.Silo.Configuration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Loom.Silo.Hosting;
+
+/// <summary>The standalone silo process: an Orleans silo plus a tiny HTTP port for the readiness probe.</summary>
+public static class LoomSiloHost
+{
+    public static async Task<int> RunAsync(string[] args, CancellationToken ct = default)
+    {
+        LoomOptions options;
+        try { options = LoomConfiguration.Load(args); }
+        catch (LoomConfigException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}");
+            return 2;
+        }
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+        try
+        {
+            if (options.Cluster.Redis.Length > 0) await LoomSiloHosting.WaitForRedisAsync(options.Cluster.Redis, Console.Error, stop.Token);
+            await using var app = Build(args, options);
+            await app.RunAsync(stop.Token);
+            return 0;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested) { return 0; }
+        catch (LoomConfigException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}");
+            return 2;
+        }
+    }
+
+    public static WebApplication Build(string[] args, LoomOptions options)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
+        builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning)
+            .AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        var port = options.Cluster.HealthPort;
+        builder.WebHost.ConfigureKestrel(k => { if (port > 0) k.ListenAnyIP(port); });
+        if (port == 0) builder.WebHost.UseUrls(); // no health port: listen nowhere
+        builder.UseOrleans(silo => silo.UseLoomClustering(options).AddLoomWorker(options));
+        var app = builder.Build();
+        // Readiness: 200 once the model is loaded and the worker serves; 503 before (and while stopping).
+        app.MapGet("/health", (WorkerEngine w) => w.IsReady ? Results.Ok("ok") : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
+        return app;
+    }
+}

@@ -1,0 +1,98 @@
+using Loom.Grains.Abstractions;
+using Loom.Kernels;
+using Loom.Kernels.Cpu;
+using Loom.Silo.Configuration;
+using Loom.Silo.Engine;
+using Loom.Silo.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Loom.Silo.Hosting;
+
+/// <summary>Wraps the engine's model runner (tests use it to slow steps down, so a kill lands mid-stream).</summary>
+public interface IModelRunnerWrapper
+{
+    IModelRunner Wrap(IModelRunner inner);
+}
+
+/// <summary>The worker is not serving yet (its model is still loading) or any more (the silo is stopping).</summary>
+public sealed class WorkerNotReadyException(string message) : InvalidOperationException(message);
+
+/// <summary>
+/// The silo's one engine: the model (or the simulated runner) and its <see cref="EngineLoop"/>, whose
+/// thread runs outside any grain turn. A silo singleton; the worker grain is a facade over it.
+/// </summary>
+public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log, IModelRunnerWrapper? wrapper = null) : IDisposable
+{
+    private readonly SemaphoreSlim _loadLock = new(1, 1);
+    private IBackend? _backend;
+    private LlamaModel? _model;
+    private volatile EngineLoop? _engine;
+    private ModelInfo? _info;
+
+    public bool IsReady => _engine is not null;
+
+    public EngineLoop Engine => _engine ?? throw new WorkerNotReadyException("the worker's model is not loaded");
+
+    public ModelInfo Info => _info ?? throw new WorkerNotReadyException("the worker's model is not loaded");
+
+    /// <summary>Loads the model and starts the engine thread (once; later calls return at once).</summary>
+    public async Task LoadAsync(CancellationToken cancellationToken = default)
+    {
+        await _loadLock.WaitAsync(cancellationToken);
+        try
+        {
+            if (_engine is not null) return;
+            // Loading reads and repacks weights for seconds: keep it off the silo's scheduler threads.
+            await Task.Run(Load, cancellationToken);
+        }
+        finally { _loadLock.Release(); }
+    }
+
+    private void Load()
+    {
+        var e = options.Engine;
+        var engineOptions = new EngineOptions
+        {
+            BlockSize = e.BlockSize,
+            MaxNumSeqs = e.MaxNumSeqs,
+            MaxNumBatchedTokens = e.MaxNumBatchedTokens,
+            MaxModelLen = e.MaxModelLen,
+            KvCacheBytes = e.KvCacheBytes,
+            EnablePrefixCaching = e.EnablePrefixCaching,
+        };
+        IModelRunner Wrap(IModelRunner r) => wrapper?.Wrap(r) ?? r;
+        if (e.Backend == "simulated")
+        {
+            var s = options.Simulated;
+            var config = SimulatedModelRunner.Config(s.VocabSize, e.MaxModelLen);
+            _engine = new EngineLoop(config, engineOptions, (_, _, _) => Wrap(new SimulatedModelRunner(s.VocabSize, s.StepOverheadMs, s.PerTokenMs)), log);
+            _info = new ModelInfo(options.Model.Name is { Length: > 0 } n ? n : "simulated", config.ArchitectureName, _engine.MaxModelLen,
+                config.VocabSize, config.EosTokenIds, "", null);
+            log.LogInformation("simulated worker: {Overhead} ms per step + {PerToken} ms per token, vocab {Vocab}", s.StepOverheadMs, s.PerTokenMs, s.VocabSize);
+            return;
+        }
+        if (options.Device == "cuda")
+            throw new LoomConfigException("device", "the CUDA backend is not part of this build yet; use device: cpu or auto");
+        var dir = options.Model.Path is { Length: > 0 } p ? p : DemoModelFiles.EnsureCreated();
+        _backend = new CpuBackend(e.Threads);
+        _model = LlamaModel.Load(dir, _backend);
+        var model = _model;
+        _engine = new EngineLoop(model.Config, engineOptions,
+            (blocks, kv, maxLen) => Wrap(new ModelRunner(model, model.AllocateKvCache(blocks, e.BlockSize), kv, maxLen)), log);
+        var name = options.Model.Name is { Length: > 0 } name0 ? name0
+            : options.Model.Path.Length == 0 ? "demo" : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
+        _info = new ModelInfo(name, model.Config.ArchitectureName, _engine.MaxModelLen, model.Config.VocabSize, model.Config.EosTokenIds,
+            ReadOrEmpty(Path.Combine(dir, "tokenizer.json")) ?? "", ReadOrEmpty(Path.Combine(dir, "tokenizer_config.json")));
+        log.LogInformation("worker loaded {Name} ({Arch}) from {Dir} on {Backend}", name, model.Config.ArchitectureName, dir, _backend.Name);
+    }
+
+    private static string? ReadOrEmpty(string path) => File.Exists(path) ? File.ReadAllText(path) : null;
+
+    public void Dispose()
+    {
+        _engine?.Dispose();
+        _model?.Dispose();
+        _backend?.Dispose();
+        _loadLock.Dispose();
+    }
+}

@@ -1,0 +1,4 @@
+using Loom.Silo.Hosting;
+
+// The silo host: `dotnet Loom.Silo.dll [--config loom.yaml] [--cluster:redis=host:6379 ...]`.
+return await LoomSiloHost.RunAsync(args);

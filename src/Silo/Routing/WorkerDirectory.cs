@@ -1,0 +1,119 @@
+using System.Collections.Concurrent;
+using Loom.Grains.Abstractions;
+using Loom.Silo.Configuration;
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+
+namespace Loom.Silo.Routing;
+
+/// <summary>
+/// A silo's view of every worker's load, read by its router grain. Workers are the active silos of
+/// the membership (one worker each; a dead silo drops out as soon as membership declares it) plus
+/// registrations; every ~250 ms each worker's stats are fetched. Between refreshes the router's
+/// own picks count as pending load, so a burst does not all land on one stale "least loaded" worker.
+/// The loop runs outside grain turns so a slow or dead worker never blocks a pick.
+/// </summary>
+public sealed class WorkerDirectory(IClusterMembershipService membership, IGrainFactory grains, LoomOptions options, ILogger<WorkerDirectory> log)
+{
+    public static readonly TimeSpan RefreshPeriod = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan StatsTimeout = TimeSpan.FromSeconds(1);
+
+    private sealed class Entry
+    {
+        public WorkerStats? Stats;
+        public int Pending;
+    }
+
+    private readonly ConcurrentDictionary<string, Entry> _workers = new();
+    private readonly ConcurrentDictionary<string, byte> _unregistered = new();
+    private readonly RoutingPolicy _policy = new(options.Engine.BlockSize);
+    private CancellationTokenSource? _stop;
+    private Task? _loop;
+
+    public void Start()
+    {
+        lock (_workers)
+        {
+            if (_loop is not null) return;
+            _stop = new CancellationTokenSource();
+            _loop = Task.Run(() => RunAsync(_stop.Token));
+        }
+    }
+
+    public async Task StopAsync()
+    {
+        _stop?.Cancel();
+        if (_loop is { } loop) await loop.ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    public void Register(string key)
+    {
+        _unregistered.TryRemove(key, out _);
+        _workers.TryAdd(key, new Entry());
+    }
+
+    public void Unregister(string key)
+    {
+        _unregistered[key] = 0;
+        _workers.TryRemove(key, out _);
+    }
+
+    public string? Pick(IReadOnlyList<int> prompt, IReadOnlyList<string>? exclude)
+    {
+        var loads = new List<WorkerLoad>(_workers.Count);
+        foreach (var (key, e) in _workers)
+        {
+            // A worker not reporting yet (model loading, or just joined) is not offered.
+            if (e.Stats is not { } s) continue;
+            loads.Add(new WorkerLoad(key, s.Running, s.Waiting, s.FreeBlocks, s.KvUsage, Volatile.Read(ref e.Pending)));
+        }
+        var key0 = _policy.Pick(loads, prompt, exclude is { Count: > 0 } ? exclude.ToHashSet() : null);
+        if (key0 is not null && _workers.TryGetValue(key0, out var chosen)) Interlocked.Increment(ref chosen.Pending);
+        return key0;
+    }
+
+    public IReadOnlyDictionary<string, WorkerStats> Snapshot() =>
+        _workers.Where(w => w.Value.Stats is not null).ToDictionary(w => w.Key, w => w.Value.Stats!);
+
+    /// <summary>One refresh now (the first pick of a fresh router need not wait for the loop).</summary>
+    public async Task RefreshAsync()
+    {
+        var active = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active)
+            .Select(m => m.SiloAddress.ToParsableString())
+            .ToHashSet();
+        foreach (var key in active)
+            if (!_unregistered.ContainsKey(key)) _workers.TryAdd(key, new Entry());
+        foreach (var key in _workers.Keys)
+            if (!active.Contains(key)) _workers.TryRemove(key, out _);
+        await Task.WhenAll(_workers.Select(w => RefreshOneAsync(w.Key, w.Value)));
+    }
+
+    private async Task RefreshOneAsync(string key, Entry entry)
+    {
+        try
+        {
+            var call = grains.GetGrain<IWorkerGrain>(key).GetStatsAsync();
+            var stats = await call.WaitAsync(StatsTimeout);
+            entry.Stats = stats;
+            Volatile.Write(ref entry.Pending, 0); // the report now includes what was routed to it
+        }
+        catch (Exception e)
+        {
+            // Unreachable or not loaded: stop offering it until it reports again.
+            entry.Stats = null;
+            log.LogDebug("worker {Key} did not report: {Error}", key, e.Message);
+        }
+    }
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(RefreshPeriod);
+        do
+        {
+            try { await RefreshAsync(); }
+            catch (Exception e) { log.LogWarning(e, "refreshing worker loads failed"); }
+        }
+        while (await timer.WaitForNextTickAsync(ct).AsTask().ContinueWith(t => !t.IsCanceled && t.Result, TaskScheduler.Default));
+    }
+}
