@@ -149,8 +149,10 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
         {
             string? key;
             try { key = await Router.PickWorkerAsync(prompt, exclude.Count > 0 ? [.. exclude] : null).WaitAsync(ct); }
-            catch (Exception e) when (IsWorkerFailure(e, ct) && tries < 3)
+            catch (Exception e) when (IsWorkerFailure(e, ct))
             {
+                // The router's silo (the gateway we are connected to) may be the one that died.
+                if (tries >= 3) throw new OverloadedException($"no worker is reachable: {e.Message}", RetryAfter);
                 _log.LogDebug("router unavailable ({Error}); retrying", e.Message);
                 await Task.Delay(200, ct);
                 continue;

@@ -37,7 +37,9 @@ public sealed class RoutingPolicy(int blockSize = 16, int affinityBlocks = 2, in
             var preferred = Preferred(candidates, k);
             if (!IsSaturated(preferred)) return preferred.Key;
         }
-        return LeastLoaded(candidates, key ?? 0).Key;
+        // Unsaturated workers first; only when all are saturated does the request queue somewhere.
+        var open = candidates.Where(w => !IsSaturated(w)).ToList();
+        return LeastLoaded(open.Count > 0 ? open : candidates, key ?? 0).Key;
     }
 
     /// <summary>The hash of the prompt's first full blocks (at most affinityBlocks of them), or null when it has none.</summary>

@@ -125,6 +125,22 @@ public sealed class EngineLoopTests(EngineFixture f) : IClassFixture<EngineFixtu
         Assert.Equal(0, engine.GetStats().UsedBlocks);
     }
 
+    [Fact]
+    public void SeededParallelSamplesRepeatInTheSameEngine()
+    {
+        int[] prompt = EngineDriver.Prompt(9, 37);
+        using var engine = f.NewEngine(new EngineOptions { NumBlocks = 64 });
+        var first = EngineDriver.RunAll(engine, [Req("a", prompt, 10, temperature: 1.0f, seed: 7, n: 3)])["a"];
+        var second = EngineDriver.RunAll(engine, [Req("b", prompt, 10, temperature: 1.0f, seed: 7, n: 3)])["b"];
+        using var fresh = f.NewEngine(new EngineOptions { NumBlocks = 64 });
+        var third = EngineDriver.RunAll(fresh, [Req("c", prompt, 10, temperature: 1.0f, seed: 7, n: 3)])["c"];
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(third.Tokens[i], first.Tokens[i]);
+            Assert.Equal(third.Tokens[i], second.Tokens[i]);
+        }
+    }
+
     [Theory]
     [InlineData("max_tokens")]
     [InlineData("temperature")]

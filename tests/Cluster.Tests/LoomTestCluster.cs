@@ -1,0 +1,107 @@
+using Loom.Gateway.Cluster;
+using Loom.Grains.Abstractions;
+using Loom.Silo.Configuration;
+using Loom.Silo.Engine;
+using Loom.Silo.Hosting;
+using Loom.Silo.Models;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Orleans.TestingHost;
+
+namespace Loom.Cluster.Tests;
+
+/// <summary>An in-process cluster of Loom silos (each with its own engine) and a gateway client over it.</summary>
+internal sealed class LoomTestCluster : IAsyncDisposable
+{
+    private LoomTestCluster(InProcessTestCluster cluster)
+    {
+        Cluster = cluster;
+        Client = new OrleansGenerationClient(cluster.Client);
+    }
+
+    public InProcessTestCluster Cluster { get; }
+    public OrleansGenerationClient Client { get; }
+
+    public static async Task<LoomTestCluster> StartAsync(int silos, LoomOptions options, TimeSpan? stepDelay = null)
+    {
+        var builder = new InProcessTestClusterBuilder((short)silos);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddLoomWorker(options);
+            if (stepDelay is { } d) silo.Services.AddSingleton<IModelRunnerWrapper>(new SlowRunnerWrapper(d));
+            silo.Services.AddLogging(l => l.AddFilter("Orleans", LogLevel.Error).AddFilter("Polly", LogLevel.Error));
+        });
+        builder.ConfigureClient(c =>
+        {
+            c.ConfigureFailureDetection();
+            c.Services.AddLogging(l => l.AddFilter("Orleans", LogLevel.Error));
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        var loom = new LoomTestCluster(cluster);
+        await loom.WaitForWorkersAsync(silos);
+        return loom;
+    }
+
+    /// <summary>Until the router sees <paramref name="count"/> workers reporting.</summary>
+    public async Task WaitForWorkersAsync(int count)
+    {
+        var router = Cluster.Client.GetGrain<IRouterGrain>(0);
+        for (int i = 0; i < 200 && (await router.GetWorkerStatsAsync()).Count < count; i++) await Task.Delay(50);
+        Assert.Equal(count, (await router.GetWorkerStatsAsync()).Count);
+    }
+
+    public Task<IReadOnlyDictionary<string, WorkerStats>> WorkerStatsAsync() => Cluster.Client.GetGrain<IRouterGrain>(0).GetWorkerStatsAsync();
+
+    /// <summary>Stats straight from each worker (the router's view lags by up to 250 ms).</summary>
+    public async Task<Dictionary<string, WorkerStats>> FreshStatsAsync()
+    {
+        var result = new Dictionary<string, WorkerStats>();
+        foreach (var silo in Cluster.Silos)
+        {
+            var key = silo.SiloAddress.ToParsableString();
+            result[key] = await Cluster.Client.GetGrain<IWorkerGrain>(key).GetStatsAsync();
+        }
+        return result;
+    }
+
+    public static LoomOptions TinyModel(string dir) => new()
+    {
+        Model = new() { Path = dir, Name = "tiny" },
+        Engine = new() { KvCacheBytes = 8L * 1024 * 1024, Threads = 1, MaxNumSeqs = 16 },
+    };
+
+    public static LoomOptions Simulated(double overheadMs, double perTokenMs, int maxNumSeqs) => new()
+    {
+        Engine = new() { Backend = "simulated", MaxNumSeqs = maxNumSeqs, KvCacheBytes = 16L * 1024 * 1024 },
+        Simulated = new() { StepOverheadMs = overheadMs, PerTokenMs = perTokenMs, VocabSize = 256 },
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await Cluster.StopAllSilosAsync(); } catch (Exception) { /* killed silos */ }
+        await Cluster.DisposeAsync();
+    }
+
+    private sealed class SlowRunnerWrapper(TimeSpan delay) : IModelRunnerWrapper
+    {
+        public IModelRunner Wrap(IModelRunner inner) => new Slow(inner, delay);
+
+        private sealed class Slow(IModelRunner inner, TimeSpan delay) : IModelRunner
+        {
+            public ReadOnlySpan<float> Execute(SchedulerOutput step) { Thread.Sleep(delay); return inner.Execute(step); }
+            public void CopyBlock(BlockCopy copy) => inner.CopyBlock(copy);
+            public void Dispose() => inner.Dispose();
+        }
+    }
+}
+
+/// <summary>The tiny model, generated once per test class.</summary>
+public sealed class TinyModelFixture : IDisposable
+{
+    public string Dir { get; } = Directory.CreateTempSubdirectory("loom-cluster-").FullName;
+
+    public TinyModelFixture() => ModelGenerator.Generate(ModelPresets.Tiny, Dir, new GenerateOptions { Seed = 11 });
+
+    public void Dispose() => Directory.Delete(Dir, true);
+}
