@@ -53,11 +53,14 @@ public sealed unsafe class CpuKvCache : KvCache
     {
         if ((uint)src >= (uint)Spec.NumBlocks || (uint)dst >= (uint)Spec.NumBlocks)
             throw new ArgumentOutOfRangeException(nameof(src), $"blocks {src} -> {dst} of {Spec.NumBlocks}");
-        long n = (long)Spec.NumKvHeads * Spec.BlockSize * Spec.HeadDim;
+        // Offsets count elements; the buffers are bytes (F32 or BF16 elements).
+        int es = Spec.DType.Size();
+        long bytes = (long)Spec.NumKvHeads * Spec.BlockSize * Spec.HeadDim * es;
+        long from = Offset(src, 0, 0) * es, to = Offset(dst, 0, 0) * es;
         for (int l = 0; l < Spec.NumLayers; l++)
         {
-            Buffer.MemoryCopy(K(l) + Offset(src, 0, 0), K(l) + Offset(dst, 0, 0), n * sizeof(float), n * sizeof(float));
-            Buffer.MemoryCopy(V(l) + Offset(src, 0, 0), V(l) + Offset(dst, 0, 0), n * sizeof(float), n * sizeof(float));
+            Buffer.MemoryCopy(K(l) + from, K(l) + to, bytes, bytes);
+            Buffer.MemoryCopy(V(l) + from, V(l) + to, bytes, bytes);
         }
     }
 
