@@ -114,13 +114,7 @@ public sealed class DeployClusterTests : IAsyncLifetime
         Assert.True(silo.ExitCode == 0, silo.Describe("publish silo"));
         var (gatewayDir, siloDir) = (Published.Dir("gateway"), Published.Dir("silo"));
 
-        var siloRuntimeConfig = Path.Combine(siloDir, Path.ChangeExtension(C.SiloDll, ".runtimeconfig.json"));
-        Skip.IfNot(File.Exists(siloRuntimeConfig), $"{C.SiloDll} is not an executable yet (no {Path.GetFileName(siloRuntimeConfig)}): the silo host lands with the cluster work");
-
-        var help = await ProcessRunner.RunAsync("dotnet", [Path.Combine(gatewayDir, C.GatewayDll), C.GatewayVerb, "--help"], TimeSpan.FromMinutes(1), gatewayDir);
-        Skip.IfNot(help.StdOut.Contains(C.ConfigSwitch, StringComparison.Ordinal), $"`{C.GatewayDll} {C.GatewayVerb}` has no {C.ConfigSwitch} option yet: the gateway's config loading lands with the gateway work");
-        var siloHelp = await ProcessRunner.RunAsync("dotnet", [Path.Combine(siloDir, C.SiloDll), "--help"], TimeSpan.FromMinutes(1), siloDir);
-        Skip.IfNot((siloHelp.StdOut + siloHelp.StdErr).Contains(C.ConfigSwitch, StringComparison.Ordinal), $"{C.SiloDll} --help does not mention {C.ConfigSwitch} yet");
+        Assert.True(File.Exists(Path.Combine(siloDir, Path.ChangeExtension(C.SiloDll, ".runtimeconfig.json"))), $"{C.SiloDll} is not an executable");
         return (gatewayDir, siloDir);
     }
 

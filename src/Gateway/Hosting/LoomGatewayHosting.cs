@@ -6,6 +6,7 @@ using Loom.Silo.Configuration;
 using Loom.Silo.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -64,13 +65,24 @@ public static class LoomGatewayHosting
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        var g = options.Gateway;
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.ListenAnyIP(options.Gateway.HttpPort);
-            k.Limits.MaxRequestBodySize = options.Gateway.MaxBodyBytes;
+            k.ListenAnyIP(g.HttpPort);
+            // gRPC gets its own port: HTTP/2 without TLS cannot share one with HTTP/1.1.
+            if (g.GrpcPort > 0) k.ListenAnyIP(g.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
+            // The API enforces max_body_bytes itself so that oversize bodies get an OpenAI-shaped 413.
+            k.Limits.MaxRequestBodySize = null;
         });
         builder.AddLoomCluster(options);
-        builder.Services.AddLoomApi();
+        builder.Services.AddLoomApi(o =>
+        {
+            o.ApiKeys = [.. g.ApiKeys.Where(key => key.Length > 0)];
+            o.MaxBodyBytes = g.MaxBodyBytes;
+            if (options.Model.Name.Length > 0) o.ServedModelName = options.Model.Name;
+            o.EnableGrpc = g.GrpcPort > 0;
+            o.GrpcPort = g.GrpcPort > 0 ? g.GrpcPort : null;
+        });
         var app = builder.Build();
         app.MapLoomApi();
         return app;

@@ -16,7 +16,7 @@ public static class LoomApiExtensions
     {
         services.AddOptions<LoomApiOptions>();
         if (configure is not null) services.Configure(configure);
-        services.TryAddSingleton<IModelTextFactory, Gpt2FallbackTextFactory>();
+        services.TryAddSingleton<IModelTextFactory, HfModelTextFactory>();
         services.TryAddSingleton<IIncrementalDecoderFactory, LocalDecoderFactory>();
         services.TryAddSingleton<LoomMetrics>();
         services.TryAddSingleton<ApiKeys>();

@@ -27,7 +27,15 @@ public static class LoomConfiguration
         {
             var full = Path.GetFullPath(file);
             if (!File.Exists(full)) throw new LoomConfigException("config", $"the configuration file '{full}' does not exist");
-            builder.Add(new YamlConfigurationSource { Path = full, Optional = false, ReloadOnChange = false });
+            // An explicit provider: a host builder's default one is rooted at the content root and
+            // would resolve even an absolute path beneath it.
+            builder.Add(new YamlConfigurationSource
+            {
+                FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.GetDirectoryName(full)!),
+                Path = Path.GetFileName(full),
+                Optional = false,
+                ReloadOnChange = false,
+            });
         }
         builder.AddEnvironmentVariables(EnvPrefix);
         builder.AddCommandLine(args);
