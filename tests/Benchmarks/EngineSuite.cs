@@ -41,8 +41,12 @@ public static class EngineSuite
         {
             stat = RunLoom($"static@{top}", model, options with { Admission = AdmissionPolicy.Static }, work, top);
             contiguous = RunLoom($"contiguous@{top}", model, options with { KvAllocation = KvAllocation.Contiguous }, work, top);
-            seq = RunLoom("sequential", model, options with { Admission = AdmissionPolicy.Sequential }, work, top);
-            rows.AddRange([stat, contiguous, seq]);
+            rows.AddRange([stat, contiguous]);
+            if (!args.Has("no-sequential"))
+            {
+                seq = RunLoom("sequential", model, options with { Admission = AdmissionPolicy.Sequential }, work, top);
+                rows.Add(seq);
+            }
         }
         if (args.Get("peer") == "llamasharp")
         {

@@ -1,5 +1,5 @@
+using Loom.Silo.Configuration;
 using Microsoft.Extensions.Configuration;
-using YamlDotNet.RepresentationModel;
 
 namespace Loom.Deploy.Tests.Infrastructure;
 
@@ -11,55 +11,22 @@ namespace Loom.Deploy.Tests.Infrastructure;
 /// </summary>
 public static class LoomConfig
 {
+    /// <summary>
+    /// The rendered YAML through Loom's own loader (its YAML source and binder), with the pod's
+    /// LOOM_* environment applied; binding validates every key, so a chart key Loom does not
+    /// know fails here.
+    /// </summary>
     public static IConfiguration Load(string yaml, IEnumerable<KeyValuePair<string, string?>>? environment = null)
-        => new ConfigurationBuilder()
+    {
+        var config = new ConfigurationBuilder()
             .AddInMemoryCollection(Flatten(yaml))
             .AddInMemoryCollection(EnvOverrides(environment ?? []))
             .Build();
-
-    /// <summary>YAML mappings/sequences → "section:key" / "section:0" paths, as a YAML configuration source does.</summary>
-    public static Dictionary<string, string?> Flatten(string yaml)
-    {
-        var stream = new YamlStream();
-        stream.Load(new StringReader(yaml));
-        var result = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        if (stream.Documents.Count > 0)
-        {
-            Walk(stream.Documents[0].RootNode, "", result);
-        }
-
-        return result;
+        LoomConfiguration.Bind(config);
+        return config;
     }
 
-    private static void Walk(YamlNode node, string path, Dictionary<string, string?> into)
-    {
-        switch (node)
-        {
-            case YamlMappingNode map:
-                foreach (var (k, v) in map.Children)
-                {
-                    var key = ((YamlScalarNode)k).Value!;
-                    Walk(v, path.Length == 0 ? key : path + ":" + key, into);
-                }
-
-                break;
-            case YamlSequenceNode seq:
-                if (seq.Children.Count == 0)
-                {
-                    into[path] = null;
-                }
-
-                for (var i = 0; i < seq.Children.Count; i++)
-                {
-                    Walk(seq.Children[i], path + ":" + i, into);
-                }
-
-                break;
-            case YamlScalarNode scalar:
-                into[path] = scalar.Value;
-                break;
-        }
-    }
+    public static Dictionary<string, string?> Flatten(string yaml) => YamlConfigurationProvider.Parse(yaml, "loom.yaml");
 
     /// <summary>LOOM_CLUSTER__REDIS=x → cluster:redis=x (AddEnvironmentVariables("LOOM_") semantics).</summary>
     private static IEnumerable<KeyValuePair<string, string?>> EnvOverrides(IEnumerable<KeyValuePair<string, string?>> env)
