@@ -5,16 +5,14 @@ namespace Loom.Gateway.OpenAi;
 
 /// <summary>
 /// The served model's text tools, from what the worker ships in <see cref="ModelInfo"/> (so a
-/// gateway needs no access to the model folder): the chat template from tokenizer_config.json
-/// through Loom's Jinja engine; the tokenizer for GPT-2's vocabulary (the demo model); byte-level
-/// text for workers without a tokenizer (the simulated backend, bare test models).
+/// gateway needs no access to the model folder): tokenizer.json through <see cref="HfTokenizer"/>,
+/// the chat template from tokenizer_config.json through Loom's Jinja engine, and byte-level text
+/// for workers without a tokenizer (the simulated backend, bare test models).
 /// </summary>
 public sealed class HfModelTextFactory : IModelTextFactory
 {
-    private readonly Gpt2FallbackTextFactory _gpt2 = new();
-
     public ITokenizer CreateTokenizer(ModelInfo info) =>
-        string.IsNullOrEmpty(info.TokenizerJson) ? new ByteTokenizer(info.VocabSize) : _gpt2.CreateTokenizer(info);
+        string.IsNullOrEmpty(info.TokenizerJson) ? new ByteTokenizer(info.VocabSize) : HfTokenizer.FromJson(info.TokenizerJson, info.TokenizerConfigJson);
 
     public IChatTemplate? CreateChatTemplate(ModelInfo info) =>
         info.TokenizerConfigJson is { Length: > 0 } config ? ChatTemplate.FromTokenizerConfig(config)
