@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 
 namespace Loom.Gateway.Tokenization;
@@ -7,11 +6,13 @@ namespace Loom.Gateway.Tokenization;
 /// SentencePiece-converted vocabularies (Mistral, Llama-2). Written by hand because
 /// Microsoft.ML.Tokenizers' BpeTokenizer has no byte_fallback (&lt;0xNN&gt; tokens) and no
 /// ignore_merges. These tokenizers have no pre-tokenizer, so a "word" can be a whole prompt: merging
-/// uses a priority queue over a linked list (O(n log n)), with HF's (rank, position) order.</summary>
+/// uses a priority queue over a linked list (O(n log n)), with HF's (rank, position) order. No word
+/// cache: on varied text, filling one cost more than it saved.</summary>
 internal sealed class CharBpeModel : IBpeWordModel
 {
-    private const int MaxCachedWordLength = 64;
-    private const int MaxCacheEntries = 200_000;
+    // Texts longer than this are split at '▁' boundaries when that is exact (see below).
+    private const int MaxUnsplitLength = 64;
+    private const char SpaceMark = '▁';
 
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<long, (int Rank, int NewId)> _merges;
@@ -19,7 +20,12 @@ internal sealed class CharBpeModel : IBpeWordModel
     private readonly int? _unkId;
     private readonly bool _fuseUnk;
     private readonly bool _ignoreMerges;
-    private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+    // Id of each BMP character that is a vocabulary entry (-1: none), to avoid a substring and a
+    // dictionary lookup per character.
+    private readonly int[] _bmpIds = new int[65536];
+    // True when no vocabulary entry has '▁' right after another character: then no token can
+    // span such a boundary, so a long text splits there exactly into short pieces.
+    private readonly bool _splitAtSpaceMarks;
 
     public CharBpeModel(Dictionary<string, int> vocab, List<(string A, string B)> merges, bool byteFallback, string? unkToken,
         bool fuseUnk, bool ignoreMerges)
@@ -43,6 +49,19 @@ internal sealed class CharBpeModel : IBpeWordModel
                 _byteIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out int id) ? id : -1;
             }
         }
+        Array.Fill(_bmpIds, -1);
+        _splitAtSpaceMarks = true;
+        foreach (var (token, id) in vocab)
+        {
+            if (token.Length == 1)
+            {
+                _bmpIds[token[0]] = id;
+            }
+            for (int i = 1; i < token.Length && _splitAtSpaceMarks; i++)
+            {
+                _splitAtSpaceMarks = !(token[i] == SpaceMark && token[i - 1] != SpaceMark);
+            }
+        }
         _unkId = unkToken is not null && vocab.TryGetValue(unkToken, out int unk) ? unk : null;
         _fuseUnk = fuseUnk;
         _ignoreMerges = ignoreMerges;
@@ -55,19 +74,23 @@ internal sealed class CharBpeModel : IBpeWordModel
             ids.Add(whole);
             return;
         }
-        bool cacheable = word.Length <= MaxCachedWordLength;
-        if (cacheable && _cache.TryGetValue(word, out var cached))
+        if (!_splitAtSpaceMarks || word.Length <= MaxUnsplitLength)
         {
-            ids.AddRange(cached);
+            EncodePiece(word, ids);
             return;
         }
-        var result = Merge(word);
-        if (cacheable && _cache.Count < MaxCacheEntries)
+        int start = 0;
+        for (int i = 1; i <= word.Length; i++)
         {
-            _cache.TryAdd(word, result);
+            if (i == word.Length || (word[i] == SpaceMark && word[i - 1] != SpaceMark))
+            {
+                EncodePiece(word[start..i], ids);
+                start = i;
+            }
         }
-        ids.AddRange(result);
     }
+
+    private void EncodePiece(string word, List<int> ids) => ids.AddRange(Merge(word));
 
     private static long Key(int a, int b) => ((long)a << 32) | (uint)b;
 
@@ -80,6 +103,12 @@ internal sealed class CharBpeModel : IBpeWordModel
         for (int i = 0; i < word.Length; i++)
         {
             int len = char.IsHighSurrogate(word[i]) && i + 1 < word.Length && char.IsLowSurrogate(word[i + 1]) ? 2 : 1;
+            if (len == 1 && _bmpIds[word[i]] >= 0)
+            {
+                sym.Add(_bmpIds[word[i]]);
+                lastWasUnk = false;
+                continue;
+            }
             string ch = word.Substring(i, len);
             i += len - 1;
             if (_vocab.TryGetValue(ch, out int id))

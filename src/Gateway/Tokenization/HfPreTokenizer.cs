@@ -181,6 +181,27 @@ internal sealed class HfPreTokenizer
     private static void SplitOne(string text, bool atStart, List<(int Start, int Length)> spans, Behavior behavior, bool invert,
         List<(string, bool)> output)
     {
+        if (behavior == Behavior.Isolated && !invert)
+        {
+            // The common case (every Split in GPT-2/Llama-3/Qwen files): matches and the gaps
+            // between them are all pieces, so skip the segment bookkeeping below.
+            int at = 0;
+            foreach (var (start, length) in spans)
+            {
+                if (start > at)
+                {
+                    output.Add((text[at..start], atStart && at == 0));
+                }
+                output.Add((text.Substring(start, length), atStart && start == 0));
+                at = start + length;
+            }
+            if (at < text.Length)
+            {
+                output.Add((text[at..], atStart && at == 0));
+            }
+            return;
+        }
+
         // Alternate non-match / match segments over the whole text, as HF's split does.
         var segments = new List<(int Start, int End, bool IsMatch)>();
         int pos = 0;

@@ -8,7 +8,7 @@ namespace Loom.Gateway.Tokenization;
 /// leaves non-ASCII text unchanged, and the managed alternative (ICU4N) is an alpha package that
 /// pulls ~20 MB of data. Tables come from UnicodeNormalizationData (Unicode 14; characters that
 /// later versions gave decompositions normalize as unchanged, the only known gap).</summary>
-internal static class UnicodeNormalizer
+public static class UnicodeNormalizer
 {
     private const int SBase = 0xAC00, LBase = 0x1100, VBase = 0x1161, TBase = 0x11A7;
     private const int LCount = 19, VCount = 21, TCount = 28, NCount = VCount * TCount, SCount = LCount * NCount;
