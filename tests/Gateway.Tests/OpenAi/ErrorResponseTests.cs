@@ -154,8 +154,11 @@ public sealed class ErrorResponseTests(ErrorServerFixture fixture) : IClassFixtu
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, resp.StatusCode);
         ErrorShape.Assert(await resp.Content.ReadAsStringAsync(), null);
 
-        // Chunked: no Content-Length to reject up front, so the limit applies while reading.
-        using var chunked = new PushStreamContentLike(Encoding.UTF8.GetBytes(big));
+        // Chunked: no Content-Length to reject up front, so the limit applies while reading. Just
+        // over the limit, so the client has sent everything before the server answers and closes
+        // (a much larger body races the close and the client sees a reset instead of the 413).
+        string justOver = "{\"prompt\":\"" + new string('a', 64 * 1024 + 100) + "\"}";
+        using var chunked = new PushStreamContentLike(Encoding.UTF8.GetBytes(justOver));
         using var resp2 = await Server.Http.PostAsync(Cmpl, chunked);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, resp2.StatusCode);
         await AssertHealthyAsync();
