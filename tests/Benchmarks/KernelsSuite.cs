@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Loom.Kernels;
 using Loom.Kernels.Cpu;
 using Loom.Silo.Models;
 
@@ -37,7 +38,7 @@ public static class KernelsSuite
 
         // Loom
         double loomPrefill = double.MaxValue, loomDecode = double.MaxValue;
-        using (var runner = new DirectRunner(model, 1, prefillLen + decodeSteps + 16))
+        using (var runner = new DirectRunner(model, 1, prefillLen + decodeSteps + 16, kvDType: DType.BF16))
         {
             runner.Step([new SequenceChunk(0, shortPrompt, 0)]); // warm-up: JIT, buffers, pool threads
             for (int r = 0; r < reps; r++)
@@ -63,7 +64,7 @@ public static class KernelsSuite
         // Batched decode: 64 sequences with 128 tokens of context each advance one token per step.
         int batch = args.GetInt("batch", 64);
         double loomBatched = double.MaxValue;
-        using (var runner = new DirectRunner(model, batch, 160))
+        using (var runner = new DirectRunner(model, batch, 160, kvDType: DType.BF16))
         {
             runner.Step(Enumerable.Range(0, batch).Select(s => new SequenceChunk(s, prompt[..128], 0)).ToList());
             for (int r = 0; r < reps; r++)

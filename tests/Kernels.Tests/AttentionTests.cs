@@ -13,14 +13,18 @@ public class AttentionTests
     [InlineData(3, 100, 3, DType.F32)]
     [InlineData(3, 64, 16, DType.BF16)]
     [InlineData(1, 57, 5, DType.BF16)]
+    [InlineData(4, 64, 16, DType.F32)]
+    [InlineData(7, 64, 32, DType.BF16)]
+    [InlineData(5, 128, 16, DType.F32)]
+    [InlineData(2, 16, 24, DType.F32)]
     public void PagedAttentionMatchesReference(int group, int headDim, int blockSize, DType kvType)
     {
         int kvHeads = 2, heads = kvHeads * group;
-        // Mixed batch: a fresh prefill, a prefill chunk on top of history, two decodes, a 1-token prompt.
-        int[] seqLens = [37, 50, 9, 1, 70];
-        int[] queryLens = [37, 13, 1, 1, 1];
+        // Mixed batch: a fresh prefill, prefill chunks on top of history (one spanning several work items), decodes, a 1-token prompt.
+        int[] seqLens = [37, 50, 9, 1, 70, 90];
+        int[] queryLens = [37, 13, 1, 1, 1, 40];
         int numSeqs = seqLens.Length;
-        int maxBlocks = 70 / blockSize + 2;
+        int maxBlocks = 90 / blockSize + 2;
         int numBlocks = numSeqs * maxBlocks + 3;
         var spec = new KvCacheSpec(NumLayers: 2, NumBlocks: numBlocks, BlockSize: blockSize, NumKvHeads: kvHeads, HeadDim: headDim, DType: kvType);
 
@@ -101,7 +105,7 @@ public class AttentionTests
     }
 
     [Fact]
-    public void WriteKvUsesBlockHeadOffsetLayout()
+    public void WriteKvUsesTransposedKAndRowMajorVTiles()
     {
         using var backend = new CpuBackend(1);
         var spec = new KvCacheSpec(1, 3, 4, 2, 5, DType.F32);
@@ -117,9 +121,9 @@ public class AttentionTests
             for (int h = 0; h < 2; h++)
                 for (int x = 0; x < 5; x++)
                 {
-                    long at = ((2L * 2 + h) * 4 + 3) * 5 + x;
-                    Assert.Equal(h * 5 + x, kd[at]);
-                    Assert.Equal(-(h * 5 + x), vd[at]);
+                    long tile = (2L * 2 + h) * 4 * 5;
+                    Assert.Equal(h * 5 + x, kd[tile + x * 4 + 3]); // K transposed: [headDim][offset]
+                    Assert.Equal(-(h * 5 + x), vd[tile + 3 * 5 + x]); // V: [offset][headDim]
                 }
         }
     }

@@ -5,11 +5,19 @@ using System.Runtime.Intrinsics.X86;
 namespace Loom.Kernels.Cpu;
 
 /// <summary>
-/// Causal paged GQA attention, the straightforward tier: one work item per (sequence, query head),
-/// two-pass fp32 softmax with max subtraction, K/V read block by block through the block table.
+/// Causal paged GQA attention, flash-style: one pass over the K/V blocks with an online softmax.
+/// A work item is (sequence, kv head, up to <see cref="TokensPerItem"/> query tokens), so the
+/// query heads that share a kv head read each K/V block once, and a long prefill still spreads
+/// over both threads. Inside an item, query rows (token, head) go through in tiles of four:
+/// K is stored transposed per block ([headDim][blockSize], see <see cref="CpuKvCache"/>), so one
+/// 16-lane load holds 16 keys of one dimension and scores need no horizontal sums.
 /// </summary>
 internal static unsafe class CpuAttention
 {
+    private const int Rows = 4;
+    private const int Lanes = 16;
+    public const int TokensPerItem = 16;
+
     private struct Job
     {
         public float* Q;
@@ -19,8 +27,8 @@ internal static unsafe class CpuAttention
         public int* QueryStart;
         public int* SeqLens;
         public int* Tables;
-        public float* Scratch;
-        public long ScratchPerThread;
+        public int* ItemSeq;
+        public int* ItemToken;
         public int MaxBlocks;
         public int NumHeads;
         public int KvHeads;
@@ -44,7 +52,7 @@ internal static unsafe class CpuAttention
         if (d > 1024) throw new NotSupportedException($"headDim {d} > 1024");
         if (tokens == 0) return;
 
-        int maxLen = 0;
+        int entries = 0;
         for (int s = 0; s < meta.NumSeqs; s++)
         {
             int qlen = meta.QueryLen(s), len = meta.SeqLens[s];
@@ -54,11 +62,19 @@ internal static unsafe class CpuAttention
             var table = meta.BlockTable(s);
             for (int b = 0; b < blocks; b++)
                 if ((uint)table[b] >= (uint)spec.NumBlocks) throw new ArgumentException($"sequence {s}: block {table[b]} out of range [0,{spec.NumBlocks})");
-            maxLen = Math.Max(maxLen, len);
+            entries += (qlen + TokensPerItem - 1) / TokensPerItem;
         }
 
-        long perThread = ((long)maxLen + 15) & ~15L;
-        using var lease = scratch.Rent(perThread * pool.ThreadCount * sizeof(float));
+        using var lease = scratch.Rent(2L * entries * sizeof(int));
+        int* itemSeq = (int*)lease.Data, itemToken = itemSeq + entries;
+        int e = 0;
+        for (int s = 0; s < meta.NumSeqs; s++)
+            for (int i = 0; i < meta.QueryLen(s); i += TokensPerItem, e++)
+            {
+                itemSeq[e] = s;
+                itemToken[e] = i;
+            }
+
         fixed (int* qs = meta.QueryStart, sl = meta.SeqLens, bt = meta.BlockTables)
         {
             var job = new Job
@@ -70,8 +86,8 @@ internal static unsafe class CpuAttention
                 QueryStart = qs,
                 SeqLens = sl,
                 Tables = bt,
-                Scratch = (float*)lease.Data,
-                ScratchPerThread = perThread,
+                ItemSeq = itemSeq,
+                ItemToken = itemToken,
                 MaxBlocks = meta.MaxBlocksPerSeq,
                 NumHeads = numHeads,
                 KvHeads = spec.NumKvHeads,
@@ -79,8 +95,9 @@ internal static unsafe class CpuAttention
                 BlockSize = spec.BlockSize,
                 Scale = scale,
             };
-            if (spec.DType == DType.BF16) pool.For(meta.NumSeqs * numHeads, &Item<Bf16Kv>, &job);
-            else pool.For(meta.NumSeqs * numHeads, &Item<F32Kv>, &job);
+            int items = entries * spec.NumKvHeads;
+            if (spec.DType == DType.BF16) pool.For(items, &Item<Bf16Kv>, &job);
+            else pool.For(items, &Item<F32Kv>, &job);
         }
     }
 
@@ -88,110 +105,310 @@ internal static unsafe class CpuAttention
         where TKv : struct, IKvFormat
     {
         var j = (Job*)ctx;
-        int seq = item / j->NumHeads, head = item % j->NumHeads;
-        int kvHead = head / (j->NumHeads / j->KvHeads);
-        int d = j->HeadDim, bs = j->BlockSize;
-        int qStart = j->QueryStart[seq], qlen = j->QueryStart[seq + 1] - qStart;
-        int len = j->SeqLens[seq];
-        int* table = j->Tables + (long)seq * j->MaxBlocks;
-        float* scores = j->Scratch + thread * j->ScratchPerThread;
-        float* acc = stackalloc float[d];
+        int entry = item / j->KvHeads, kvHead = item % j->KvHeads;
+        int seq = j->ItemSeq[entry], tok0 = j->ItemToken[entry];
+        int d = j->HeadDim, group = j->NumHeads / j->KvHeads;
+        int qStart = j->QueryStart[seq], qlen = j->QueryStart[seq + 1] - qStart, len = j->SeqLens[seq];
+        int rows = (Math.Min(qlen, tok0 + TokensPerItem) - tok0) * group;
         long rowStride = (long)j->NumHeads * d;
-        long headStride = (long)bs * d * TKv.Size;
-        long blockStride = j->KvHeads * headStride;
-        long rowBytes = (long)d * TKv.Size;
 
-        for (int i = 0; i < qlen; i++)
+        var tile = new Tile
         {
-            long t = qStart + i;
-            float* q = j->Q + t * rowStride + (long)head * d;
-            int ctxLen = len - qlen + i + 1;
-
-            float max = float.NegativeInfinity;
-            for (int p = 0; p < ctxLen; p += bs)
+            Q = stackalloc float[Rows * d],
+            Acc = stackalloc float[Rows * d],
+            P = stackalloc float[Rows * Lanes],
+        };
+        Span<int> ctxLen = stackalloc int[Rows];
+        var outRows = stackalloc float*[Rows];
+        for (int r0 = 0; r0 < rows; r0 += Rows)
+        {
+            int nr = Math.Min(Rows, rows - r0);
+            for (int r = 0; r < Rows; r++)
             {
-                byte* kb = j->K + table[p / bs] * blockStride + kvHead * headStride;
-                int n = Math.Min(bs, ctxLen - p);
-                for (int o = 0; o < n; o++)
+                var qr = tile.Q.Slice(r * d, d);
+                if (r >= nr)
                 {
-                    float s = Dot<TKv>(q, kb + o * rowBytes, d) * j->Scale;
-                    scores[p + o] = s;
-                    max = MathF.Max(max, s);
+                    qr.Clear();
+                    ctxLen[r] = 0;
+                    continue;
+                }
+
+                int row = r0 + r, i = tok0 + row / group, head = kvHead * group + row % group;
+                long t = qStart + i;
+                float* src = j->Q + t * rowStride + (long)head * d;
+                for (int x = 0; x < d; x++) qr[x] = src[x] * j->Scale;
+                ctxLen[r] = len - qlen + i + 1;
+                outRows[r] = j->O + t * rowStride + (long)head * d;
+            }
+
+            AttendTile<TKv>(j, seq, kvHead, ref tile, ctxLen);
+            for (int r = 0; r < nr; r++)
+            {
+                var acc = tile.Acc.Slice(r * d, d);
+                float inv = 1f / tile.L[r];
+                for (int x = 0; x < d; x++) outRows[r][x] = acc[x] * inv;
+            }
+        }
+    }
+
+    private ref struct Tile
+    {
+        public Span<float> Q;
+        public Span<float> Acc;
+        public Span<float> P;
+        public RowStats M;
+        public RowStats L;
+    }
+
+    [InlineArray(Rows)]
+    private struct RowStats
+    {
+        private float _element;
+    }
+
+    private static void AttendTile<TKv>(Job* j, int seq, int kvHead, ref Tile tile, ReadOnlySpan<int> ctxLen)
+        where TKv : struct, IKvFormat
+    {
+        int d = j->HeadDim, bs = j->BlockSize;
+        int maxCtx = 0;
+        for (int r = 0; r < Rows; r++)
+        {
+            maxCtx = Math.Max(maxCtx, ctxLen[r]);
+            tile.M[r] = float.NegativeInfinity;
+            tile.L[r] = 0;
+        }
+
+        tile.Acc.Clear();
+        int* table = j->Tables + (long)seq * j->MaxBlocks;
+        long headBytes = (long)bs * d * TKv.Size;
+        long blockBytes = j->KvHeads * headBytes;
+        fixed (float* q = tile.Q, acc = tile.Acc, p = tile.P)
+        {
+            float* scores = stackalloc float[Rows * Lanes];
+            for (int b = 0; b * bs < maxCtx; b++)
+            {
+                long at = table[b] * blockBytes + kvHead * headBytes;
+                byte* kT = j->K + at, vBlock = j->V + at;
+                if ((b + 1) * bs < maxCtx)
+                {
+                    // Block tables scatter the tiles, so the hardware prefetcher cannot see the next one coming.
+                    long next = table[b + 1] * blockBytes + kvHead * headBytes;
+                    for (long off = 0; off < headBytes; off += 64)
+                    {
+                        Sse.Prefetch0(j->K + next + off);
+                        Sse.Prefetch0(j->V + next + off);
+                    }
+                }
+
+                for (int c = 0; c < bs; c += Lanes)
+                {
+                    int p0 = b * bs + c;
+                    if (p0 >= maxCtx) break;
+                    int lanes = Math.Min(Lanes, bs - c);
+                    byte* kCol = kT + (long)c * TKv.Size;
+                    if (lanes == Lanes) Scores<TKv>(kCol, (long)bs * TKv.Size, d, q, scores);
+                    else NarrowScores<TKv>(kCol, bs, lanes, d, q, scores);
+                    var s0 = Vector512.Load(scores);
+                    var s1 = Vector512.Load(scores + Lanes);
+                    var s2 = Vector512.Load(scores + 2 * Lanes);
+                    var s3 = Vector512.Load(scores + 3 * Lanes);
+                    float a0 = Softmax(s0, Math.Min(lanes, ctxLen[0] - p0), ref tile.M[0], ref tile.L[0], p);
+                    float a1 = Softmax(s1, Math.Min(lanes, ctxLen[1] - p0), ref tile.M[1], ref tile.L[1], p + Lanes);
+                    float a2 = Softmax(s2, Math.Min(lanes, ctxLen[2] - p0), ref tile.M[2], ref tile.L[2], p + 2 * Lanes);
+                    float a3 = Softmax(s3, Math.Min(lanes, ctxLen[3] - p0), ref tile.M[3], ref tile.L[3], p + 3 * Lanes);
+                    AccumulateV<TKv>(vBlock + (long)c * d * TKv.Size, Math.Min(lanes, maxCtx - p0), d, p, acc, a0, a1, a2, a3);
                 }
             }
+        }
+    }
 
-            float sum = ExpInPlace(scores, ctxLen, max);
+    /// <summary>
+    /// Scores of the four query rows against 16 keys: q[r]·K[:, o] for o &lt; 16, with K transposed
+    /// so each dimension is one 16-lane load shared by the four rows. Kept out of line so the JIT
+    /// holds the four accumulators in registers (inlined into the tile loop they spilled every FMA).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Scores<TKv>(byte* kCol, long kRow, int d, float* q, float* scores)
+        where TKv : struct, IKvFormat
+    {
+        float* q1 = q + d, q2 = q + 2 * d, q3 = q + 3 * d;
+        // Two accumulator sets (even and odd dimensions) halve the FMA latency chain.
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        Vector512<float> t0 = default, t1 = default, t2 = default, t3 = default;
+        int x = 0;
+        for (; x + 2 <= d; x += 2)
+        {
+            var k = TKv.Load16(kCol + x * kRow);
+            var k2 = TKv.Load16(kCol + (x + 1) * kRow);
+            s0 = Vector512.FusedMultiplyAdd(Vector512.Create(q[x]), k, s0);
+            s1 = Vector512.FusedMultiplyAdd(Vector512.Create(q1[x]), k, s1);
+            s2 = Vector512.FusedMultiplyAdd(Vector512.Create(q2[x]), k, s2);
+            s3 = Vector512.FusedMultiplyAdd(Vector512.Create(q3[x]), k, s3);
+            t0 = Vector512.FusedMultiplyAdd(Vector512.Create(q[x + 1]), k2, t0);
+            t1 = Vector512.FusedMultiplyAdd(Vector512.Create(q1[x + 1]), k2, t1);
+            t2 = Vector512.FusedMultiplyAdd(Vector512.Create(q2[x + 1]), k2, t2);
+            t3 = Vector512.FusedMultiplyAdd(Vector512.Create(q3[x + 1]), k2, t3);
+        }
 
-            new Span<float>(acc, d).Clear();
-            for (int p = 0; p < ctxLen; p += bs)
+        if (x < d)
+        {
+            var k = TKv.Load16(kCol + x * kRow);
+            s0 = Vector512.FusedMultiplyAdd(Vector512.Create(q[x]), k, s0);
+            s1 = Vector512.FusedMultiplyAdd(Vector512.Create(q1[x]), k, s1);
+            s2 = Vector512.FusedMultiplyAdd(Vector512.Create(q2[x]), k, s2);
+            s3 = Vector512.FusedMultiplyAdd(Vector512.Create(q3[x]), k, s3);
+        }
+
+        (s0 + t0).Store(scores);
+        (s1 + t1).Store(scores + Lanes);
+        (s2 + t2).Store(scores + 2 * Lanes);
+        (s3 + t3).Store(scores + 3 * Lanes);
+    }
+
+    /// <summary>Scores for a block narrower than 16 keys (odd block sizes): never reads past the tile; unused lanes are 0.</summary>
+    private static void NarrowScores<TKv>(byte* kCol, int bs, int lanes, int d, float* q, float* scores)
+        where TKv : struct, IKvFormat
+    {
+        for (int r = 0; r < Rows; r++)
+            for (int o = 0; o < Lanes; o++)
             {
-                byte* vb = j->V + table[p / bs] * blockStride + kvHead * headStride;
-                int n = Math.Min(bs, ctxLen - p);
-                for (int o = 0; o < n; o++) Axpy<TKv>(scores[p + o], vb + o * rowBytes, acc, d);
+                float sum = 0;
+                if (o < lanes)
+                    for (int x = 0; x < d; x++) sum += q[r * d + x] * TKv.Load1(kCol + ((long)x * bs + o) * TKv.Size);
+                scores[r * Lanes + o] = sum;
+            }
+    }
+
+    /// <summary>
+    /// acc[r] = acc[r]·alpha[r] + Σ_o p[r][o]·V[o] for the four rows: the accumulators stay in
+    /// registers across the keys, and each V vector is widened once for all four rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AccumulateV<TKv>(byte* v, int keys, int d, float* p, float* acc, float a0, float a1, float a2, float a3)
+        where TKv : struct, IKvFormat
+    {
+        float* acc1 = acc + d, acc2 = acc + 2 * d, acc3 = acc + 3 * d;
+        float* p1 = p + Lanes, p2 = p + 2 * Lanes, p3 = p + 3 * Lanes;
+        long row = (long)d * TKv.Size;
+        int x = 0;
+        // Two 16-wide column slices at once: eight independent FMA chains instead of four.
+        for (; x + 32 <= d; x += 32)
+        {
+            var r0 = Vector512.Load(acc + x) * a0;
+            var r1 = Vector512.Load(acc1 + x) * a1;
+            var r2 = Vector512.Load(acc2 + x) * a2;
+            var r3 = Vector512.Load(acc3 + x) * a3;
+            var u0 = Vector512.Load(acc + x + 16) * a0;
+            var u1 = Vector512.Load(acc1 + x + 16) * a1;
+            var u2 = Vector512.Load(acc2 + x + 16) * a2;
+            var u3 = Vector512.Load(acc3 + x + 16) * a3;
+            byte* vx = v + (long)x * TKv.Size;
+            for (int o = 0; o < keys; o++)
+            {
+                var vv = TKv.Load16(vx + o * row);
+                var vw = TKv.Load16(vx + o * row + 16 * TKv.Size);
+                var w0 = Vector512.Create(p[o]);
+                var w1 = Vector512.Create(p1[o]);
+                var w2 = Vector512.Create(p2[o]);
+                var w3 = Vector512.Create(p3[o]);
+                r0 = Vector512.FusedMultiplyAdd(w0, vv, r0);
+                r1 = Vector512.FusedMultiplyAdd(w1, vv, r1);
+                r2 = Vector512.FusedMultiplyAdd(w2, vv, r2);
+                r3 = Vector512.FusedMultiplyAdd(w3, vv, r3);
+                u0 = Vector512.FusedMultiplyAdd(w0, vw, u0);
+                u1 = Vector512.FusedMultiplyAdd(w1, vw, u1);
+                u2 = Vector512.FusedMultiplyAdd(w2, vw, u2);
+                u3 = Vector512.FusedMultiplyAdd(w3, vw, u3);
             }
 
-            float* outRow = j->O + t * rowStride + (long)head * d;
-            float inv = 1f / sum;
-            for (int x = 0; x < d; x++) outRow[x] = acc[x] * inv;
+            r0.Store(acc + x);
+            r1.Store(acc1 + x);
+            r2.Store(acc2 + x);
+            r3.Store(acc3 + x);
+            u0.Store(acc + x + 16);
+            u1.Store(acc1 + x + 16);
+            u2.Store(acc2 + x + 16);
+            u3.Store(acc3 + x + 16);
         }
+
+        for (; x + 16 <= d; x += 16)
+        {
+            var r0 = Vector512.Load(acc + x) * a0;
+            var r1 = Vector512.Load(acc1 + x) * a1;
+            var r2 = Vector512.Load(acc2 + x) * a2;
+            var r3 = Vector512.Load(acc3 + x) * a3;
+            byte* vx = v + (long)x * TKv.Size;
+            for (int o = 0; o < keys; o++)
+            {
+                var vv = TKv.Load16(vx + o * row);
+                r0 = Vector512.FusedMultiplyAdd(Vector512.Create(p[o]), vv, r0);
+                r1 = Vector512.FusedMultiplyAdd(Vector512.Create(p1[o]), vv, r1);
+                r2 = Vector512.FusedMultiplyAdd(Vector512.Create(p2[o]), vv, r2);
+                r3 = Vector512.FusedMultiplyAdd(Vector512.Create(p3[o]), vv, r3);
+            }
+
+            r0.Store(acc + x);
+            r1.Store(acc1 + x);
+            r2.Store(acc2 + x);
+            r3.Store(acc3 + x);
+        }
+
+        for (; x < d; x++)
+        {
+            float r0 = acc[x] * a0, r1 = acc1[x] * a1, r2 = acc2[x] * a2, r3 = acc3[x] * a3;
+            for (int o = 0; o < keys; o++)
+            {
+                float vv = TKv.Load1(v + o * row + (long)x * TKv.Size);
+                r0 += p[o] * vv;
+                r1 += p1[o] * vv;
+                r2 += p2[o] * vv;
+                r3 += p3[o] * vv;
+            }
+
+            acc[x] = r0;
+            acc1[x] = r1;
+            acc2[x] = r2;
+            acc3[x] = r3;
+        }
+    }
+
+    private static readonly Vector512<int> Iota = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+    /// <summary>
+    /// Online-softmax update of one row with 16 new scores, of which the first <paramref name="valid"/>
+    /// are visible (the rest are causal-masked or past the block): writes the 16 weights to
+    /// <paramref name="p"/> and returns the factor that rescales the row's accumulator.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Softmax(Vector512<float> s, int valid, ref float m, ref float l, float* p)
+    {
+        if (valid <= 0)
+        {
+            Vector512<float>.Zero.Store(p);
+            return 1f;
+        }
+
+        var visible = Vector512.LessThan(Iota, Vector512.Create(valid)).AsSingle();
+        s = Vector512.ConditionalSelect(visible, s, Vector512.Create(float.NegativeInfinity));
+        float mNew = MathF.Max(m, HorizontalMax(s));
+        float alpha = MathF.Exp(m - mNew);
+        var e = Vector512.ConditionalSelect(visible, VectorMath.Exp(s - Vector512.Create(mNew)), Vector512<float>.Zero);
+        e.Store(p);
+        l = l * alpha + Vector512.Sum(e);
+        m = mNew;
+        return alpha;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Dot<TKv>(float* a, byte* b, int d)
-        where TKv : struct, IKvFormat
+    private static float HorizontalMax(Vector512<float> v)
     {
-        int i = 0;
-        float s = 0;
-        if (d >= 16)
-        {
-            var acc = Vector512<float>.Zero;
-            for (; i + 16 <= d; i += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), TKv.Load16(b + i * TKv.Size), acc);
-            s = Vector512.Sum(acc);
-        }
-
-        if (i + 8 <= d)
-        {
-            s += Vector256.Sum(Vector256.Load(a + i) * TKv.Load8(b + i * TKv.Size));
-            i += 8;
-        }
-
-        for (; i < d; i++) s += a[i] * TKv.Load1(b + i * TKv.Size);
-        return s;
+        var h = Vector256.Max(v.GetLower(), v.GetUpper());
+        var g = Vector128.Max(h.GetLower(), h.GetUpper());
+        g = Vector128.Max(g, Vector128.Shuffle(g, Vector128.Create(2, 3, 0, 1)));
+        g = Vector128.Max(g, Vector128.Shuffle(g, Vector128.Create(1, 0, 3, 2)));
+        return g.ToScalar();
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Axpy<TKv>(float alpha, byte* x, float* y, int d)
-        where TKv : struct, IKvFormat
-    {
-        int i = 0;
-        var va = Vector512.Create(alpha);
-        for (; i + 16 <= d; i += 16) Vector512.FusedMultiplyAdd(va, TKv.Load16(x + i * TKv.Size), Vector512.Load(y + i)).Store(y + i);
-        for (; i < d; i++) y[i] += alpha * TKv.Load1(x + i * TKv.Size);
-    }
-
-    /// <summary>s = exp(s - max) in place; returns Σ s.</summary>
-    private static float ExpInPlace(float* s, int n, float max)
-    {
-        var vmax = Vector512.Create(max);
-        var vsum = Vector512<float>.Zero;
-        int i = 0;
-        for (; i + 16 <= n; i += 16)
-        {
-            var e = Vector512.Exp(Vector512.Load(s + i) - vmax);
-            e.Store(s + i);
-            vsum += e;
-        }
-
-        float sum = Vector512.Sum(vsum);
-        for (; i < n; i++)
-        {
-            float e = MathF.Exp(s[i] - max);
-            s[i] = e;
-            sum += e;
-        }
-
-        return sum;
-    }
 }
 
 /// <summary>How attention reads K/V elements of the cache dtype as fp32.</summary>
@@ -200,8 +417,6 @@ internal unsafe interface IKvFormat
     static abstract int Size { get; }
 
     static abstract Vector512<float> Load16(byte* p);
-
-    static abstract Vector256<float> Load8(byte* p);
 
     static abstract float Load1(byte* p);
 }
@@ -212,9 +427,6 @@ internal unsafe struct F32Kv : IKvFormat
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Load16(byte* p) => Vector512.Load((float*)p);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Load8(byte* p) => Vector256.Load((float*)p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* p) => *(float*)p;
@@ -228,10 +440,6 @@ internal unsafe struct Bf16Kv : IKvFormat
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Load16(byte* p) =>
         Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)p)), 16).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Load8(byte* p) =>
-        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Vector128.Load((ushort*)p)), 16).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* p) => BitConverter.Int32BitsToSingle(*(ushort*)p << 16);

@@ -217,19 +217,25 @@ public sealed unsafe class CpuBackend : IBackend
         if (slotMapping.Length != k.Rows) throw new ArgumentException($"{slotMapping.Length} slots for {k.Rows} tokens");
         byte* kd = c.K(layer), vd = c.V(layer);
         long slots = (long)spec.NumBlocks * spec.BlockSize;
-        int es = spec.DType.Size();
+        int es = spec.DType.Size(), d = spec.HeadDim, bs = spec.BlockSize;
+        bool bf16 = spec.DType == DType.BF16;
         for (int t = 0; t < slotMapping.Length; t++)
         {
             int slot = slotMapping[t];
             if (slot < 0) continue;
             if (slot >= slots) throw new ArgumentOutOfRangeException(nameof(slotMapping), $"slot {slot} >= {slots}");
-            int block = slot / spec.BlockSize, offset = slot % spec.BlockSize;
+            int block = slot / bs, offset = slot % bs;
             float* ks = (float*)k.Data + (long)t * width, vs = (float*)v.Data + (long)t * width;
             for (int h = 0; h < spec.NumKvHeads; h++)
             {
-                long o = c.Offset(block, h, offset) * es;
-                ElementwiseKernels.FromF32(ks + (long)h * spec.HeadDim, kd + o, spec.DType, spec.HeadDim);
-                ElementwiseKernels.FromF32(vs + (long)h * spec.HeadDim, vd + o, spec.DType, spec.HeadDim);
+                ElementwiseKernels.FromF32(vs + (long)h * d, vd + c.Offset(block, h, offset) * es, spec.DType, d);
+                // K is transposed inside the tile: element x of this token sits at [x][offset].
+                long kAt = c.Offset(block, h, 0) + offset;
+                float* kh = ks + (long)h * d;
+                if (bf16)
+                    for (int x = 0; x < d; x++) ((ushort*)kd)[kAt + (long)x * bs] = ElementwiseKernels.F32ToBf16(kh[x]);
+                else
+                    for (int x = 0; x < d; x++) ((float*)kd)[kAt + (long)x * bs] = kh[x];
             }
         }
     }

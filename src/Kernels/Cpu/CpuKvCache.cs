@@ -1,9 +1,11 @@
 namespace Loom.Kernels.Cpu;
 
 /// <summary>
-/// The paged K/V pool in host memory: per layer one K and one V buffer laid out
-/// [block][kvHead][offsetInBlock][headDim], so one head's block is a contiguous
-/// BlockSize×HeadDim tile for attention. F32, or BF16 to halve the memory (attention widens it).
+/// The paged K/V pool in host memory: per layer one K and one V buffer of
+/// [block][kvHead] tiles, so one head's block is contiguous for attention. Inside a tile V is
+/// [offsetInBlock][headDim] and K is transposed, [headDim][offsetInBlock]: attention then loads
+/// 16 keys of one dimension with one vector load and computes 16 scores without horizontal sums.
+/// F32, or BF16 to halve the memory (attention widens it).
 /// </summary>
 public sealed unsafe class CpuKvCache : KvCache
 {
@@ -44,7 +46,7 @@ public sealed unsafe class CpuKvCache : KvCache
     /// <summary>Start of one layer's V buffer (elements of <see cref="KvCacheSpec.DType"/>).</summary>
     public byte* V(int layer) => (byte*)Check(_v, layer);
 
-    /// <summary>Element offset of (block, kvHead, offset, 0) inside a layer buffer.</summary>
+    /// <summary>Element offset of V (block, kvHead, offset, 0) inside a layer buffer; K's tile starts at (block, kvHead, 0).</summary>
     public long Offset(int block, int kvHead, int offset) =>
         (((long)block * Spec.NumKvHeads + kvHead) * Spec.BlockSize + offset) * Spec.HeadDim;
 

@@ -64,7 +64,7 @@ internal static unsafe class ElementwiseKernels
         for (; i + 16 <= n; i += 16)
         {
             var gv = Vector512.Load(g + i);
-            (gv / (one + Vector512.Exp(-gv)) * Vector512.Load(u + i)).Store(o + i);
+            (gv / (one + VectorMath.Exp(-gv)) * Vector512.Load(u + i)).Store(o + i);
         }
 
         for (; i < n; i++) o[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];

@@ -39,6 +39,8 @@ public sealed class LoomOptions
         [ConfigurationKeyName("max_model_len")] public int MaxModelLen { get; set; }
         [ConfigurationKeyName("kv_cache_bytes")] public long KvCacheBytes { get; set; } = 256L * 1024 * 1024;
         [ConfigurationKeyName("gpu_memory_utilization")] public double GpuMemoryUtilization { get; set; } = 0.9;
+        /// <summary>auto (bf16 for bf16/f16 checkpoints, else f32) | bf16 | f32.</summary>
+        [ConfigurationKeyName("kv_cache_dtype")] public string KvCacheDType { get; set; } = "auto";
         [ConfigurationKeyName("enable_prefix_caching")] public bool EnablePrefixCaching { get; set; } = true;
 
         /// <summary>CPU threads for the kernels; 0 = all cores.</summary>
@@ -92,6 +94,8 @@ public sealed class LoomOptions
         if (e.MaxModelLen < 0) return ("engine.max_model_len", $"must be 0 (the model's) or positive, got {e.MaxModelLen}");
         if (e.KvCacheBytes < 1) return ("engine.kv_cache_bytes", $"must be positive, got {e.KvCacheBytes}");
         if (!(e.GpuMemoryUtilization > 0 && e.GpuMemoryUtilization <= 1)) return ("engine.gpu_memory_utilization", $"must be in (0, 1], got {e.GpuMemoryUtilization}");
+        if (e.KvCacheDType is not ("auto" or "bf16" or "bfloat16" or "f32" or "float32"))
+            return ("engine.kv_cache_dtype", $"must be auto, bf16 or f32, got '{e.KvCacheDType}'");
         if (e.Threads < 0) return ("engine.threads", $"must be 0 (all cores) or positive, got {e.Threads}");
         if (e.Backend is not ("model" or "simulated")) return ("engine.backend", $"must be model or simulated, got '{e.Backend}'");
         var s = Simulated;

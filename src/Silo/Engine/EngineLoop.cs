@@ -39,7 +39,7 @@ public sealed class EngineLoop : IDisposable
 
     public EngineLoop(LlamaModel model, EngineOptions options, ILogger? log = null, bool startThread = true)
         : this(model.Config, options, (numBlocks, kv, maxModelLen) =>
-            new ModelRunner(model, model.AllocateKvCache(numBlocks, options.BlockSize), kv, maxModelLen), log, startThread)
+            new ModelRunner(model, model.AllocateKvCache(numBlocks, options.BlockSize, options.ResolveKvCacheDType(model.Config)), kv, maxModelLen), log, startThread)
     {
     }
 
@@ -57,7 +57,7 @@ public sealed class EngineLoop : IDisposable
         var c = config;
         MaxModelLen = options.MaxModelLen > 0 ? Math.Min(options.MaxModelLen, c.MaxPositionEmbeddings) : c.MaxPositionEmbeddings;
         Options = options with { MaxModelLen = MaxModelLen };
-        var spec = new KvCacheSpec(c.NumLayers, 1, options.BlockSize, c.NumKvHeads, c.HeadDim, DType.F32);
+        var spec = new KvCacheSpec(c.NumLayers, 1, options.BlockSize, c.NumKvHeads, c.HeadDim, options.ResolveKvCacheDType(c));
         NumBlocks = options.NumBlocks ?? (int)Math.Min(int.MaxValue, options.KvCacheBytes / spec.BytesPerBlock);
         if (NumBlocks < 1) throw new EngineRequestException("kv_cache_bytes", $"a KV budget of {options.KvCacheBytes} bytes holds no {spec.BytesPerBlock}-byte block");
         _kv = options.KvAllocation == KvAllocation.Contiguous

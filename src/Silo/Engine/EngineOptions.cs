@@ -36,6 +36,13 @@ public sealed record EngineOptions
     /// <summary>Overrides KvCacheBytes with an exact block count (tests and benchmarks).</summary>
     public int? NumBlocks { get; init; }
 
+    /// <summary>
+    /// auto | bf16 | f32. auto follows the checkpoint the way vLLM's kv_cache_dtype=auto does:
+    /// bf16/f16 models get a bf16 cache (half the bytes per block, so attention streams half the
+    /// memory and the pool holds twice the tokens), f32 models an f32 one.
+    /// </summary>
+    public string KvCacheDType { get; init; } = "auto";
+
     public bool EnablePrefixCaching { get; init; } = true;
     public AdmissionPolicy Admission { get; init; } = AdmissionPolicy.Continuous;
     public KvAllocation KvAllocation { get; init; } = KvAllocation.Paged;
@@ -47,6 +54,16 @@ public sealed record EngineOptions
         if (MaxNumBatchedTokens < 1) return ("max_num_batched_tokens", "max_num_batched_tokens must be at least 1");
         if (MaxModelLen < 0) return ("max_model_len", "max_model_len must not be negative");
         if (NumBlocks is < 1) return ("num_blocks", "num_blocks must be at least 1");
+        if (KvCacheDType is not ("auto" or "bf16" or "bfloat16" or "f32" or "float32"))
+            return ("kv_cache_dtype", $"kv_cache_dtype must be auto, bf16 or f32, got '{KvCacheDType}'");
         return null;
     }
+
+    /// <summary>The KV element type for a model: see <see cref="KvCacheDType"/>.</summary>
+    public Loom.Kernels.DType ResolveKvCacheDType(Loom.Silo.Models.ModelConfig config) => KvCacheDType switch
+    {
+        "bf16" or "bfloat16" => Loom.Kernels.DType.BF16,
+        "f32" or "float32" => Loom.Kernels.DType.F32,
+        _ => config.TorchDtype is "bfloat16" or "float16" ? Loom.Kernels.DType.BF16 : Loom.Kernels.DType.F32,
+    };
 }

@@ -59,6 +59,7 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
             MaxModelLen = e.MaxModelLen,
             KvCacheBytes = e.KvCacheBytes,
             EnablePrefixCaching = e.EnablePrefixCaching,
+            KvCacheDType = e.KvCacheDType,
         };
         IModelRunner Wrap(IModelRunner r) => wrapper?.Wrap(r) ?? r;
         if (e.Backend == "simulated")
@@ -78,7 +79,7 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         _model = LlamaModel.Load(dir, _backend);
         var model = _model;
         _engine = new EngineLoop(model.Config, engineOptions,
-            (blocks, kv, maxLen) => Wrap(new ModelRunner(model, model.AllocateKvCache(blocks, e.BlockSize), kv, maxLen)), log);
+            (blocks, kv, maxLen) => Wrap(new ModelRunner(model, model.AllocateKvCache(blocks, e.BlockSize, engineOptions.ResolveKvCacheDType(model.Config)), kv, maxLen)), log);
         var name = options.Model.Name is { Length: > 0 } name0 ? name0
             : options.Model.Path.Length == 0 ? "demo" : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
         _info = new ModelInfo(name, model.Config.ArchitectureName, _engine.MaxModelLen, model.Config.VocabSize, model.Config.EosTokenIds,

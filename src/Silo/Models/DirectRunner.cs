@@ -20,14 +20,14 @@ public sealed class DirectRunner : IDisposable
     private readonly int _blocksPerSeq;
     private readonly int _maxSeqLen;
 
-    public DirectRunner(LlamaModel model, int maxSeqs, int maxSeqLen, int blockSize = 16)
+    public DirectRunner(LlamaModel model, int maxSeqs, int maxSeqLen, int blockSize = 16, DType kvDType = DType.F32)
     {
         _model = model;
         _blockSize = blockSize;
         _maxSeqLen = maxSeqLen;
         _blocksPerSeq = (maxSeqLen + blockSize - 1) / blockSize;
         MaxSeqs = maxSeqs;
-        _cache = model.AllocateKvCache(maxSeqs * _blocksPerSeq, blockSize);
+        _cache = model.AllocateKvCache(maxSeqs * _blocksPerSeq, blockSize, kvDType);
     }
 
     public int MaxSeqs { get; }
