@@ -219,6 +219,7 @@ public sealed unsafe class CpuBackend : IBackend
         long slots = (long)spec.NumBlocks * spec.BlockSize;
         int es = spec.DType.Size(), d = spec.HeadDim, bs = spec.BlockSize;
         bool bf16 = spec.DType == DType.BF16;
+        ushort* row = stackalloc ushort[d];
         for (int t = 0; t < slotMapping.Length; t++)
         {
             int slot = slotMapping[t];
@@ -233,7 +234,10 @@ public sealed unsafe class CpuBackend : IBackend
                 long kAt = c.Offset(block, h, 0) + offset;
                 float* kh = ks + (long)h * d;
                 if (bf16)
-                    for (int x = 0; x < d; x++) ((ushort*)kd)[kAt + (long)x * bs] = ElementwiseKernels.F32ToBf16(kh[x]);
+                {
+                    ElementwiseKernels.FromF32(kh, row, DType.BF16, d); // vector rounding, then a strided scatter
+                    for (int x = 0; x < d; x++) ((ushort*)kd)[kAt + (long)x * bs] = row[x];
+                }
                 else
                     for (int x = 0; x < d; x++) ((float*)kd)[kAt + (long)x * bs] = kh[x];
             }

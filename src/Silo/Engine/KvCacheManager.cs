@@ -16,6 +16,10 @@ public sealed class KvCacheManager : IKvCacheManager
     private readonly List<KvBlock> _scratch = new();
     private long _prefixQueries, _prefixHits;
 
+    // A waiting request that does not fit is looked up again every step; its lookup counts in the
+    // prefix-cache metrics only once, when the allocation right after it succeeds.
+    private (long Seq, int Queried, int Hit)? _lastLookup;
+
     // Σ over sequences of NumTokens and of Blocks.Count. Their gap is the unfilled tail of each
     // sequence's last block, which is never shared (hits and forks share only full blocks), so
     // UsedSlots = physical held slots − that gap counts every physical slot once.
@@ -56,8 +60,7 @@ public sealed class KvCacheManager : IKvCacheManager
             parent = h;
         }
         int computed = (hits?.Count ?? 0) * BlockSize;
-        _prefixQueries += tokens.Length;
-        _prefixHits += computed;
+        _lastLookup = (seq, tokens.Length, computed);
         return (hits is null ? Array.Empty<KvBlock>() : hits, computed);
     }
 
@@ -110,6 +113,12 @@ public sealed class KvCacheManager : IKvCacheManager
         st!.NumTokens = (int)total;
         _tokensHeld += total - heldTokens;
         _blockRefsHeld += st.Blocks.Count - heldBlocks;
+        if (!exists && _lastLookup is { } lookup && lookup.Seq == seq)
+        {
+            _prefixQueries += lookup.Queried;
+            _prefixHits += lookup.Hit;
+            _lastLookup = null;
+        }
         return true;
     }
 

@@ -66,6 +66,29 @@ public class KvCacheManagerTests
     }
 
     [Fact]
+    public void ARetriedLookupCountsOnceInPrefixMetrics()
+    {
+        var m = new KvCacheManager(6, Bs);
+        var prefix = Tokens(3 * Bs, 1000);
+        Admit(m, 1, Concat(prefix, Tokens(5, 1))); // 4 blocks held, 2 free
+        var s0 = m.Stats;
+        var second = Concat(prefix, Tokens(3 * Bs, 500)); // needs 3 new blocks: does not fit yet
+        for (int attempt = 0; attempt < 5; attempt++)
+        {
+            var (blocks, computed) = m.GetComputedBlocks(2, second, 0);
+            Assert.False(m.AllocateSlots(2, second.Length - computed, blocks, computed));
+        }
+
+        Assert.Equal(s0, m.Stats);
+        m.Free(1); // the prefix blocks stay cached
+        var (hit, n) = m.GetComputedBlocks(2, second, 0);
+        Assert.True(m.AllocateSlots(2, second.Length - n, hit, n));
+        Assert.Equal(s0.PrefixQueries + second.Length, m.Stats.PrefixQueries);
+        Assert.Equal(s0.PrefixHits + 3 * Bs, m.Stats.PrefixHits);
+        m.CheckInvariants();
+    }
+
+    [Fact]
     public void SharedThreeBlockPrefixIsHit()
     {
         var m = new KvCacheManager(20, Bs);
@@ -77,10 +100,11 @@ public class KvCacheManagerTests
         var (blocks, computed) = m.GetComputedBlocks(2, second, 0);
         Assert.Equal(48, computed);
         Assert.Equal(m.BlockTable(1)[..3].ToArray(), blocks.Select(b => b.BlockId).ToArray());
-        Assert.Equal(s0.PrefixHits + 48, m.Stats.PrefixHits);
-        Assert.Equal(s0.PrefixQueries + second.Length, m.Stats.PrefixQueries);
+        Assert.Equal(s0, m.Stats); // a lookup counts once its allocation succeeds
 
         Assert.True(m.AllocateSlots(2, second.Length - computed, blocks, computed));
+        Assert.Equal(s0.PrefixHits + 48, m.Stats.PrefixHits);
+        Assert.Equal(s0.PrefixQueries + second.Length, m.Stats.PrefixQueries);
         Assert.All(blocks, b => Assert.Equal(2, b.RefCount));
         Assert.Equal(m.BlockTable(1)[..3].ToArray(), m.BlockTable(2)[..3].ToArray());
         Assert.NotEqual(m.BlockTable(1)[3], m.BlockTable(2)[3]);
