@@ -22,7 +22,7 @@ public static class EngineSuite
         int requests = args.GetInt("requests", 256);
         int[] levels = (args.Get("concurrency") ?? "1,16,64").Split(',').Select(int.Parse).ToArray();
         int top = levels.Max();
-        long kvBytes = (long)args.GetInt("kv-mib", 1024) * 1024 * 1024;
+        long kvBytes = (long)args.GetInt("kv-mib", 512) * 1024 * 1024;
         int maxModelLen = args.GetInt("max-model-len", 2048);
         int budget = args.GetInt("max-num-batched-tokens", 512);
         var (modelDir, gguf) = BenchModels.Ensure(args.Get("preset") ?? "smollm2-135m", args.Get("cache"));
@@ -42,7 +42,15 @@ public static class EngineSuite
             stat = RunLoom($"static@{top}", model, options with { Admission = AdmissionPolicy.Static }, work, top);
             contiguous = RunLoom($"contiguous@{top}", model, options with { KvAllocation = KvAllocation.Contiguous }, work, top);
             rows.AddRange([stat, contiguous]);
-            if (!args.Has("no-sequential"))
+            if (levels.Contains(1) && !args.Has("sequential-run"))
+            {
+                // One client that waits for each answer gives the engine one request at a time: that
+                // is the sequential policy's schedule, so the concurrency-1 run is reused, not repeated.
+                var one = rows.First(r => r.Name == "continuous@1");
+                seq = one with { Name = "sequential(=@1)" };
+                Console.WriteLine("sequential: the continuous@1 run (one request at a time)");
+            }
+            else if (!args.Has("no-sequential"))
             {
                 seq = RunLoom("sequential", model, options with { Admission = AdmissionPolicy.Sequential }, work, top);
                 rows.Add(seq);

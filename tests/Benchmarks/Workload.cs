@@ -7,7 +7,8 @@ public sealed record WorkItem(int[] Prompt, int OutputTokens);
 /// A deterministic synthetic mix shaped like ShareGPT: log-normal prompt and output lengths
 /// (a few long conversations, many short ones), outputs about twice as long as prompts as in
 /// the PagedAttention paper's ShareGPT trace (mean input 161, output 338 tokens). The lengths
-/// are scaled down about 3x so 256 requests finish in minutes on a 2-core CPU.
+/// are scaled down about 3x so 256 requests finish in minutes on a 2-core CPU; the spreads
+/// (log-normal sigma 0.9 and 0.8) are unchanged from the first version of this mix.
 /// </summary>
 public static class Workload
 {
@@ -18,7 +19,7 @@ public static class Workload
         for (int i = 0; i < count; i++)
         {
             int p = (int)Math.Clamp(Math.Round(Math.Exp(3.5 + 0.9 * rng.Gaussian())), 4, maxPrompt);
-            int o = (int)Math.Clamp(Math.Round(Math.Exp(4.2 + 0.7 * rng.Gaussian())), 2, maxOutput);
+            int o = (int)Math.Clamp(Math.Round(Math.Exp(4.2 + 0.8 * rng.Gaussian())), 2, maxOutput);
             var prompt = new int[p];
             for (int t = 0; t < p; t++) prompt[t] = 3 + (int)(rng.Next() % (ulong)(vocab - 3));
             items.Add(new WorkItem(prompt, o));
