@@ -6,6 +6,7 @@ var suites = new Dictionary<string, Func<BenchArgs, int>>
     ["kernels"] = KernelsSuite.Run,
     ["engine"] = EngineSuite.Run,
     ["profile"] = ProfileSuite.Run,
+    ["cluster"] = ClusterSuite.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var suite))
 {

@@ -79,6 +79,7 @@ internal sealed class LoomTestCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Client.Dispose();
         try { await Cluster.StopAllSilosAsync(); } catch (Exception) { /* killed silos */ }
         await Cluster.DisposeAsync();
     }

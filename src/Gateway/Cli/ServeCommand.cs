@@ -11,7 +11,7 @@ using Microsoft.ML.Tokenizers;
 namespace Loom.Gateway.Cli;
 
 /// <summary>
-/// `loom serve [--config FILE] [--section:key=value ...]`: the HTTP gateway. Without cluster.redis it
+/// `loom serve [--model DIR] [--host H] [--port P] [--grpc-port P] [--api-key K ...] [--config FILE] [--section:key=value ...]`: the HTTP gateway. Without cluster.redis it
 /// also hosts a silo in this process (the embedded default); with it, it is a pure client gateway.
 /// `--prompt TEXT` instead completes one prompt through the same cluster path and exits (a smoke test).
 /// </summary>
@@ -22,16 +22,29 @@ internal static class ServeCommand
         var config = new Option<string?>("--config") { Description = "YAML configuration file (default: env LOOM_CONFIG)" };
         var prompt = new Option<string?>("--prompt") { Description = "complete this text greedily through the cluster, print it and exit" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate for --prompt", DefaultValueFactory = _ => 24 };
+        var model = new Option<string?>("--model") { Description = "Hugging Face model folder (model.path; the demo model when absent)" };
+        var host = new Option<string?>("--host") { Description = "address to listen on (gateway.host, default 0.0.0.0)" };
+        var port = new Option<int?>("--port") { Description = "OpenAI HTTP port (gateway.http_port, default 8000)" };
+        var grpcPort = new Option<int?>("--grpc-port") { Description = "gRPC port (gateway.grpc_port, default 8001; 0 = off)" };
+        var apiKey = new Option<string[]>("--api-key") { Description = "accepted API key (repeatable; gateway.api_keys)", AllowMultipleArgumentsPerToken = false };
         var cmd = new Command("serve", "Serve a model (the built-in demo model when model.path is empty); other switches set configuration keys, e.g. --engine:block_size=32")
         {
-            config, prompt, maxTokens,
+            config, model, host, port, grpcPort, apiKey, prompt, maxTokens,
         };
         // Unmatched switches are configuration keys (--cluster:redis=host:6379), bound by LoomConfiguration.
         cmd.TreatUnmatchedTokensAsErrors = false;
         cmd.SetAction((r, ct) =>
         {
             var file = r.GetValue(config);
-            string[] args = [.. file is null ? [] : new[] { "--config", file }, .. r.UnmatchedTokens];
+            // The named flags are spelled-out configuration switches; they come last, so they win over YAML, env and generic switches.
+            var flags = new List<string>();
+            if (r.GetValue(model) is { } m) flags.Add($"--model:path={m}");
+            if (r.GetValue(host) is { } h) flags.Add($"--gateway:host={h}");
+            if (r.GetValue(port) is { } p) flags.Add($"--gateway:http_port={p}");
+            if (r.GetValue(grpcPort) is { } gp) flags.Add($"--gateway:grpc_port={gp}");
+            var keys = r.GetValue(apiKey) ?? [];
+            for (int i = 0; i < keys.Length; i++) flags.Add($"--gateway:api_keys:{1000 + i}={keys[i]}"); // after any from YAML: the flag adds keys
+            string[] args = [.. file is null ? [] : new[] { "--config", file }, .. r.UnmatchedTokens, .. flags];
             return Run(args, r.GetValue(prompt), r.GetValue(maxTokens), ct);
         });
         return cmd;
@@ -47,7 +60,7 @@ internal static class ServeCommand
             if (!LoomGatewayHosting.IsEmbedded(options))
                 await Silo.Hosting.LoomSiloHosting.WaitForRedisAsync(options.Cluster.Redis, Console.Error, ct);
             await using var app = LoomGatewayHosting.BuildWeb(args, options);
-            Console.WriteLine($"loom: serving on http://0.0.0.0:{options.Gateway.HttpPort} " +
+            Console.WriteLine($"loom: serving on http://{options.Gateway.Host}:{options.Gateway.HttpPort} " +
                 (LoomGatewayHosting.IsEmbedded(options) ? "(embedded silo)" : $"(client of cluster '{options.Cluster.ClusterId}')"));
             await app.RunAsync(ct);
             return 0;

@@ -22,9 +22,11 @@ namespace Loom.Gateway.Cluster;
 /// as an n = 1 request with seed + i and its tokens so far, one after the other, its deltas
 /// re-indexed to i.</para>
 /// </remarks>
-public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<OrleansGenerationClient>? log = null) : IGenerationClient
+public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<OrleansGenerationClient>? log = null, WorkerLivenessWatcher? watcher = null)
+    : IGenerationClient, IDisposable
 {
     private readonly ILogger _log = (ILogger?)log ?? NullLogger.Instance;
+    private readonly WorkerLivenessWatcher _watcher = watcher ?? new WorkerLivenessWatcher(grains, log: log);
     private ModelInfo? _info;
 
     /// <summary>How long a caller waits for a router/worker before "no worker" becomes the answer.</summary>
@@ -44,8 +46,21 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
         }
     }
 
-    public async Task<IReadOnlyList<WorkerStats>> GetWorkerStatsAsync(CancellationToken cancellationToken) =>
-        [.. (await Router.GetWorkerStatsAsync().WaitAsync(cancellationToken)).OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value)];
+    /// <summary>
+    /// Every worker's load, asked of the worker itself: the router's view lags by a refresh period,
+    /// and a scrape right after a burst must not report requests that have finished. A worker that
+    /// does not answer within a second keeps the router's last report.
+    /// </summary>
+    public async Task<IReadOnlyList<WorkerStats>> GetWorkerStatsAsync(CancellationToken cancellationToken)
+    {
+        var known = (await Router.GetWorkerStatsAsync().WaitAsync(cancellationToken)).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+        var fresh = await Task.WhenAll(known.Select(async kv =>
+        {
+            try { return await grains.GetGrain<IWorkerGrain>(kv.Key).GetStatsAsync().WaitAsync(TimeSpan.FromSeconds(1), cancellationToken); }
+            catch (Exception e) when (IsWorkerFailure(e, cancellationToken)) { return kv.Value; }
+        }));
+        return fresh;
+    }
 
     public async IAsyncEnumerable<TokenDelta> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -94,8 +109,10 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
             if (attempt.Index >= 0 && tokens[attempt.Index].Count > 0)
                 request = request with { RequestId = $"{request.RequestId}~{resubmissions}", ResumeTokenIds = [.. tokens[attempt.Index]] };
             var key = await PickAsync(request.PromptTokenIds, exclude, ct);
+            using var liveness = _watcher.Watch(key);
             var stream = grains.GetGrain<IWorkerGrain>(key).GenerateAsync(request, ct).GetAsyncEnumerator(ct);
             Exception? failure = null;
+            Task<bool>? pending = null;
             try
             {
                 while (true)
@@ -104,7 +121,11 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
                     TokenDelta delta;
                     try
                     {
-                        if (!await stream.MoveNextAsync()) break;
+                        // A dead silo's stream would only fail at the response timeout; the
+                        // membership watcher cuts it short as soon as the silo is declared dead.
+                        pending = stream.MoveNextAsync().AsTask();
+                        if (!await pending.WaitAsync(liveness.Token)) break;
+                        pending = null;
                         delta = stream.Current;
                     }
                     catch (InvalidGenerationRequestException e)
@@ -124,8 +145,18 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
             }
             finally
             {
-                try { await stream.DisposeAsync(); }
-                catch (Exception e) when (IsWorkerFailure(e, ct)) { /* the worker is gone already */ }
+                if (liveness.Token.IsCancellationRequested)
+                {
+                    // Its silo is dead: the pending call and the disposal would each wait out the
+                    // response timeout, so let them finish in the background, observed.
+                    pending?.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+                    _ = DisposeQuietlyAsync(stream);
+                }
+                else
+                {
+                    try { await stream.DisposeAsync(); }
+                    catch (Exception e) when (IsWorkerFailure(e, ct)) { /* the worker is gone already */ }
+                }
             }
             if (failure is null) yield break;
 
@@ -167,6 +198,14 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
     private static bool IsWorkerFailure(Exception e, CancellationToken ct) =>
         e is not (ArgumentException or InvalidGenerationRequestException or OverloadedException)
         && !(e is OperationCanceledException && ct.IsCancellationRequested);
+
+    private static async Task DisposeQuietlyAsync(IAsyncEnumerator<TokenDelta> stream)
+    {
+        try { await stream.DisposeAsync(); }
+        catch (Exception) { /* the silo is dead; nothing to release on our side */ }
+    }
+
+    public void Dispose() => _watcher.Dispose();
 
     private static ulong NewSeed() => BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
 }

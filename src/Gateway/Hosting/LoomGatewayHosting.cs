@@ -61,6 +61,15 @@ public static class LoomGatewayHosting
     public static bool IsEmbedded(LoomOptions options) => options.Cluster.Redis.Length == 0;
 
     /// <summary>The HTTP gateway: Kestrel on gateway.http_port, the cluster, and the OpenAI API.</summary>
+    /// <summary>Listens on gateway.host: every interface for 0.0.0.0 / ::, else that address (a name resolves to loopback only for localhost).</summary>
+    private static void Listen(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions k, string host, int port, Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions>? configure)
+    {
+        configure ??= _ => { };
+        if (host is "" or "0.0.0.0" or "*" or "::" or "[::]") k.ListenAnyIP(port, configure);
+        else if (host == "localhost") k.ListenLocalhost(port, configure);
+        else k.Listen(System.Net.IPAddress.Parse(host), port, configure);
+    }
+
     public static WebApplication BuildWeb(string[] args, LoomOptions options)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
@@ -68,9 +77,9 @@ public static class LoomGatewayHosting
         var g = options.Gateway;
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.ListenAnyIP(g.HttpPort);
+            Listen(k, g.Host, g.HttpPort, null);
             // gRPC gets its own port: HTTP/2 without TLS cannot share one with HTTP/1.1.
-            if (g.GrpcPort > 0) k.ListenAnyIP(g.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
+            if (g.GrpcPort > 0) Listen(k, g.Host, g.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
             // The API enforces max_body_bytes itself so that oversize bodies get an OpenAI-shaped 413.
             k.Limits.MaxRequestBodySize = null;
         });

@@ -38,14 +38,14 @@ public sealed class UsageTally
 /// request once all its samples have stopped), and records metrics. Shared by the completion,
 /// chat and gRPC endpoints so all three behave the same.
 /// </summary>
-public sealed class GenerationRunner(IGenerationClient client, IIncrementalDecoderFactory decoders, LoomMetrics metrics)
+public sealed class GenerationRunner(IGenerationClient client, LoomMetrics metrics)
 {
     private sealed record Item(int Prompt, TokenDelta? Delta, Exception? Error);
 
-    private sealed class ChoiceState(IIncrementalDecoder decoder, StopStringScanner stops)
+    private sealed class ChoiceState(IncrementalDetokenizer text)
     {
-        public IIncrementalDecoder Decoder { get; } = decoder;
-        public StopStringScanner Stops { get; } = stops;
+        /// <summary>The choice's text so far, incrementally detokenized with its stop strings applied.</summary>
+        public IncrementalDetokenizer Text { get; } = text;
         public bool Finished;
         public long LastTokenTimestamp;
         public List<GeneratedToken> Pending = [];
@@ -77,8 +77,8 @@ public sealed class GenerationRunner(IGenerationClient client, IIncrementalDecod
                 usage.PromptTokens += jobs[p].TokenIds.Length;
                 stopIds[p] = [.. model.Info.EosTokenIds, .. jobs[p].Sampling.StopTokenIds];
                 for (int i = 0; i < n; i++)
-                    choices[p * n + i] = new ChoiceState(decoders.Create(model.Tokenizer, jobs[p].TokenIds, text.SkipSpecialTokens),
-                        new StopStringScanner(text.Stop, text.IncludeStopStrInOutput));
+                    choices[p * n + i] = new ChoiceState(new IncrementalDetokenizer(model.Tokenizer, text.SkipSpecialTokens,
+                        text.Stop.Count > 0 ? new StopStringMatcher(text.Stop, text.IncludeStopStrInOutput) : null, jobs[p].TokenIds));
                 perPrompt[p] = CancellationTokenSource.CreateLinkedTokenSource(all.Token);
             }
             for (int p = 0; p < jobs.Count; p++)
@@ -113,18 +113,17 @@ public sealed class GenerationRunner(IGenerationClient client, IIncrementalDecod
                     if (wantTokens) c.Pending.Add(new GeneratedToken(d.TokenId, d.Logprob, d.TopLogprobs));
                     // An EOS or stop token ends the text without appearing in it (vLLM's rule).
                     bool stopToken = d.Finish == FinishReason.Stop && !text.IncludeStopStrInOutput && stopIds[item.Prompt].Contains(d.TokenId);
-                    if (!stopToken) piece = c.Stops.Push(c.Decoder.Append(d.TokenId));
+                    if (!stopToken) piece = c.Text.Add(d.TokenId).Text;
                 }
                 if (d.Error is not null || d.Finish == FinishReason.Abort)
                     throw new GenerationFailedException(d.Error ?? "the worker aborted the request");
 
                 string? finish = null;
-                if (c.Stops.Stopped) finish = "stop";
+                if (c.Text.Stopped) finish = "stop";
                 else if (d.Finish is { } f)
                 {
-                    piece += c.Stops.Push(c.Decoder.Flush());
-                    piece += c.Stops.Flush();
-                    finish = c.Stops.Stopped || f == FinishReason.Stop ? "stop" : "length";
+                    piece += c.Text.Flush();
+                    finish = c.Text.Stopped || f == FinishReason.Stop ? "stop" : "length";
                 }
                 if (finish is not null)
                 {

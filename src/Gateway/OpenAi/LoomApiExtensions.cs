@@ -8,7 +8,7 @@ namespace Loom.Gateway.OpenAi;
 /// <summary>
 /// The whole front door in two calls for the host: <c>services.AddLoomApi(...)</c> then
 /// <c>app.MapLoomApi()</c>. The host supplies <see cref="Serving.IGenerationClient"/> (Orleans or
-/// embedded) and may replace <see cref="IModelTextFactory"/> / <see cref="IIncrementalDecoderFactory"/>.
+/// embedded) and may replace <see cref="IModelTextFactory"/>.
 /// </summary>
 public static class LoomApiExtensions
 {
@@ -17,7 +17,6 @@ public static class LoomApiExtensions
         services.AddOptions<LoomApiOptions>();
         if (configure is not null) services.Configure(configure);
         services.TryAddSingleton<IModelTextFactory, HfModelTextFactory>();
-        services.TryAddSingleton<IIncrementalDecoderFactory, LocalDecoderFactory>();
         services.TryAddSingleton<LoomMetrics>();
         services.TryAddSingleton<ApiKeys>();
         services.TryAddSingleton<ServedModel>();

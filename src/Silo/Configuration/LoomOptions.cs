@@ -75,6 +75,8 @@ public sealed class LoomOptions
 
     public sealed class GatewaySection
     {
+        /// <summary>The address the HTTP and gRPC ports listen on: 0.0.0.0 (every interface), localhost, or an IP.</summary>
+        [ConfigurationKeyName("host")] public string Host { get; set; } = "0.0.0.0";
         [ConfigurationKeyName("http_port")] public int HttpPort { get; set; } = 8000;
         [ConfigurationKeyName("grpc_port")] public int GrpcPort { get; set; } = 8001;
         [ConfigurationKeyName("api_keys")] public List<string> ApiKeys { get; set; } = [];
@@ -96,6 +98,8 @@ public sealed class LoomOptions
         if (!(e.GpuMemoryUtilization > 0 && e.GpuMemoryUtilization <= 1)) return ("engine.gpu_memory_utilization", $"must be in (0, 1], got {e.GpuMemoryUtilization}");
         if (e.KvCacheDType is not ("auto" or "bf16" or "bfloat16" or "f32" or "float32"))
             return ("engine.kv_cache_dtype", $"must be auto, bf16 or f32, got '{e.KvCacheDType}'");
+        if (Gateway.Host is not ("" or "0.0.0.0" or "*" or "::" or "[::]" or "localhost") && !System.Net.IPAddress.TryParse(Gateway.Host, out _))
+            return ("gateway.host", $"must be 0.0.0.0, localhost or an IP address, got '{Gateway.Host}'");
         if (e.Threads < 0) return ("engine.threads", $"must be 0 (all cores) or positive, got {e.Threads}");
         if (e.Backend is not ("model" or "simulated")) return ("engine.backend", $"must be model or simulated, got '{e.Backend}'");
         var s = Simulated;

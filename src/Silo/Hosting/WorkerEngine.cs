@@ -29,9 +29,36 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     private volatile EngineLoop? _engine;
     private ModelInfo? _info;
 
-    public bool IsReady => _engine is not null;
+    private volatile bool _draining;
 
-    public EngineLoop Engine => _engine ?? throw new WorkerNotReadyException("the worker's model is not loaded");
+    /// <summary>Serving: loaded and not draining (the readiness probe's answer).</summary>
+    public bool IsReady => _engine is not null && !_draining;
+
+    public bool IsDraining => _draining;
+
+    /// <summary>The engine, for new work: refused while draining, so routers drop this worker and callers go elsewhere.</summary>
+    public EngineLoop Engine => _draining
+        ? throw new WorkerNotReadyException("the worker is draining for shutdown; retry on another worker")
+        : _engine ?? throw new WorkerNotReadyException("the worker's model is not loaded");
+
+    /// <summary>
+    /// Graceful shutdown: from now on new requests and load reports are refused; waits until the
+    /// requests in flight have finished or <paramref name="budget"/> is spent. Returns whether it drained.
+    /// </summary>
+    public async Task<bool> DrainAsync(TimeSpan budget, CancellationToken cancellationToken)
+    {
+        _draining = true;
+        if (_engine is not { } engine) return true;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var s = engine.GetStats();
+            if (s.Running + s.Waiting == 0) return true;
+            if (sw.Elapsed >= budget || cancellationToken.IsCancellationRequested) return false;
+            try { await Task.Delay(50, cancellationToken); }
+            catch (OperationCanceledException) { return false; }
+        }
+    }
 
     public ModelInfo Info => _info ?? throw new WorkerNotReadyException("the worker's model is not loaded");
 

@@ -1,16 +1,20 @@
 using Loom.Gateway.OpenAi;
+using Loom.Gateway.Tokenization;
 
 namespace Loom.Gateway.Tests.OpenAi;
 
-/// <summary>The local incremental decoder and the stop-string scanner, without a server.</summary>
+/// <summary>
+/// The gateway's one text path (IncrementalDetokenizer with a StopStringMatcher) on the byte
+/// tokenizer the HTTP layer falls back to, without a server.
+/// </summary>
 public sealed class TextDecodingTests
 {
     private static readonly ByteTokenizer Tok = new();
 
     private static List<string> DecodeAll(string text, bool skipSpecial = true)
     {
-        var d = new LocalDecoderFactory().Create(Tok, Tok.Encode("prompt"), skipSpecial);
-        var pieces = Tok.Encode(text).Select(d.Append).ToList();
+        var d = new IncrementalDetokenizer(Tok, skipSpecial, promptIds: Tok.Encode("prompt"));
+        var pieces = Tok.Encode(text).Select(id => d.Add(id).Text).ToList();
         pieces.Add(d.Flush());
         return pieces;
     }
@@ -36,41 +40,41 @@ public sealed class TextDecodingTests
     [Fact]
     public void Decoder_FlushesAnUnfinishedCharacterAtTheEnd()
     {
-        var d = new LocalDecoder(Tok, [], skipSpecialTokens: true);
-        Assert.Equal("a", d.Append('a'));
-        Assert.Equal("", d.Append(0xF0)); // first byte of a 4-byte character
+        var d = new IncrementalDetokenizer(Tok);
+        Assert.Equal("a", d.Add('a').Text);
+        Assert.Equal("", d.Add(0xF0).Text); // first byte of a 4-byte character
         Assert.Equal("\uFFFD", d.Flush());
     }
 
     [Theory]
-    [InlineData(new[] { "Hel", "lo", " wor", "ld" }, "o w", false, "Hell", true)]
-    [InlineData(new[] { "Hel", "lo", " wor", "ld" }, "o w", true, "Hello w", true)]
-    [InlineData(new[] { "ab", "c" }, "abd", false, "abc", false)]
-    [InlineData(new[] { "x<", "/s", ">y" }, "</s>", false, "x", true)]
-    [InlineData(new[] { "aaab" }, "aab", false, "a", true)]
-    public void Scanner_FindsStopStringsAcrossPieces(string[] pieces, string stop, bool include, string expected, bool stopped)
+    [InlineData("Hello world", "o w", false, "Hell", true)]
+    [InlineData("Hello world", "o w", true, "Hello w", true)]
+    [InlineData("abc", "abd", false, "abc", false)]
+    [InlineData("x</s>y", "</s>", false, "x", true)]
+    [InlineData("aaab", "aab", false, "a", true)]
+    public void StopStringsAcrossTokens(string text, string stop, bool include, string expected, bool stopped)
     {
-        var s = new StopStringScanner([stop], include);
-        string outText = string.Concat(pieces.Select(s.Push)) + s.Flush();
+        var d = new IncrementalDetokenizer(Tok, stops: new StopStringMatcher([stop], include));
+        string outText = string.Concat(Tok.Encode(text).Select(id => d.Add(id).Text)) + d.Flush();
         Assert.Equal(expected, outText);
-        Assert.Equal(stopped, s.Stopped);
+        Assert.Equal(stopped, d.Stopped);
     }
 
     [Fact]
-    public void Scanner_HoldsBackOnlyAPossibleStopPrefix()
+    public void Matcher_HoldsBackOnlyAPossibleStopPrefix()
     {
-        var s = new StopStringScanner(["STOP"], false);
-        Assert.Equal("abc", s.Push("abcST"));
-        Assert.Equal("STx", s.Push("x"));
-        Assert.Equal("", s.Push("S"));
-        Assert.Equal("", s.Push("TOP and more"));
+        var s = new StopStringMatcher(["STOP"]);
+        Assert.Equal("abc", s.Push("abcST").Text);
+        Assert.Equal("STx", s.Push("x").Text);
+        Assert.Equal("", s.Push("S").Text);
+        Assert.Equal("", s.Push("TOP and more").Text);
         Assert.True(s.Stopped);
     }
 
     [Fact]
-    public void Scanner_EarliestOfSeveralStopsWins()
+    public void Matcher_EarliestOfSeveralStopsWins()
     {
-        var s = new StopStringScanner(["world", "lo"], false);
-        Assert.Equal("Hel", s.Push("Hello world") + s.Flush());
+        var s = new StopStringMatcher(["world", "lo"]);
+        Assert.Equal("Hel", s.Push("Hello world").Text + s.Flush());
     }
 }

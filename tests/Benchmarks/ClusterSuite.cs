@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Loom.Gateway.Cluster;
+using Loom.Grains.Abstractions;
+using Loom.Silo.Configuration;
+using Loom.Silo.Hosting;
+using Loom.Silo.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Orleans.TestingHost;
+
+namespace Loom.Benchmarks;
+
+/// <summary>
+/// `cluster`: scale-out on the simulated backend (each worker's step costs what the cost model
+/// says and computes nothing, so 16 silos fit on one machine): throughput at each worker count
+/// against perfect linear scaling, the router's decision time, and the prefix-cache hit rate of
+/// affinity routing against random placement on a shared-prefix workload.
+/// </summary>
+public static class ClusterSuite
+{
+    public static int Run(BenchArgs args) => RunAsync(args).GetAwaiter().GetResult();
+
+    private static async Task<int> RunAsync(BenchArgs args)
+    {
+        int[] counts = (args.Get("workers") ?? "1,2,4,8,16").Split(',').Select(int.Parse).ToArray();
+        double stepMs = double.Parse(args.Get("step-ms") ?? "50", System.Globalization.CultureInfo.InvariantCulture);
+        int seqs = args.GetInt("max-num-seqs", 8), tokens = args.GetInt("max-tokens", 24), waves = args.GetInt("waves", 4);
+
+        var rates = new Dictionary<int, double>();
+        var pickMs = new List<double>();
+        foreach (int n in counts)
+        {
+            await using var c = await SimCluster.StartAsync(n, stepMs, seqs);
+            // Enough clients to fill every worker's batch, for `waves` batches each.
+            int clients = n * seqs, requests = clients * waves;
+            var rng = new Random(n);
+            var work = Enumerable.Range(0, requests).Select(i => new GenerationRequest($"s{n}-{i}",
+                [.. Enumerable.Range(0, 24).Select(_ => rng.Next(1, 256))], new SamplingParams { MaxTokens = tokens, Temperature = 0, IgnoreEos = true })).ToList();
+            int next = -1;
+            long produced = 0;
+            var sw = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < work.Count)
+                    await foreach (var _ in c.Client.GenerateAsync(work[i], default)) Interlocked.Increment(ref produced);
+            })));
+            rates[n] = produced / sw.Elapsed.TotalSeconds;
+            // The router's decision as a caller sees it: one PickWorkerAsync round trip, n workers known.
+            var router = c.Cluster.Client.GetGrain<IRouterGrain>(0);
+            for (int i = 0; i < 300; i++)
+            {
+                var t = Stopwatch.GetTimestamp();
+                await router.PickWorkerAsync(work[i % work.Count].PromptTokenIds);
+                if (n == counts.Max()) pickMs.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            }
+            Console.WriteLine($"{n,2} worker(s): {rates[n],7:F0} tok/s, {rates[n] / (n * rates[counts.Min()] / counts.Min()):P1} of linear");
+        }
+
+        // The policy alone, 16 workers, no network.
+        var policy = new RoutingPolicy();
+        var loads = Enumerable.Range(0, 16).Select(i => new WorkerLoad($"w{i}", i % 5, 0, 100 + i, 0.3, i % 3)).ToList();
+        var prng = new Random(1);
+        var policyMs = new List<double>();
+        for (int i = 0; i < 20000; i++)
+        {
+            int[] prompt = [.. Enumerable.Range(0, 64).Select(_ => prng.Next(1, 30000))];
+            var t = Stopwatch.GetTimestamp();
+            policy.Pick(loads, prompt);
+            policyMs.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+        }
+
+        var (affinity, random) = await PrefixHitRatesAsync(args.GetInt("affinity-workers", 4), stepMs, seqs);
+        int top = counts.Max(), baseN = counts.Min();
+        double eff = rates[top] / (top * rates[baseN] / baseN);
+        var result = new Dictionary<string, object>
+        {
+            ["step_ms"] = stepMs,
+            ["max_num_seqs"] = seqs,
+            ["tok_s"] = counts.ToDictionary(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture), n => Math.Round(rates[n], 1)),
+            [$"scaling_efficiency_{top}"] = Math.Round(eff, 3),
+            ["router_p99_ms"] = Math.Round(Percentile(pickMs, 0.99), 3),
+            ["router_p50_ms"] = Math.Round(Percentile(pickMs, 0.5), 3),
+            ["router_policy_p99_ms"] = Math.Round(Percentile(policyMs, 0.99), 4),
+            ["affinity_hit_rate"] = Math.Round(affinity, 3),
+            ["random_hit_rate"] = Math.Round(random, 3),
+        };
+        foreach (var (k, v) in result) Console.WriteLine($"{k} = {(v is Dictionary<string, double> d ? string.Join(", ", d.Select(e => $"{e.Key}: {e.Value}")) : v)}");
+        if (args.Get("json") is { } json) File.WriteAllText(json, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    /// <summary>
+    /// 32 conversations of 8 turns, each turn its conversation's 4-block prefix plus its own tail,
+    /// sent once through the router (affinity) and once to a uniformly random worker; the rate is
+    /// prefix-cache hit tokens over queried tokens, summed over the workers.
+    /// </summary>
+    private static async Task<(double Affinity, double Random)> PrefixHitRatesAsync(int n, double stepMs, int seqs)
+    {
+        var rates = new double[2];
+        for (int mode = 0; mode < 2; mode++)
+        {
+            await using var c = await SimCluster.StartAsync(n, stepMs, seqs);
+            var rng = new Random(7);
+            var prefixes = Enumerable.Range(0, 32).Select(_ => Enumerable.Range(0, 64).Select(_ => rng.Next(1, 256)).ToArray()).ToArray();
+            var keys = (await c.Cluster.Client.GetGrain<IRouterGrain>(0).GetWorkerStatsAsync()).Keys.ToArray();
+            var pick = new Random(11);
+            var randomWorker = new int[32, 8];
+            for (int i = 0; i < 32; i++)
+                for (int t = 0; t < 8; t++) randomWorker[i, t] = pick.Next(keys.Length);
+            for (int turn = 0; turn < 8; turn++)
+            {
+                await Task.WhenAll(prefixes.Select(async (p, conv) =>
+                {
+                    var req = new GenerationRequest($"a{mode}-{conv}-{turn}", [.. p, .. Enumerable.Range(0, 8).Select(t => 1 + (conv * 13 + turn * 5 + t) % 250)],
+                        new SamplingParams { MaxTokens = 4, Temperature = 0, IgnoreEos = true });
+                    var stream = mode == 0 ? c.Client.GenerateAsync(req, default)
+                        : c.Cluster.Client.GetGrain<IWorkerGrain>(keys[randomWorker[conv, turn]]).GenerateAsync(req);
+                    await foreach (var _ in stream) { }
+                }));
+            }
+            long q = 0, h = 0;
+            foreach (var key in keys)
+            {
+                var s = await c.Cluster.Client.GetGrain<IWorkerGrain>(key).GetStatsAsync();
+                q += s.PrefixCacheQueries;
+                h += s.PrefixCacheHits;
+            }
+            rates[mode] = q == 0 ? 0 : (double)h / q;
+            Console.WriteLine($"{(mode == 0 ? "affinity" : "random"),8} routing over {n} workers: prefix-cache hit rate {rates[mode]:P1}");
+        }
+        return (rates[0], rates[1]);
+    }
+
+    private static double Percentile(List<double> xs, double p)
+    {
+        if (xs.Count == 0) return 0;
+        var s = xs.OrderBy(x => x).ToList();
+        return s[Math.Min(s.Count - 1, (int)(p * s.Count))];
+    }
+
+    /// <summary>An in-process cluster of simulated workers and a gateway client over it.</summary>
+    private sealed class SimCluster : IAsyncDisposable
+    {
+        private SimCluster(InProcessTestCluster cluster)
+        {
+            Cluster = cluster;
+            Client = new OrleansGenerationClient(cluster.Client);
+        }
+
+        public InProcessTestCluster Cluster { get; }
+        public OrleansGenerationClient Client { get; }
+
+        public static async Task<SimCluster> StartAsync(int silos, double stepMs, int seqs)
+        {
+            var options = new LoomOptions
+            {
+                Engine = new() { Backend = "simulated", MaxNumSeqs = seqs, KvCacheBytes = 16L * 1024 * 1024 },
+                Simulated = new() { StepOverheadMs = stepMs, PerTokenMs = 0.01, VocabSize = 256 },
+            };
+            var builder = new InProcessTestClusterBuilder((short)silos);
+            builder.ConfigureSilo((_, silo) =>
+            {
+                silo.AddLoomWorker(options);
+                silo.Services.AddLogging(l => l.SetMinimumLevel(LogLevel.Error));
+            });
+            builder.ConfigureClient(c =>
+            {
+                c.ConfigureFailureDetection();
+                c.Services.AddLogging(l => l.SetMinimumLevel(LogLevel.Error));
+            });
+            var cluster = builder.Build();
+            await cluster.DeployAsync();
+            var router = cluster.Client.GetGrain<IRouterGrain>(0);
+            for (int i = 0; i < 400 && (await router.GetWorkerStatsAsync()).Count < silos; i++) await Task.Delay(50);
+            return new SimCluster(cluster);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Client.Dispose();
+            try { await Cluster.StopAllSilosAsync(); } catch (Exception) { /* best effort */ }
+            await Cluster.DisposeAsync();
+        }
+    }
+}
