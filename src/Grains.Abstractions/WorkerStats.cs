@@ -16,4 +16,5 @@ public sealed record WorkerStats(
     [property: Id(8)] long PrefixCacheHits,
     [property: Id(9)] long Preemptions,
     [property: Id(10)] long PromptTokens,
-    [property: Id(11)] long GenerationTokens);
+    [property: Id(11)] long GenerationTokens,
+    [property: Id(12)] int MaxNumSeqs = 0);

@@ -71,7 +71,8 @@ public static class ClusterSuite
             policyMs.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
         }
 
-        var (affinity, random) = await PrefixHitRatesAsync(args.GetInt("affinity-workers", 4), stepMs, seqs);
+        // Batches wide enough that a conversation's turn is never pushed off its worker by a full batch.
+        var (affinity, random) = await PrefixHitRatesAsync(args.GetInt("affinity-workers", 4), stepMs, 32);
         int top = counts.Max(), baseN = counts.Min();
         double eff = rates[top] / (top * rates[baseN] / baseN);
         var result = new Dictionary<string, object>

@@ -90,6 +90,13 @@ public static class EngineSuite
 
     private static Row RunLoom(string name, LlamaModel model, EngineOptions options, List<WorkItem> work, int concurrency)
     {
+        var (metrics, waste) = RunEngine(name, model, options, work, concurrency);
+        return new Row(name, metrics, waste);
+    }
+
+    /// <summary>The workload on an in-process engine with <paramref name="concurrency"/> closed-loop clients (or Poisson arrivals at <paramref name="rate"/> req/s).</summary>
+    internal static (RunMetrics Metrics, double KvWaste) RunEngine(string name, LlamaModel model, EngineOptions options, List<WorkItem> work, int concurrency, double? rate = null)
+    {
         Console.WriteLine($"{name} ...");
         using var engine = new EngineLoop(model, options);
         var metrics = new RunMetrics(work.Count);
@@ -106,11 +113,19 @@ public static class EngineSuite
                 await foreach (var d in engine.Submit(request)) metrics.Token(i, clock.Elapsed.TotalSeconds);
             }
         }
-        Task.WaitAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(Client)).ToArray());
+        async Task One(int i)
+        {
+            var w = work[i];
+            metrics.Submitted(i, clock.Elapsed.TotalSeconds);
+            var request = new EngineRequest($"b{i}", w.Prompt, new SamplingParams { Temperature = 0, MaxTokens = w.OutputTokens, IgnoreEos = true });
+            await foreach (var d in engine.Submit(request)) metrics.Token(i, clock.Elapsed.TotalSeconds);
+        }
+        if (rate is { } r) Task.WaitAll(Arrivals.Poisson(work.Count, r).Select(async (at, i) => { await Arrivals.Until(clock, at); await One(i); }).ToArray());
+        else Task.WaitAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(Client)).ToArray());
         metrics.Complete(clock.Elapsed.TotalSeconds, engine.PeakRunning);
         var (steps, tokens, fwd, smp) = engine.StepTotals;
         Console.WriteLine($"  {steps} steps, {tokens / (double)Math.Max(steps, 1):F1} tokens/step, forward {fwd:F1} s ({tokens / Math.Max(fwd, 1e-9):F0} tok/s), sampling+emit {smp:F1} s, preemptions {engine.Preemptions}");
-        return new Row(name, metrics, engine.KvWasteFraction);
+        return (metrics, engine.KvWasteFraction);
     }
 
     private static void PrintTable(List<Row> rows)

@@ -7,6 +7,7 @@ var suites = new Dictionary<string, Func<BenchArgs, int>>
     ["engine"] = EngineSuite.Run,
     ["profile"] = ProfileSuite.Run,
     ["cluster"] = ClusterSuite.Run,
+    ["serve"] = ServeSuite.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var suite))
 {

@@ -29,6 +29,9 @@ public sealed class RunMetrics(int requests)
 
     public void Finished(int i, double t) { lock (_gate) _last[i] = t; }
 
+    /// <summary>The request's true token count when one observed chunk may carry several (HTTP streaming).</summary>
+    public void SetTokens(int i, int tokens) { lock (_gate) _tokens[i] = tokens; }
+
     public void Complete(double duration, int peak)
     {
         Duration = duration;
@@ -40,6 +43,12 @@ public sealed class RunMetrics(int requests)
 
     public double TtftMs(double q) => Percentile(_first.Zip(_submit, (f, s) => (f - s) * 1000).ToList(), q);
     public double ItlMs(double q) => Percentile(_itl.Select(x => x * 1000).ToList(), q);
+
+    /// <summary>Time per output token after the first, per request.</summary>
+    public double TpotMs(double q) => Percentile(Enumerable.Range(0, requests).Where(i => _tokens[i] > 1)
+        .Select(i => (_last[i] - _first[i]) * 1000 / (_tokens[i] - 1)).ToList(), q);
+
+    public double E2eMs(double q) => Percentile(_last.Zip(_submit, (l, s) => (l - s) * 1000).ToList(), q);
 
     private static double Percentile(List<double> xs, double q)
     {

@@ -47,6 +47,12 @@ public sealed class RoutingPolicyTests
         // When everyone is saturated the request queues on the least loaded.
         loads = [Load(preferred, 64, 9), Load(others[0], 64, 2), Load(others[1], 64, 5)];
         Assert.Equal(others[0], Policy.Pick(loads, prompt));
+        // A full batch (running plus just-routed reaches max_num_seqs) saturates it before anything queues.
+        WorkerLoad Batch(string k, int running, int pending) => new(k, running, 0, 500, 0.2, pending, MaxNumSeqs: 8);
+        loads = [Batch(preferred, 6, 2), Batch(others[0], 7, 0), Batch(others[1], 3, 1)];
+        Assert.Equal(others[1], Policy.Pick(loads, prompt));
+        loads = [Batch(preferred, 6, 1), Batch(others[0], 0, 0), Batch(others[1], 0, 0)];
+        Assert.Equal(preferred, Policy.Pick(loads, prompt));
     }
 
     [Fact]

@@ -151,7 +151,7 @@ public sealed class EngineLoop : IDisposable
     {
         var k = _kv.Stats;
         return new WorkerStats(_scheduler.NumRunning, _scheduler.NumWaiting, k.TotalBlocks, k.FreeBlocks, k.UsedBlocks, k.CachedFreeBlocks,
-            k.Usage, k.PrefixQueries, k.PrefixHits, _scheduler.Preemptions, _promptTokens, _generationTokens);
+            k.Usage, k.PrefixQueries, k.PrefixHits, _scheduler.Preemptions, _promptTokens, _generationTokens, Options.MaxNumSeqs);
     }
 
     private void Run()

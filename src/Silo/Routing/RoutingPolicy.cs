@@ -5,7 +5,8 @@ using System.Text;
 namespace Loom.Silo.Routing;
 
 /// <summary>What the policy knows of one worker: its last load report plus requests routed to it since.</summary>
-public readonly record struct WorkerLoad(string Key, int Running, int Waiting, int FreeBlocks, double KvUsage, int Pending);
+/// <remarks>MaxNumSeqs is the worker's batch limit (0 = unknown): requests beyond it would queue.</remarks>
+public readonly record struct WorkerLoad(string Key, int Running, int Waiting, int FreeBlocks, double KvUsage, int Pending, int MaxNumSeqs = 0);
 
 /// <summary>
 /// Where a request goes. Prefix affinity first: rendezvous (highest-random-weight) hashing of the
@@ -23,8 +24,12 @@ public sealed class RoutingPolicy(int blockSize = 16, int affinityBlocks = 2, in
 {
     public int BlockSize { get; } = blockSize > 0 ? blockSize : throw new ArgumentOutOfRangeException(nameof(blockSize));
 
-    /// <summary>A worker that already queues (waiting &gt; 0), has nearly no KV left, or was just sent many requests.</summary>
-    public bool IsSaturated(in WorkerLoad w) => w.Waiting > 0 || w.KvUsage >= kvSaturation || w.Pending >= pendingLimit;
+    /// <summary>
+    /// A worker that already queues (waiting &gt; 0), has nearly no KV left, was just sent many
+    /// requests, or whose batch is full counting what was routed to it since its last report.
+    /// </summary>
+    public bool IsSaturated(in WorkerLoad w) => w.Waiting > 0 || w.KvUsage >= kvSaturation || w.Pending >= pendingLimit
+        || w.MaxNumSeqs > 0 && w.Running + w.Pending >= w.MaxNumSeqs;
 
     /// <summary>The worker for <paramref name="prompt"/>, or null when <paramref name="workers"/> (less <paramref name="exclude"/>) is empty.</summary>
     public string? Pick(IReadOnlyList<WorkerLoad> workers, IReadOnlyList<int> prompt, IReadOnlyCollection<string>? exclude = null)
@@ -66,10 +71,10 @@ public sealed class RoutingPolicy(int blockSize = 16, int affinityBlocks = 2, in
         return best;
     }
 
-    /// <summary>Fewest queued (waiting + just routed), then fewest running, then most free KV; ties by rendezvous weight.</summary>
+    /// <summary>Fewest queued, then fewest in the batch (running + just routed), then most free KV; ties by rendezvous weight.</summary>
     private static WorkerLoad LeastLoaded(IReadOnlyList<WorkerLoad> workers, ulong key) =>
-        workers.OrderBy(w => w.Waiting + w.Pending)
-            .ThenBy(w => w.Running)
+        workers.OrderBy(w => w.Waiting)
+            .ThenBy(w => w.Running + w.Pending)
             .ThenByDescending(w => w.FreeBlocks)
             .ThenByDescending(w => Weight(key, w.Key))
             .First();

@@ -65,7 +65,7 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
         {
             // A worker not reporting yet (model loading, or just joined) is not offered.
             if (e.Stats is not { } s) continue;
-            loads.Add(new WorkerLoad(key, s.Running, s.Waiting, s.FreeBlocks, s.KvUsage, Volatile.Read(ref e.Pending)));
+            loads.Add(new WorkerLoad(key, s.Running, s.Waiting, s.FreeBlocks, s.KvUsage, Volatile.Read(ref e.Pending), s.MaxNumSeqs));
         }
         var key0 = _policy.Pick(loads, prompt, exclude is { Count: > 0 } ? exclude.ToHashSet() : null);
         if (key0 is not null && _workers.TryGetValue(key0, out var chosen)) Interlocked.Increment(ref chosen.Pending);
