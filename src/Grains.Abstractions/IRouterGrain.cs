@@ -19,6 +19,13 @@ public interface IRouterGrain : IGrainWithIntegerKey
     /// </summary>
     Task<string?> PickWorkerAsync(IReadOnlyList<int> promptTokenIds, IReadOnlyList<string>? exclude = null);
 
+    /// <summary>
+    /// A request routed to <paramref name="workerKey"/> has finished: until the worker's next load
+    /// report the router counts its batch one lighter, so a freed slot is used at once.
+    /// </summary>
+    [Orleans.Concurrency.OneWay]
+    Task ReleaseWorkerAsync(string workerKey);
+
     /// <summary>Every known worker's last load report.</summary>
     Task<IReadOnlyDictionary<string, WorkerStats>> GetWorkerStatsAsync();
 }

@@ -158,7 +158,12 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
                     catch (Exception e) when (IsWorkerFailure(e, ct)) { /* the worker is gone already */ }
                 }
             }
-            if (failure is null) yield break;
+            if (failure is null)
+            {
+                // Tell the router the slot is free now rather than at the worker's next load report.
+                _ = Router.ReleaseWorkerAsync(key);
+                yield break;
+            }
 
             exclude.Add(key);
             resubmissions++;

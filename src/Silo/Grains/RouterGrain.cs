@@ -33,5 +33,11 @@ public sealed class RouterGrain(WorkerDirectory directory) : Grain, IRouterGrain
     public Task<string?> PickWorkerAsync(IReadOnlyList<int> promptTokenIds, IReadOnlyList<string>? exclude = null) =>
         Task.FromResult(directory.Pick(promptTokenIds, exclude));
 
+    public Task ReleaseWorkerAsync(string workerKey)
+    {
+        directory.Release(workerKey);
+        return Task.CompletedTask;
+    }
+
     public Task<IReadOnlyDictionary<string, WorkerStats>> GetWorkerStatsAsync() => Task.FromResult(directory.Snapshot());
 }

@@ -22,6 +22,7 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
     {
         public WorkerStats? Stats;
         public int Pending;
+        public int Released;
     }
 
     private readonly ConcurrentDictionary<string, Entry> _workers = new();
@@ -65,11 +66,19 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
         {
             // A worker not reporting yet (model loading, or just joined) is not offered.
             if (e.Stats is not { } s) continue;
-            loads.Add(new WorkerLoad(key, s.Running, s.Waiting, s.FreeBlocks, s.KvUsage, Volatile.Read(ref e.Pending), s.MaxNumSeqs));
+            // Requests that finished since the report free their batch slots now, not at the next refresh.
+            int running = Math.Max(0, s.Running - Volatile.Read(ref e.Released));
+            loads.Add(new WorkerLoad(key, running, s.Waiting, s.FreeBlocks, s.KvUsage, Volatile.Read(ref e.Pending), s.MaxNumSeqs));
         }
         var key0 = _policy.Pick(loads, prompt, exclude is { Count: > 0 } ? exclude.ToHashSet() : null);
         if (key0 is not null && _workers.TryGetValue(key0, out var chosen)) Interlocked.Increment(ref chosen.Pending);
         return key0;
+    }
+
+    /// <summary>A request on <paramref name="key"/> finished (see <see cref="IRouterGrain.ReleaseWorkerAsync"/>).</summary>
+    public void Release(string key)
+    {
+        if (_workers.TryGetValue(key, out var e)) Interlocked.Increment(ref e.Released);
     }
 
     public IReadOnlyDictionary<string, WorkerStats> Snapshot() =>
@@ -97,6 +106,7 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
             var stats = await call.WaitAsync(StatsTimeout);
             entry.Stats = stats;
             Volatile.Write(ref entry.Pending, 0); // the report now includes what was routed to it
+            Volatile.Write(ref entry.Released, 0); // ... and what finished
         }
         catch (Exception e)
         {
