@@ -41,8 +41,18 @@ public static class ServeSuite
             {
                 var (modelDir, _) = BenchModels.Ensure(preset, args.Get("cache"));
                 var config = ModelConfig.Load(modelDir);
+                // The random-weight model has no tokenizer of its own: GPT-2's real one (50257 ids, a
+                // superset of the 49152 the model emits) turns its tokens into text, so the gateway
+                // streams, detokenizes and frames real text as it would for a real model.
+                if (!File.Exists(Path.Combine(modelDir, "tokenizer.json")) && config.VocabSize <= 50257)
+                    Loom.Gateway.Tokenization.Gpt2TokenizerFiles.Write(modelDir);
                 vocab = config.VocabSize;
-                var engineSection = new LoomOptions.EngineSection { MaxNumSeqs = Math.Max(concurrency, 64), MaxModelLen = 2048, KvCacheBytes = 512L << 20 };
+                // The model gets all cores but one in both runs: on a GPU server the gateway's CPU work
+                // (HTTP, Orleans, detokenizing) never competes with the model, so here it gets a core
+                // of its own too, and the comparison isolates what the serving path costs.
+                int threads = args.GetInt("threads", Math.Max(1, Environment.ProcessorCount - 1));
+                var engineSection = new LoomOptions.EngineSection { MaxNumSeqs = Math.Max(concurrency, 64), MaxModelLen = 2048, KvCacheBytes = 512L << 20, Threads = threads };
+                Console.WriteLine($"model threads: {threads} of {Environment.ProcessorCount} (the rest serve HTTP)");
                 var work0 = Workload.ShareGptLike(requests, vocab);
                 using (var backend = new CpuBackend(engineSection.Threads))
                 using (var model = LlamaModel.Load(modelDir, backend))
@@ -108,6 +118,7 @@ public static class ServeSuite
                 ["overhead_vs_engine"] = engine is null ? null : Math.Round(1 - gw.OutputTokS / engine.OutputTokS, 4),
                 ["ttft_p50_added_ms"] = engine is null ? null : Math.Round(gw.TtftMs(0.5) - engine.TtftMs(0.5), 2),
             };
+            foreach (var k in result.Keys.ToList()) if (result[k] is double d && !double.IsFinite(d)) result[k] = null; // JSON has no NaN
             foreach (var (k, v) in result) if (v is not null) Console.WriteLine($"{k} = {v}");
             if (args.Get("json") is { } json) await File.WriteAllTextAsync(json, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
