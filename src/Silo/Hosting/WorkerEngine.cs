@@ -99,10 +99,14 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
             log.LogInformation("simulated worker: {Overhead} ms per step + {PerToken} ms per token, vocab {Vocab}", s.StepOverheadMs, s.PerTokenMs, s.VocabSize);
             return;
         }
-        if (options.Device == "cuda")
-            throw new LoomConfigException("device", "the CUDA backend is not part of this build yet; use device: cpu or auto");
+        try
+        {
+            var (backend, why) = BackendFactory.Create(options.Device, e.Threads);
+            _backend = backend;
+            log.LogInformation("{Why}", why);
+        }
+        catch (BackendUnavailableException ex) { throw new LoomConfigException("device", ex.Message); }
         var dir = options.Model.Path is { Length: > 0 } p ? p : DemoModelFiles.EnsureCreated();
-        _backend = new CpuBackend(e.Threads);
         _model = LlamaModel.Load(dir, _backend);
         var model = _model;
         _engine = new EngineLoop(model.Config, engineOptions,
