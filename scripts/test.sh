@@ -7,6 +7,7 @@ if ! command -v dotnet >/dev/null; then
 fi
 scripts/install-deps.sh
 dotnet build Cluster.sln -c Release --nologo -v q
+scripts/check-ptx.sh
 status=0
 dotnet test Cluster.sln -c Release --no-build --nologo -v q --logger "console;verbosity=normal" "$@" | tee /tmp/loom-test.log || status=$?
 # One closing line for CI, summed over every test project.

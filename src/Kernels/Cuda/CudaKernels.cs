@@ -1,0 +1,32 @@
+using System.Reflection;
+
+namespace Loom.Kernels.Cuda;
+
+/// <summary>
+/// The PTX modules (Cuda/Kernels/*.cu compiled by tests/PtxBuild, committed, embedded) and every
+/// entry point C# launches. The Ptx tests check each name exists in its module and that the
+/// committed PTX is what NVRTC makes of the sources today.
+/// </summary>
+public static class CudaKernels
+{
+    public static IReadOnlyDictionary<string, string[]> EntriesByModule { get; } = new Dictionary<string, string[]>
+    {
+        ["elementwise"] = ["embedding_bf16", "rms_norm", "fused_add_rms_norm", "silu_and_mul", "add_f32", "rope_rotate_half", "gather_rows", "copy_columns"],
+        ["kv_cache"] = ["reshape_and_cache", "copy_blocks"],
+        ["attention"] = ["paged_attention_decode", "paged_attention_reduce", "paged_attention_prefill"],
+        ["sampling"] = ["sample_greedy", "sample_filtered"],
+    };
+
+    /// <summary>The header pasted into every module through NVRTC's header list.</summary>
+    public const string CommonHeader = "common.cuh";
+
+    /// <summary>The embedded PTX of one module.</summary>
+    public static string Ptx(string module)
+    {
+        var name = $"Loom.Kernels.Cuda.{module}.ptx";
+        using var s = Assembly.GetExecutingAssembly().GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"PTX module '{module}' is not embedded ({name})");
+        using var r = new StreamReader(s);
+        return r.ReadToEnd();
+    }
+}
