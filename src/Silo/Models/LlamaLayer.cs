@@ -17,7 +17,7 @@ internal sealed class LlamaLayer : IDisposable
 
     public long LinearBytes => Qkv.ByteLength + O.ByteLength + GateUp.ByteLength + Down.ByteLength;
 
-    public static LlamaLayer Load(IBackend backend, ModelWeights w, ModelConfig c, int i)
+    public static LlamaLayer Load(IBackend backend, IWeights w, ModelConfig c, int i)
     {
         string p = $"model.layers.{i}.";
         int h = c.HiddenSize, qDim = c.NumHeads * c.HeadDim, kvDim = c.NumKvHeads * c.HeadDim, f = c.IntermediateSize;

@@ -17,6 +17,7 @@ public sealed class LlamaModel : IDisposable
     private readonly float[] _invFreq;
     private readonly float _eps;
     private Workspace? _ws;
+    private Loom.Kernels.Collectives.ICommunicator? _communicator;
 
     private LlamaModel(IBackend backend, ModelConfig config, Tensor embed, Tensor finalNorm, LinearWeight lmHead, LlamaLayer[] layers)
     {
@@ -56,7 +57,14 @@ public sealed class LlamaModel : IDisposable
     }
 
     /// <summary>Validates every tensor's name and shape against the config and moves it onto the backend.</summary>
-    public static LlamaModel Load(ModelConfig c, ModelWeights w, IBackend backend)
+    public static LlamaModel Load(ModelConfig c, IWeights w, IBackend backend) => Load(c, w, backend, null);
+
+    /// <summary>
+    /// Loads one tensor-parallel shard: <paramref name="c"/> is the shard's config (its share of the
+    /// heads and MLP columns, see <see cref="TensorParallel"/>) and <paramref name="w"/> hands out its
+    /// slices; the all-reduce after o_proj and down_proj goes through <paramref name="communicator"/>.
+    /// </summary>
+    public static LlamaModel Load(ModelConfig c, IWeights w, IBackend backend, Loom.Kernels.Collectives.ICommunicator? communicator)
     {
         var layers = new List<LlamaLayer>();
         Tensor? embed = null, norm = null;
@@ -72,7 +80,7 @@ public sealed class LlamaModel : IDisposable
                 !c.TieWordEmbeddings || w.Contains("lm_head.weight")
                     ? w.Get("lm_head.weight", c.VocabSize, c.HiddenSize)
                     : embedView]);
-            return new LlamaModel(backend, c, embed, norm, head, layers.ToArray());
+            return new LlamaModel(backend, c, embed, norm, head, layers.ToArray()) { _communicator = communicator };
         }
         catch
         {
@@ -146,11 +154,13 @@ public sealed class LlamaModel : IDisposable
             b.WriteKv(cache, li, k, v, slots);
             b.PagedAttention(q, cache, li, batch.Attention, c.NumHeads, scale, attn);
             b.Linear(attn, layer.O, null, x);
+            _communicator?.AllReduceSum(x); // row-parallel o_proj: each shard holds a partial sum
 
             b.AddRmsNorm(x, residual, layer.PostAttentionNorm, _eps, normed);
             b.Linear(normed, layer.GateUp, null, gateUp);
             b.SiluAndMul(gateUp, act);
             b.Linear(act, layer.Down, null, x);
+            _communicator?.AllReduceSum(x); // row-parallel down_proj
         }
         b.AddRmsNorm(x, residual, _finalNorm, _eps, normed);
 

@@ -8,7 +8,7 @@ namespace Loom.Silo.Models;
 /// <c>model.safetensors.index.json</c>. Every file stays memory-mapped until <see cref="Dispose"/>;
 /// views handed out are only valid until then.
 /// </summary>
-public sealed class ModelWeights : IDisposable
+public sealed class ModelWeights : IWeights, IDisposable
 {
     public const string SingleFileName = "model.safetensors";
     public const string IndexFileName = "model.safetensors.index.json";
