@@ -4,17 +4,19 @@ using Loom.Kernels.Cuda;
 namespace Loom.Kernels;
 
 /// <summary>The requested device cannot be used; the message says what is missing.</summary>
-public sealed class BackendUnavailableException(string message) : Exception(message);
+public sealed class BackendUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// Picks the backend for `device: auto | cpu | cuda`. auto takes a usable GPU and otherwise the CPU,
-/// saying why; cuda insists and fails naming what is missing. The CUDA backend itself (PTX kernels,
-/// cuBLAS) is not in this build yet, so a detected GPU is reported and not used.
+/// Picks the backend for `device: auto | cpu | cuda`. cuda insists on the GPU and fails naming what
+/// is missing. auto runs on the CPU and says why: with no usable GPU that is the only choice, and
+/// with one it is because <see cref="CudaBackend"/> has not yet passed tests/GpuCheck on hardware
+/// (no device was lent while it was written), so it is opt-in through `device: cuda` until then.
 /// </summary>
 public static class BackendFactory
 {
-    public static (IBackend Backend, string Why) Create(string device, int threads, ICudaProbe? probe = null)
+    public static (IBackend Backend, string Why) Create(string device, int threads, ICudaProbe? probe = null, Func<IBackend>? cuda = null)
     {
+        cuda ??= () => new CudaBackend();
         switch (device)
         {
             case "cpu":
@@ -23,13 +25,17 @@ public static class BackendFactory
             {
                 var gpu = CudaDetection.Detect(probe);
                 if (!gpu.Available) throw new BackendUnavailableException($"device: cuda, but no usable GPU: {gpu.Reason}");
-                throw new BackendUnavailableException($"device: cuda found {gpu.Reason}, but the CUDA backend is not part of this build yet; use device: cpu or auto");
+                try { return (cuda(), $"device: cuda on {gpu.Reason}"); }
+                catch (Exception e) when (e is Cuda.Interop.CudaException or Cuda.Interop.CublasException or DllNotFoundException)
+                {
+                    throw new BackendUnavailableException($"device: cuda found {gpu.Reason}, but starting the CUDA backend failed: {e.Message}", e);
+                }
             }
             case "auto":
             {
                 var gpu = CudaDetection.Detect(probe);
                 return (new CpuBackend(threads), gpu.Available
-                    ? $"device: auto found {gpu.Reason}, but the CUDA backend is not part of this build yet: running on the CPU"
+                    ? $"device: auto found {gpu.Reason}; the CUDA backend is opt-in (device: cuda) until it has passed tests/GpuCheck on hardware: running on the CPU"
                     : $"device: auto: no usable GPU ({gpu.Reason}); running on the CPU");
             }
             default:

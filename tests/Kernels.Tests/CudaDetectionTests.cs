@@ -68,9 +68,16 @@ public sealed class CudaDetectionTests
 
         var e = Assert.Throws<BackendUnavailableException>(() => BackendFactory.Create("cuda", 1, new FakeProbe(init: 100)));
         Assert.Contains("CUDA_ERROR_NO_DEVICE", e.Message);
-        var built = Assert.Throws<BackendUnavailableException>(() => BackendFactory.Create("cuda", 1, new FakeProbe()));
-        Assert.Contains("NVIDIA H200", built.Message);
-        Assert.Contains("not part of this build", built.Message);
+        using var marker = new CpuBackend(1);
+        var (chosen, cudaWhy) = BackendFactory.Create("cuda", 1, new FakeProbe(), cuda: () => marker);
+        Assert.Same(marker, chosen); // a usable GPU: the CUDA backend is built
+        Assert.Contains("NVIDIA H200", cudaWhy);
+        var failed = Assert.Throws<BackendUnavailableException>(() => BackendFactory.Create("cuda", 1, new FakeProbe(),
+            cuda: () => throw new Loom.Kernels.Cuda.Interop.CudaException("cuModuleLoadDataEx", 218, "ptxas: bad")));
+        Assert.Contains("cuModuleLoadDataEx failed: CUDA_ERROR_INVALID_PTX (218)", failed.Message);
+        var (autoGpu, autoWhy) = BackendFactory.Create("auto", 1, new FakeProbe(), cuda: () => throw new InvalidOperationException("auto must not build it"));
+        using (autoGpu) Assert.IsType<CpuBackend>(autoGpu);
+        Assert.Contains("opt-in", autoWhy);
 
         var (cpu, cpuWhy) = BackendFactory.Create("cpu", 1);
         using (cpu) Assert.IsType<CpuBackend>(cpu);

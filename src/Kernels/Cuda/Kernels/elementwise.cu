@@ -92,3 +92,24 @@ extern "C" __global__ void copy_columns(const float* __restrict__ src, int src_c
     float* o = out + (long long)blockIdx.x * cols;
     for (int j = threadIdx.x; j < cols; j += blockDim.x) o[j] = s[j];
 }
+
+// out[i] = table[ids[i]] for an fp32 table (f32 checkpoints keep their embedding in fp32).
+extern "C" __global__ void embedding_f32(const float* __restrict__ table, const int* __restrict__ ids, float* __restrict__ out, int hidden)
+{
+    const float* row = table + (long long)ids[blockIdx.x] * hidden;
+    float* o = out + (long long)blockIdx.x * hidden;
+    for (int i = threadIdx.x; i < hidden; i += blockDim.x) o[i] = row[i];
+}
+
+// fp32 activations to bf16 for the cuBLAS GEMM's inputs (grid-stride).
+extern "C" __global__ void f32_to_bf16(const float* __restrict__ x, unsigned short* __restrict__ y, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) y[i] = f32_to_bf16(x[i]);
+}
+
+// out[r, j] += bias[j]: grid = rows.
+extern "C" __global__ void add_bias(float* __restrict__ out, const float* __restrict__ bias, int cols)
+{
+    float* o = out + (long long)blockIdx.x * cols;
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) o[j] += bias[j];
+}
