@@ -1,0 +1,179 @@
+using Loom.Kernels;
+using Loom.Kernels.Cpu;
+using Loom.Kernels.Cuda;
+using Loom.Silo.Models;
+
+namespace Loom.GpuCheck;
+
+/// <summary>
+/// CUDA against the CPU backend on the same inputs. Tolerances: fp32 elementwise ops 1e-4
+/// relative; bf16 GEMMs (inputs rounded to bf16, fp32 accumulation) 2e-2 of the output scale;
+/// attention over a bf16 KV pool on both sides 2e-3; end-to-end logits of a bf16 model 5e-2 of
+/// the logit scale, and the greedy token must agree at 95 % of positions.
+/// </summary>
+public sealed class Checks
+{
+    public int Passed { get; private set; }
+    public int Failed { get; private set; }
+
+    public void Pass(string name, string detail)
+    {
+        Passed++;
+        Console.WriteLine($"PASS {name}: {detail}");
+    }
+
+    public void Fail(string name, string detail)
+    {
+        Failed++;
+        Console.WriteLine($"FAIL {name}: {detail}");
+    }
+
+    private void Compare(string name, float[] want, float[] got, double relTol)
+    {
+        double scale = Math.Max(1e-6, want.Max(MathF.Abs)), worst = 0;
+        for (int i = 0; i < want.Length; i++) worst = Math.Max(worst, Math.Abs(want[i] - got[i]));
+        if (worst <= relTol * scale && !got.Any(float.IsNaN)) Pass(name, $"max |Δ| {worst:E2} (scale {scale:F3})");
+        else Fail(name, $"max |Δ| {worst:E2} > {relTol * scale:E2}");
+    }
+
+    private static float[] Random(int n, int seed, float scale = 1f)
+    {
+        var r = new Random(seed);
+        return [.. Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1) * scale)];
+    }
+
+    private static Tensor Put(IBackend b, float[] data, params int[] shape)
+    {
+        var t = b.Allocate(DType.F32, shape);
+        b.CopyFromHost(data, t);
+        return t;
+    }
+
+    private static float[] Get(IBackend b, Tensor t)
+    {
+        var h = new float[t.ElementCount];
+        b.Synchronize();
+        b.CopyToHost(t, h);
+        return h;
+    }
+
+    private void Run(string name, Func<IBackend, float[]> op, double tol)
+    {
+        try { Compare(name, op(Cpu!), op(Cuda!), tol); }
+        catch (Exception e) { Fail(name, e.Message); }
+    }
+
+    private CudaBackend? Cuda;
+    private CpuBackend? Cpu;
+
+    public unsafe void Ops(CudaBackend cuda, CpuBackend cpu)
+    {
+        Cuda = cuda;
+        Cpu = cpu;
+        const int T = 37, H = 512, F = 1376;
+        var x = Random(T * H, 1);
+        var w = Random(H, 2, 0.5f).Select(v => v + 1f).ToArray();
+        Run("rms_norm", b => { using var xt = Put(b, x, T, H); using var wt = Put(b, w, H); using var o = b.Allocate(DType.F32, T, H); b.RmsNorm(xt, wt, 1e-5f, o); return Get(b, o); }, 1e-4);
+        Run("fused_add_rms_norm", b =>
+        {
+            using var xt = Put(b, x, T, H); using var r = Put(b, Random(T * H, 3), T, H); using var wt = Put(b, w, H); using var o = b.Allocate(DType.F32, T, H);
+            b.AddRmsNorm(xt, r, wt, 1e-5f, o);
+            return [.. Get(b, o), .. Get(b, r)];
+        }, 1e-4);
+        Run("silu_and_mul", b => { using var g = Put(b, Random(T * 2 * F, 4, 4f), T, 2 * F); using var o = b.Allocate(DType.F32, T, F); b.SiluAndMul(g, o); return Get(b, o); }, 1e-4);
+        Run("add", b => { using var a = Put(b, x, T, H); using var c = Put(b, Random(T * H, 5), T, H); using var o = b.Allocate(DType.F32, T, H); b.Add(a, c, o); return Get(b, o); }, 1e-6);
+        Run("gather_rows+copy_columns", b =>
+        {
+            using var a = Put(b, x, T, H); using var g = b.Allocate(DType.F32, 3, H); b.GatherRows(a, [5, 0, 36], g);
+            using var c = b.Allocate(DType.F32, T, 100); b.CopyColumns(a, 77, c);
+            return [.. Get(b, g), .. Get(b, c)];
+        }, 0);
+        var inv = Enumerable.Range(0, 32).Select(i => (float)Math.Pow(500000, -2.0 * i / 64)).ToArray();
+        var pos = Enumerable.Range(0, T).Select(i => i * 97 % 4000).ToArray();
+        Run("rope", b => { using var q = Put(b, Random(T * 8 * 64, 6), T, 8 * 64); b.Rope(q, 64, pos, inv, 1f); return Get(b, q); }, 2e-4);
+        var wBytes = Random(F * H, 7, 0.05f);
+        fixed (float* wp = wBytes)
+        {
+            var view = new WeightView((nint)wp, DType.F32, [F, H], "w");
+            Run("linear (cuBLAS bf16)", b =>
+            {
+                using var lw = b.PrepareLinear([view]); using var xt = Put(b, x, T, H); using var o = b.Allocate(DType.F32, T, F);
+                b.Linear(xt, lw, null, o);
+                return Get(b, o);
+            }, 2e-2);
+            Run("embedding", b =>
+            {
+                using var table = b.Upload(view, DType.BF16); using var o = b.Allocate(DType.F32, 4, H);
+                b.Embedding(table, [3, 0, 1375, 17], o);
+                return Get(b, o);
+            }, 1e-6);
+        }
+        foreach (var (name, seqLens, queryLens) in new (string, int[], int[])[]
+        {
+            ("attention decode", [1, 40, 200, 33], [1, 1, 1, 1]),
+            ("attention decode split-K", [3000, 700, 1], [1, 1, 1]),
+            ("attention prefill+decode mixed", [37, 50, 9, 1, 90], [37, 13, 1, 1, 40]),
+        })
+            Run(name, b => Attention(b, seqLens, queryLens), 2e-3);
+    }
+
+    private static float[] Attention(IBackend b, int[] seqLens, int[] queryLens)
+    {
+        int kvHeads = 2, heads = 8, d = 128, bs = 16, n = seqLens.Length;
+        int maxBlocks = seqLens.Max() / bs + 2;
+        var spec = new KvCacheSpec(1, n * maxBlocks, bs, kvHeads, d, DType.BF16);
+        using var cache = b.AllocateKvCache(spec);
+        var tables = new int[n * maxBlocks];
+        for (int i = 0; i < tables.Length; i++) tables[i] = (int)((long)i * 7919 % tables.Length);
+        int total = seqLens.Sum();
+        var slots = new int[total];
+        int t = 0;
+        for (int s = 0; s < n; s++)
+            for (int p = 0; p < seqLens[s]; p++) slots[t++] = tables[s * maxBlocks + p / bs] * bs + p % bs;
+        using (var k = Put(b, Random(total * kvHeads * d, 11), total, kvHeads * d))
+        using (var v = Put(b, Random(total * kvHeads * d, 12), total, kvHeads * d))
+            b.WriteKv(cache, 0, k, v, slots);
+        var qs = new int[n + 1];
+        for (int s = 0; s < n; s++) qs[s + 1] = qs[s] + queryLens[s];
+        var meta = new AttentionMetadata { NumSeqs = n, QueryStart = qs, SeqLens = seqLens, BlockTables = tables, MaxBlocksPerSeq = maxBlocks };
+        using var q = Put(b, Random(qs[n] * heads * d, 13), qs[n], heads * d);
+        using var o = b.Allocate(DType.F32, qs[n], heads * d);
+        b.PagedAttention(q, cache, 0, meta, heads, 1f / MathF.Sqrt(d), o);
+        return Get(b, o);
+    }
+
+    public void EndToEnd(CudaBackend cuda, CpuBackend cpu, string work)
+    {
+        try
+        {
+            var dir = Path.Combine(work, "tiny-qwen2-bf16");
+            if (!File.Exists(Path.Combine(dir, "config.json")))
+                ModelGenerator.Generate(ModelPresets.Get("tiny-qwen2") with { Heads = 8, KvHeads = 2, HeadDim = 64, Hidden = 512, Ffn = 1024, Vocab = 4096, Layers = 4 },
+                    dir, new GenerateOptions { DType = DType.BF16, Seed = 5 });
+            using var a = LlamaModel.Load(dir, cpu);
+            using var g = LlamaModel.Load(dir, cuda);
+            using var ra = new DirectRunner(a, 2, 128, kvDType: DType.BF16);
+            using var rg = new DirectRunner(g, 2, 128, kvDType: DType.BF16);
+            var rng = new Random(3);
+            int[] p0 = [.. Enumerable.Range(0, 50).Select(_ => rng.Next(1, 4096))], p1 = [.. Enumerable.Range(0, 20).Select(_ => rng.Next(1, 4096))];
+            var want = ra.Step([new SequenceChunk(0, p0, 0), new SequenceChunk(1, p1, 0)], allLogits: true).ToList();
+            var got = rg.Step([new SequenceChunk(0, p0, 0), new SequenceChunk(1, p1, 0)], allLogits: true).ToList();
+            want.AddRange(ra.Step([new SequenceChunk(0, [7], 50), new SequenceChunk(1, [9], 20)]));
+            got.AddRange(rg.Step([new SequenceChunk(0, [7], 50), new SequenceChunk(1, [9], 20)]));
+            Compare("end-to-end logits (bf16 model, 72 positions)", [.. want], [.. got], 5e-2);
+            int rows = want.Count / 4096, agree = 0;
+            for (int r = 0; r < rows; r++)
+                if (ArgMax(want, r * 4096, 4096) == ArgMax(got, r * 4096, 4096)) agree++;
+            if (agree >= 0.95 * rows) Pass("end-to-end greedy agreement", $"{agree}/{rows}");
+            else Fail("end-to-end greedy agreement", $"{agree}/{rows}");
+        }
+        catch (Exception e) { Fail("end-to-end", e.ToString()); }
+    }
+
+    private static int ArgMax(List<float> v, int from, int n)
+    {
+        int best = from;
+        for (int i = from; i < from + n; i++) if (v[i] > v[best]) best = i;
+        return best - from;
+    }
+}
