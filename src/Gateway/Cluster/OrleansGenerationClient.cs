@@ -32,6 +32,9 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
     /// <summary>How long a caller waits for a router/worker before "no worker" becomes the answer.</summary>
     public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(1);
 
+    /// <summary>Quarter-second retries when no worker is offered: about 3 s before a 503.</summary>
+    private const int NoWorkerRetries = 12;
+
     private IRouterGrain Router => grains.GetGrain<IRouterGrain>(0);
 
     public async Task<ModelInfo> GetModelInfoAsync(CancellationToken cancellationToken)
@@ -181,19 +184,27 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
     /// <summary>Asks the router for a worker; a router whose silo just died is retried, "no worker" is a 503.</summary>
     private async Task<string> PickAsync(IReadOnlyList<int> prompt, List<string> exclude, CancellationToken ct)
     {
-        for (int tries = 0; ; tries++)
+        for (int routerFailures = 0, empty = 0; ;)
         {
             string? key;
             try { key = await Router.PickWorkerAsync(prompt, exclude.Count > 0 ? [.. exclude] : null).WaitAsync(ct); }
             catch (Exception e) when (IsWorkerFailure(e, ct))
             {
                 // The router's silo (the gateway we are connected to) may be the one that died.
-                if (tries >= 3) throw new OverloadedException($"no worker is reachable: {e.Message}", RetryAfter);
+                if (++routerFailures > 3) throw new OverloadedException($"no worker is reachable: {e.Message}", RetryAfter);
                 _log.LogDebug("router unavailable ({Error}); retrying", e.Message);
                 await Task.Delay(200, ct);
                 continue;
             }
-            return key ?? throw new OverloadedException(
+            if (key is not null) return key;
+            // The router's view can be empty for a moment (a refresh after a failover, a worker
+            // draining, a slow report): wait a little before answering 503.
+            if (++empty <= NoWorkerRetries)
+            {
+                await Task.Delay(250, ct);
+                continue;
+            }
+            throw new OverloadedException(
                 exclude.Count == 0 ? "no worker is available to serve this request" : $"no worker is left to serve this request ({exclude.Count} failed)",
                 RetryAfter);
         }

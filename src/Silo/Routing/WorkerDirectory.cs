@@ -17,12 +17,14 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
 {
     public static readonly TimeSpan RefreshPeriod = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan StatsTimeout = TimeSpan.FromSeconds(1);
+    private const long StaleLimitMs = 5000;
 
     private sealed class Entry
     {
         public WorkerStats? Stats;
         public int Pending;
         public int Released;
+        public long ReportedAt;
     }
 
     private readonly ConcurrentDictionary<string, Entry> _workers = new();
@@ -105,12 +107,19 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
             var call = grains.GetGrain<IWorkerGrain>(key).GetStatsAsync();
             var stats = await call.WaitAsync(StatsTimeout);
             entry.Stats = stats;
+            entry.ReportedAt = Environment.TickCount64;
             Volatile.Write(ref entry.Pending, 0); // the report now includes what was routed to it
             Volatile.Write(ref entry.Released, 0); // ... and what finished
         }
+        catch (TimeoutException) when (entry.Stats is not null && Environment.TickCount64 - entry.ReportedAt < StaleLimitMs)
+        {
+            // A slow answer on a busy host is not a dead worker: keep offering it on its last report
+            // for a while (a dead silo leaves the membership view, which removes it at once).
+            log.LogDebug("worker {Key} was slow to report; keeping its last load", key);
+        }
         catch (Exception e)
         {
-            // Unreachable or not loaded: stop offering it until it reports again.
+            // Unreachable, not loaded, or draining: stop offering it until it reports again.
             entry.Stats = null;
             log.LogDebug("worker {Key} did not report: {Error}", key, e.Message);
         }
