@@ -32,8 +32,8 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
     /// <summary>How long a caller waits for a router/worker before "no worker" becomes the answer.</summary>
     public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(1);
 
-    /// <summary>Quarter-second retries when no worker is offered: about 3 s before a 503.</summary>
-    private const int NoWorkerRetries = 12;
+    /// <summary>How long a request waits for a worker (failure detection takes a few seconds on a busy host) before a 503.</summary>
+    public static readonly TimeSpan PickPatience = TimeSpan.FromSeconds(8);
 
     private IRouterGrain Router => grains.GetGrain<IRouterGrain>(0);
 
@@ -181,32 +181,32 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
         }
     }
 
-    /// <summary>Asks the router for a worker; a router whose silo just died is retried, "no worker" is a 503.</summary>
+    /// <summary>
+    /// Asks the router for a worker. A router whose silo just died is retried, and an empty view
+    /// (a refresh after a failover, a worker draining, a slow report) is waited out, for up to
+    /// <see cref="PickPatience"/> in all; then "no worker" is a 503 that says why.
+    /// </summary>
     private async Task<string> PickAsync(IReadOnlyList<int> prompt, List<string> exclude, CancellationToken ct)
     {
-        for (int routerFailures = 0, empty = 0; ;)
+        var deadline = DateTime.UtcNow + PickPatience;
+        while (true)
         {
             string? key;
-            try { key = await Router.PickWorkerAsync(prompt, exclude.Count > 0 ? [.. exclude] : null).WaitAsync(ct); }
+            string why;
+            try
+            {
+                key = await Router.PickWorkerAsync(prompt, exclude.Count > 0 ? [.. exclude] : null).WaitAsync(ct);
+                if (key is not null) return key;
+                why = exclude.Count == 0 ? "no worker is available to serve this request" : $"no worker is left to serve this request ({exclude.Count} failed)";
+            }
             catch (Exception e) when (IsWorkerFailure(e, ct))
             {
                 // The router's silo (the gateway we are connected to) may be the one that died.
-                if (++routerFailures > 3) throw new OverloadedException($"no worker is reachable: {e.Message}", RetryAfter);
+                why = $"no worker is reachable: {e.Message}";
                 _log.LogDebug("router unavailable ({Error}); retrying", e.Message);
-                await Task.Delay(200, ct);
-                continue;
             }
-            if (key is not null) return key;
-            // The router's view can be empty for a moment (a refresh after a failover, a worker
-            // draining, a slow report): wait a little before answering 503.
-            if (++empty <= NoWorkerRetries)
-            {
-                await Task.Delay(250, ct);
-                continue;
-            }
-            throw new OverloadedException(
-                exclude.Count == 0 ? "no worker is available to serve this request" : $"no worker is left to serve this request ({exclude.Count} failed)",
-                RetryAfter);
+            if (DateTime.UtcNow >= deadline) throw new OverloadedException(why, RetryAfter);
+            await Task.Delay(250, ct);
         }
     }
 

@@ -13,7 +13,7 @@ internal static class ApiErrors
     public static ApiException Map(Exception e) => e switch
     {
         ApiException api => api,
-        OverloadedException o => new ApiException(503, "The server is overloaded; retry after the interval in Retry-After.", "server_error", null, "overloaded")
+        OverloadedException o => new ApiException(503, $"The server is overloaded ({o.Message}); retry after the interval in Retry-After.", "server_error", null, "overloaded")
         { RetryAfter = o.RetryAfter },
         ArgumentException a => ApiException.BadRequest(a.Message, a.ParamName),
         BadHttpRequestException { StatusCode: 413 } => new ApiException(413, "The request body is too large.", "invalid_request_error", null, "request_too_large"),
@@ -42,8 +42,11 @@ internal sealed class ApiMiddleware(RequestDelegate next, IOptions<LoomApiOption
             if (keys.Enabled && NeedsKey(ctx.Request.Path)) CheckKey(ctx);
             if (ctx.GetEndpoint() is null)
                 throw new ApiException(404, $"Invalid URL ({ctx.Request.Method} {ctx.Request.Path}).", "invalid_request_error", null, "not_found");
+            // Kestrel's own body limit would reset a client still sending; the endpoints enforce
+            // max_body_bytes while reading and answer 413 (ApiHttp.ReadJsonAsync). Anything else
+            // that reads a body gets Kestrel's limit at 4x ours.
             if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-                limit.MaxRequestBodySize = options.Value.MaxBodyBytes;
+                limit.MaxRequestBodySize = Math.Max(4 * options.Value.MaxBodyBytes, 4L << 20) + 1;
             await next(ctx);
             if (ctx.Response.StatusCode == 405 && !ctx.Response.HasStarted)
                 throw new ApiException(405, $"Method {ctx.Request.Method} is not allowed on {ctx.Request.Path}.", "invalid_request_error", null, "method_not_allowed");
