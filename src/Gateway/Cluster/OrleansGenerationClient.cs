@@ -35,6 +35,9 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
     /// <summary>How long a request waits for a worker (failure detection takes a few seconds on a busy host) before a 503.</summary>
     public static readonly TimeSpan PickPatience = TimeSpan.FromSeconds(8);
 
+    /// <summary>Resubmissions of one stream before its failure is the caller's answer.</summary>
+    private const int MaxResubmissions = 8;
+
     private IRouterGrain Router => grains.GetGrain<IRouterGrain>(0);
 
     public async Task<ModelInfo> GetModelInfoAsync(CancellationToken cancellationToken)
@@ -169,7 +172,8 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
             }
 
             exclude.Add(key);
-            resubmissions++;
+            if (++resubmissions > MaxResubmissions)
+                throw new Loom.Gateway.OpenAi.GenerationFailedException($"request {attempt.Request.RequestId} failed on {resubmissions} workers; last error: {failure.Message}");
             _log.LogWarning("worker {Worker} failed while streaming request {Request} ({Error}); resubmitting from {Done} tokens",
                 key, attempt.Request.RequestId, failure.GetType().Name + ": " + failure.Message, tokens.Sum(t => t.Count));
             if (attempt.Index < 0 && tokens.Any(t => t.Count > 0))
@@ -197,6 +201,9 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
             {
                 key = await Router.PickWorkerAsync(prompt, exclude.Count > 0 ? [.. exclude] : null).WaitAsync(ct);
                 if (key is not null) return key;
+                // Workers that failed this request but whose silos are alive (a stream cut by a
+                // busy host, say) are better than none: allow them again.
+                if (exclude.RemoveAll(k => !_watcher.IsDead(k)) > 0) continue;
                 why = exclude.Count == 0 ? "no worker is available to serve this request" : $"no worker is left to serve this request ({exclude.Count} failed)";
             }
             catch (Exception e) when (IsWorkerFailure(e, ct))

@@ -33,6 +33,12 @@ public sealed class WorkerLivenessWatcher : IDisposable
     /// <summary>Silos declared dead so far (worker keys).</summary>
     public int DeadCount { get { lock (_gate) return _death.Values.Count(c => c.IsCancellationRequested); } }
 
+    /// <summary>Whether <paramref name="workerKey"/>'s silo has been seen declared dead.</summary>
+    public bool IsDead(string workerKey)
+    {
+        lock (_gate) return _death.TryGetValue(workerKey, out var cts) && cts.IsCancellationRequested;
+    }
+
     /// <summary>Watches one worker (keyed by its silo address) until the lease is disposed; the lease's token fires when that silo is dead.</summary>
     public Lease Watch(string workerKey)
     {
