@@ -17,11 +17,18 @@ internal sealed class ClusterProcesses : IAsyncDisposable
 
     public static string? RedisServer => FindOnPath("redis-server");
 
-    public static int FreePort()
+    public static int FreePort() => FreePorts(1)[0];
+
+    /// <summary>Distinct free ports: every listener stays open until all are chosen, so none repeats.</summary>
+    public static int[] FreePorts(int count)
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Any, 0)).ToList();
+        try
+        {
+            listeners.ForEach(l => l.Start());
+            return [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
+        }
+        finally { listeners.ForEach(l => l.Stop()); }
     }
 
     public LoomProcess StartRedis(int port) =>

@@ -95,7 +95,9 @@ public sealed class MultiProcessFailoverTests(ITestOutputHelper output)
     /// <summary>Redis, two simulated silos and a client gateway on free loopback ports, all ready.</summary>
     private static async Task<(List<LoomProcess> Silos, HttpClient Http, string BaseUrl)> StartClusterAsync(ClusterProcesses procs)
     {
-        int redisPort = ClusterProcesses.FreePort(), httpPort = ClusterProcesses.FreePort();
+        // Every port this cluster needs, chosen at once so none collides with another.
+        var ports = new Queue<int>(ClusterProcesses.FreePorts(9));
+        int redisPort = ports.Dequeue(), httpPort = ports.Dequeue();
         string redis = $"127.0.0.1:{redisPort}", clusterId = "mp-" + Guid.NewGuid().ToString("N")[..8];
         procs.StartRedis(redisPort);
 
@@ -103,11 +105,11 @@ public sealed class MultiProcessFailoverTests(ITestOutputHelper output)
         var silos = new List<LoomProcess>();
         foreach (var name in new[] { "silo-a", "silo-b" })
         {
-            int health = ClusterProcesses.FreePort();
+            int health = ports.Dequeue();
             var silo = procs.StartSilo(name,
             [
                 $"cluster:redis={redis}", $"cluster:cluster_id={clusterId}", "cluster:advertised_ip=127.0.0.1",
-                $"cluster:silo_port={ClusterProcesses.FreePort()}", $"cluster:gateway_port={ClusterProcesses.FreePort()}", $"cluster:health_port={health}",
+                $"cluster:silo_port={ports.Dequeue()}", $"cluster:gateway_port={ports.Dequeue()}", $"cluster:health_port={health}",
                 "engine:backend=simulated", "simulated:step_overhead_ms=20", "simulated:per_token_ms=0.01", "simulated:vocab_size=256",
             ]);
             await silo.WaitReadyAsync(http, $"http://127.0.0.1:{health}/health", TimeSpan.FromMinutes(2));
@@ -115,7 +117,7 @@ public sealed class MultiProcessFailoverTests(ITestOutputHelper output)
         }
 
         var gateway = procs.StartGateway("gateway",
-            [$"cluster:redis={redis}", $"cluster:cluster_id={clusterId}", $"gateway:http_port={httpPort}", $"gateway:grpc_port={ClusterProcesses.FreePort()}"]);
+            [$"cluster:redis={redis}", $"cluster:cluster_id={clusterId}", $"gateway:http_port={httpPort}", $"gateway:grpc_port={ports.Dequeue()}"]);
         var baseUrl = $"http://127.0.0.1:{httpPort}";
         await gateway.WaitReadyAsync(http, baseUrl + "/v1/models", TimeSpan.FromMinutes(2));
         using (var models = JsonDocument.Parse(await http.GetStringAsync(baseUrl + "/v1/models")))
