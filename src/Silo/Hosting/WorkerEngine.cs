@@ -109,6 +109,12 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         var dir = options.Model.Path is { Length: > 0 } p ? p : DemoModelFiles.EnsureCreated();
         _model = LlamaModel.Load(dir, _backend);
         var model = _model;
+        if (_backend is Loom.Kernels.Cuda.CudaBackend cuda)
+        {
+            // The GPU pool stores bf16 (the kernels read bf16 K/V), whatever the checkpoint's dtype.
+            if (engineOptions.KvCacheDType == "auto") engineOptions = engineOptions with { KvCacheDType = "bf16" };
+            engineOptions = engineOptions with { NumBlocks = SizeGpuKvPool(model, cuda, engineOptions, e.GpuMemoryUtilization) };
+        }
         _engine = new EngineLoop(model.Config, engineOptions,
             (blocks, kv, maxLen) => Wrap(new ModelRunner(model, model.AllocateKvCache(blocks, e.BlockSize, engineOptions.ResolveKvCacheDType(model.Config)), kv, maxLen)), log);
         var name = options.Model.Name is { Length: > 0 } name0 ? name0
@@ -116,6 +122,26 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         _info = new ModelInfo(name, model.Config.ArchitectureName, _engine.MaxModelLen, model.Config.VocabSize, model.Config.EosTokenIds,
             ReadOrEmpty(Path.Combine(dir, "tokenizer.json")) ?? "", ReadOrEmpty(Path.Combine(dir, "tokenizer_config.json")));
         log.LogInformation("worker loaded {Name} ({Arch}) from {Dir} on {Backend}", name, model.Config.ArchitectureName, dir, _backend.Name);
+    }
+
+    /// <summary>
+    /// vLLM's rule on a GPU: run one forward at the largest batch the scheduler can form (so the
+    /// activation workspace reaches its peak), then give the KV pool what cuMemGetInfo says is left
+    /// of total × gpu_memory_utilization.
+    /// </summary>
+    private int SizeGpuKvPool(LlamaModel model, Loom.Kernels.Cuda.CudaBackend cuda, EngineOptions o, double utilization)
+    {
+        int maxLen = o.MaxModelLen > 0 ? Math.Min(o.MaxModelLen, model.Config.MaxPositionEmbeddings) : model.Config.MaxPositionEmbeddings;
+        int tokens = Math.Max(1, Math.Min(o.MaxNumBatchedTokens, maxLen - 1));
+        using (var runner = new DirectRunner(model, 1, tokens + 1, o.BlockSize, DType.BF16))
+            runner.Step([new SequenceChunk(0, new int[tokens], 0)]);
+        cuda.Synchronize();
+        var (free, total) = cuda.MemoryInfo();
+        var dtype = o.ResolveKvCacheDType(model.Config);
+        var spec = new KvCacheSpec(model.Config.NumLayers, 1, o.BlockSize, model.Config.NumKvHeads, model.Config.HeadDim, dtype);
+        var plan = Loom.Kernels.Cuda.KvPoolSizing.Plan(free, total, utilization, spec.BytesPerBlock, o.BlockSize, maxLen);
+        log.LogInformation("{Plan} (after a {Tokens}-token profiling forward; {Free} MiB free of {Total} MiB)", plan, tokens, free >> 20, total >> 20);
+        return plan.NumBlocks;
     }
 
     private static string? ReadOrEmpty(string path) => File.Exists(path) ? File.ReadAllText(path) : null;
