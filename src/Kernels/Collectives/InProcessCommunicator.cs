@@ -10,6 +10,7 @@ namespace Loom.Kernels.Collectives;
 public sealed unsafe class InProcessCommunicator : ICommunicator
 {
     private readonly Group _group;
+    private float[] _sum = [];
 
     private InProcessCommunicator(Group group, int rank)
     {
@@ -47,9 +48,11 @@ public sealed unsafe class InProcessCommunicator : ICommunicator
                 throw new ArgumentException($"all-reduce size mismatch: rank {r} sent {g.Lengths[r]} elements, rank {Rank} {n}");
             }
 
-        var sum = new float[n];
-        fixed (float* s = sum)
+        // One buffer per rank, grown as needed: no garbage per layer per step.
+        if (_sum.Length < n) _sum = new float[n];
+        fixed (float* s = _sum)
         {
+            new Span<float>(s, checked((int)n)).Clear();
             for (int r = 0; r < WorldSize; r++)
             {
                 float* src = (float*)g.Buffers[r];
