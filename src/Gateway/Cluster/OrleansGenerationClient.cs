@@ -35,6 +35,13 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
     /// <summary>How long a request waits for a worker (failure detection takes a few seconds on a busy host) before a 503.</summary>
     public static readonly TimeSpan PickPatience = TimeSpan.FromSeconds(8);
 
+    /// <summary>
+    /// How long a call to a live worker may stay unanswered across another silo's death before it is
+    /// taken for lost in that silo's gateway and the stream resumes elsewhere. A serving worker
+    /// answers within a step; a false alarm costs one resubmission, never a token.
+    /// </summary>
+    public static readonly TimeSpan StaleAfterDeath = TimeSpan.FromSeconds(2);
+
     /// <summary>Resubmissions of one stream before its failure is the caller's answer.</summary>
     private const int MaxResubmissions = 8;
 
@@ -130,7 +137,7 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
                         // A dead silo's stream would only fail at the response timeout; the
                         // membership watcher cuts it short as soon as the silo is declared dead.
                         pending = stream.MoveNextAsync().AsTask();
-                        if (!await pending.WaitAsync(liveness.Token)) break;
+                        if (!await AwaitMoveAsync(pending, liveness.Token)) break;
                         pending = null;
                         delta = stream.Current;
                     }
@@ -151,11 +158,11 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
             }
             finally
             {
+                // A call given up on (dead silo, lost relay) ends at the response timeout: observe it then.
+                if (pending is { IsCompleted: false }) _ = pending.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
                 if (liveness.Token.IsCancellationRequested)
                 {
-                    // Its silo is dead: the pending call and the disposal would each wait out the
-                    // response timeout, so let them finish in the background, observed.
-                    pending?.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+                    // Its silo is dead: the disposal would wait out the response timeout too.
                     _ = DisposeQuietlyAsync(stream);
                 }
                 else
@@ -215,6 +222,34 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
             if (DateTime.UtcNow >= deadline) throw new OverloadedException(why, RetryAfter);
             await Task.Delay(250, ct);
         }
+    }
+
+    /// <summary>
+    /// The next delta of a stream, or a failure as soon as it is known not to come: at once when the
+    /// worker's silo is declared dead, and <see cref="StaleAfterDeath"/> after the call went out when
+    /// another silo died meanwhile (the call may have been relayed by its gateway).
+    /// </summary>
+    private async Task<bool> AwaitMoveAsync(Task<bool> pending, CancellationToken ownDeath)
+    {
+        if (pending.IsCompleted) return await pending;
+        long issued = System.Diagnostics.Stopwatch.GetTimestamp();
+        var anyDeath = _watcher.NextDeath;
+        using (var either = CancellationTokenSource.CreateLinkedTokenSource(ownDeath, anyDeath))
+        {
+            try { return await pending.WaitAsync(either.Token); }
+            catch (OperationCanceledException) when (either.IsCancellationRequested)
+            {
+                if (pending.IsCompleted) return await pending;
+                if (ownDeath.IsCancellationRequested) throw;
+            }
+        }
+        var left = StaleAfterDeath - System.Diagnostics.Stopwatch.GetElapsedTime(issued);
+        if (left > TimeSpan.Zero)
+        {
+            try { return await pending.WaitAsync(left, ownDeath); }
+            catch (TimeoutException) { /* given up below */ }
+        }
+        throw new TimeoutException($"no answer {StaleAfterDeath.TotalSeconds:F0} s after a call that was out when a silo died (it may have been relayed by that silo)");
     }
 
     /// <summary>Anything but bad input or the caller's own cancellation is the worker's fault: try another one.</summary>

@@ -60,6 +60,9 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         }
     }
 
+    /// <summary>The engine's load, also while draining; null before the model is loaded.</summary>
+    public WorkerStats? TryGetStats() => _engine?.GetStats();
+
     public ModelInfo Info => _info ?? throw new WorkerNotReadyException("the worker's model is not loaded");
 
     /// <summary>Loads the model and starts the engine thread (once; later calls return at once).</summary>
