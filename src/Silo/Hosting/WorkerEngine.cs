@@ -53,7 +53,8 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         while (true)
         {
             var s = engine.GetStats();
-            if (s.Running + s.Waiting == 0) return true;
+            // The engine's stats miss requests submitted during its last step; open streams do not.
+            if (s.Running + s.Waiting == 0 && Volatile.Read(ref _inFlight) == 0) return true;
             if (sw.Elapsed >= budget || cancellationToken.IsCancellationRequested) return false;
             try { await Task.Delay(50, cancellationToken); }
             catch (OperationCanceledException) { return false; }
