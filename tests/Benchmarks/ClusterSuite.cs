@@ -42,6 +42,14 @@ public static class ClusterSuite
         Console.WriteLine($"cluster: simulated workers ({stepMs} ms per step, {seqs} sequences per batch), {waves} batches of {tokens}-token requests per worker; " +
             $"in-process silos on {Environment.ProcessorCount} CPU(s)");
 
+        // Warm-up (JIT, Orleans' first cluster): otherwise the first count, the baseline, runs slow and every later one looks super-linear.
+        await using (var warm = await SimCluster.StartAsync(1, stepMs, seqs))
+            await Task.WhenAll(Enumerable.Range(0, seqs).Select(async i =>
+            {
+                var r = new GenerationRequest($"warm{i}", [.. Enumerable.Range(1 + i, 24)], new SamplingParams { MaxTokens = tokens, Temperature = 0, IgnoreEos = true });
+                await foreach (var _ in warm.Client.GenerateAsync(r, default)) { }
+            }));
+
         var rows = new List<Row>();
         var pickMs = new List<double>();
         var roundTripMs = new List<double>();
