@@ -13,6 +13,9 @@ namespace Loom.Grains.Abstractions;
 /// <c>Sampling.Seed</c> is set, so the gateway gives every unseeded request a random seed before
 /// the first submission. Resuming is for n = 1; the gateway resumes each sample i of an n &gt; 1
 /// request as its own n = 1 request with seed + i.
+/// <para><c>RefuseIfFull</c>: the worker answers <see cref="WorkerBusyException"/> instead of queueing
+/// when its batch is full. Routers see load a few hundred ms late, so the gateway asks this until
+/// every worker has refused; a worker at capacity thus sends the request elsewhere.</para>
 /// </remarks>
 [GenerateSerializer, Immutable]
 public sealed record GenerationRequest(
@@ -20,7 +23,8 @@ public sealed record GenerationRequest(
     [property: Id(1)] IReadOnlyList<int> PromptTokenIds,
     [property: Id(2)] SamplingParams Sampling,
     [property: Id(3)] ulong CacheSalt = 0,
-    [property: Id(4)] IReadOnlyList<int>? ResumeTokenIds = null);
+    [property: Id(4)] IReadOnlyList<int>? ResumeTokenIds = null,
+    [property: Id(5)] bool RefuseIfFull = false);
 
 /// <summary>What a worker serves, so a gateway needs no access to the model folder.</summary>
 [GenerateSerializer, Immutable]

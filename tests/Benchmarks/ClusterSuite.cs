@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using Loom.Gateway.Cluster;
 using Loom.Grains.Abstractions;
@@ -23,12 +24,35 @@ public static class ClusterSuite
 
     private static async Task<int> RunAsync(BenchArgs args)
     {
-        int[] counts = (args.Get("workers") ?? "1,2,4,8,16").Split(',').Select(int.Parse).ToArray();
-        double stepMs = double.Parse(args.Get("step-ms") ?? "50", System.Globalization.CultureInfo.InvariantCulture);
+        int[] counts;
+        double stepMs;
+        try
+        {
+            counts = [.. (args.Get("workers") ?? "1,2,4,8,16").Split(',').Select(w => int.Parse(w, CultureInfo.InvariantCulture)).Distinct().Order()];
+            stepMs = double.Parse(args.Get("step-ms") ?? "50", CultureInfo.InvariantCulture);
+            if (counts.Length == 0 || counts[0] < 1 || counts[^1] > 64) throw new FormatException("worker counts must be 1..64");
+            if (!(stepMs > 0)) throw new FormatException("--step-ms must be positive");
+        }
+        catch (FormatException e)
+        {
+            await Console.Error.WriteLineAsync($"cluster: {e.Message} (usage: cluster [--workers 1,2,4,8,16] [--step-ms 50] [--max-num-seqs 8] [--max-tokens 24] [--waves 4] [--affinity-workers 4] [--verbose] [--json FILE])");
+            return 2;
+        }
         int seqs = args.GetInt("max-num-seqs", 8), tokens = args.GetInt("max-tokens", 24), waves = args.GetInt("waves", 4);
+        Console.WriteLine($"cluster: simulated workers ({stepMs} ms per step, {seqs} sequences per batch), {waves} batches of {tokens}-token requests per worker; " +
+            $"in-process silos on {Environment.ProcessorCount} CPU(s)");
 
-        var rates = new Dictionary<int, double>();
+        // Warm-up (JIT, Orleans' first cluster): otherwise the first count, the baseline, runs slow and every later one looks super-linear.
+        await using (var warm = await SimCluster.StartAsync(1, stepMs, seqs))
+            await Task.WhenAll(Enumerable.Range(0, seqs).Select(async i =>
+            {
+                var r = new GenerationRequest($"warm{i}", [.. Enumerable.Range(1 + i, 24)], new SamplingParams { MaxTokens = tokens, Temperature = 0, IgnoreEos = true });
+                await foreach (var _ in warm.Client.GenerateAsync(r, default)) { }
+            }));
+
+        var rows = new List<Row>();
         var pickMs = new List<double>();
+        var roundTripMs = new List<double>();
         foreach (int n in counts)
         {
             await using var c = await SimCluster.StartAsync(n, stepMs, seqs);
@@ -46,16 +70,36 @@ public static class ClusterSuite
                 while ((i = Interlocked.Increment(ref next)) < work.Count)
                     await foreach (var _ in c.Client.GenerateAsync(work[i], default)) Interlocked.Increment(ref produced);
             })));
-            rates[n] = produced / sw.Elapsed.TotalSeconds;
-            // The router's decision as a caller sees it: one PickWorkerAsync round trip, n workers known.
-            var router = c.Cluster.Client.GetGrain<IRouterGrain>(0);
-            for (int i = 0; i < 300; i++)
+            double seconds = sw.Elapsed.TotalSeconds;
+            if (args.Has("verbose"))
             {
-                var t = Stopwatch.GetTimestamp();
-                await router.PickWorkerAsync(work[i % work.Count].PromptTokenIds);
-                if (n == counts.Max()) pickMs.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                var per = new List<string>();
+                foreach (var silo in c.Cluster.Silos)
+                {
+                    var st = await c.Cluster.Client.GetGrain<IWorkerGrain>(silo.SiloAddress.ToParsableString()).GetStatsAsync();
+                    per.Add($"{st.GenerationTokens}/{st.Preemptions}");
+                }
+                Console.WriteLine($"   tokens/preemptions per worker: {string.Join(" ", per)}"); // balance: a skew here costs whole batches
             }
-            Console.WriteLine($"{n,2} worker(s): {rates[n],7:F0} tok/s, {rates[n] / (n * rates[counts.Min()] / counts.Min()):P1} of linear");
+            double rate = produced / seconds;
+            // Linear scaling from the smallest count (normally 1 worker), which is the baseline.
+            double linear = rows.Count == 0 ? rate : rows[0].TokS / rows[0].Workers * n;
+            rows.Add(new Row(n, requests, produced, seconds, rate, rate / linear));
+            if (n == counts[^1])
+            {
+                // The router's decision as the routers timed it under this load (load view + policy), on every silo.
+                foreach (var silo in c.Cluster.Silos)
+                    pickMs.AddRange(silo.ServiceProvider.GetRequiredService<WorkerDirectory>().RecentPickMilliseconds());
+                // ... and as a caller sees it: one PickWorkerAsync round trip.
+                var router = c.Cluster.Client.GetGrain<IRouterGrain>(0);
+                for (int i = 0; i < 300; i++)
+                {
+                    var t = Stopwatch.GetTimestamp();
+                    await router.PickWorkerAsync(work[i % work.Count].PromptTokenIds);
+                    roundTripMs.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                }
+            }
+            Console.WriteLine($"{n,2} worker(s): {rate,7:F0} tok/s, {rows[^1].Efficiency:P1} of linear");
         }
 
         // The policy alone, 16 workers, no network.
@@ -72,25 +116,42 @@ public static class ClusterSuite
         }
 
         // Batches wide enough that a conversation's turn is never pushed off its worker by a full batch.
-        var (affinity, random) = await PrefixHitRatesAsync(args.GetInt("affinity-workers", 4), stepMs, 32);
-        int top = counts.Max(), baseN = counts.Min();
-        double eff = rates[top] / (top * rates[baseN] / baseN);
+        int affinityWorkers = args.GetInt("affinity-workers", 4);
+        var (affinity, random) = await PrefixHitRatesAsync(affinityWorkers, stepMs, 32);
+        int top = counts[^1];
         var result = new Dictionary<string, object>
         {
+            ["backend"] = "simulated",
+            ["host_cpus"] = Environment.ProcessorCount,
             ["step_ms"] = stepMs,
             ["max_num_seqs"] = seqs,
-            ["tok_s"] = counts.ToDictionary(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture), n => Math.Round(rates[n], 1)),
-            [$"scaling_efficiency_{top}"] = Math.Round(eff, 3),
-            ["router_p99_ms"] = Math.Round(Percentile(pickMs, 0.99), 3),
-            ["router_p50_ms"] = Math.Round(Percentile(pickMs, 0.5), 3),
+            ["tok_s"] = rows.ToDictionary(r => r.Workers.ToString(CultureInfo.InvariantCulture), r => Math.Round(r.TokS, 1)),
+            ["efficiency"] = rows.ToDictionary(r => r.Workers.ToString(CultureInfo.InvariantCulture), r => Math.Round(r.Efficiency, 3)),
+            [$"scaling_efficiency_{top}"] = Math.Round(rows[^1].Efficiency, 3),
+            ["router_p99_ms"] = Math.Round(Percentile(pickMs, 0.99), 4),
+            ["router_p50_ms"] = Math.Round(Percentile(pickMs, 0.5), 4),
+            ["router_picks_timed"] = pickMs.Count,
+            ["router_roundtrip_p99_ms"] = Math.Round(Percentile(roundTripMs, 0.99), 3),
             ["router_policy_p99_ms"] = Math.Round(Percentile(policyMs, 0.99), 4),
+            ["affinity_workers"] = affinityWorkers,
             ["affinity_hit_rate"] = Math.Round(affinity, 3),
             ["random_hit_rate"] = Math.Round(random, 3),
         };
-        foreach (var (k, v) in result) Console.WriteLine($"{k} = {(v is Dictionary<string, double> d ? string.Join(", ", d.Select(e => $"{e.Key}: {e.Value}")) : v)}");
+
+        Console.WriteLine();
+        Console.WriteLine("workers  requests   tokens   seconds     tok/s  tok/s/worker  efficiency");
+        foreach (var r in rows)
+            Console.WriteLine($"{r.Workers,7}  {r.Requests,8}  {r.Tokens,7}  {r.Seconds,8:F2}  {r.TokS,8:F0}  {r.TokS / r.Workers,12:F1}  {r.Efficiency,10:P1}");
+        Console.WriteLine();
+        Console.WriteLine($"router decision, inside the routers at {top} workers: p50 {result["router_p50_ms"]} ms, p99 {result["router_p99_ms"]} ms over {pickMs.Count} picks (goal < 1 ms)");
+        Console.WriteLine($"router round trip from the client: p99 {result["router_roundtrip_p99_ms"]} ms; policy alone over 16 workers: p99 {result["router_policy_p99_ms"]} ms");
+        Console.WriteLine($"prefix-cache hit rate over {affinityWorkers} workers: affinity routing {affinity:P1}, random routing {random:P1}");
+        Console.WriteLine($"scaling_efficiency_{top} = {rows[^1].Efficiency:F3} (goal >= 0.9 at 16)");
         if (args.Get("json") is { } json) File.WriteAllText(json, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
+
+    private sealed record Row(int Workers, int Requests, long Tokens, double Seconds, double TokS, double Efficiency);
 
     /// <summary>
     /// 32 conversations of 8 turns, each turn its conversation's 4-block prefix plus its own tail,

@@ -35,6 +35,13 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
     /// <summary>How long a request waits for a worker (failure detection takes a few seconds on a busy host) before a 503.</summary>
     public static readonly TimeSpan PickPatience = TimeSpan.FromSeconds(8);
 
+    /// <summary>
+    /// How long a call to a live worker may stay unanswered across another silo's death before it is
+    /// taken for lost in that silo's gateway and the stream resumes elsewhere. A serving worker
+    /// answers within a step; a false alarm costs one resubmission, never a token.
+    /// </summary>
+    public static readonly TimeSpan StaleAfterDeath = TimeSpan.FromSeconds(2);
+
     /// <summary>Resubmissions of one stream before its failure is the caller's answer.</summary>
     private const int MaxResubmissions = 8;
 
@@ -46,7 +53,7 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
         var exclude = new List<string>();
         while (true)
         {
-            var key = await PickAsync([], exclude, cancellationToken);
+            var (key, _) = await PickAsync([], exclude, [], cancellationToken);
             try { return _info = await grains.GetGrain<IWorkerGrain>(key).GetModelInfoAsync().WaitAsync(cancellationToken); }
             catch (Exception e) when (IsWorkerFailure(e, cancellationToken)) { exclude.Add(key); }
         }
@@ -109,15 +116,18 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
         [EnumeratorCancellation] CancellationToken ct)
     {
         int resubmissions = 0;
+        var busy = new List<string>(); // workers that refused this stream as full since it last made progress
         while (true)
         {
             var request = attempt.Request;
             if (attempt.Index >= 0 && tokens[attempt.Index].Count > 0)
                 request = request with { RequestId = $"{request.RequestId}~{resubmissions}", ResumeTokenIds = [.. tokens[attempt.Index]] };
-            var key = await PickAsync(request.PromptTokenIds, exclude, ct);
+            var (key, queue) = await PickAsync(request.PromptTokenIds, exclude, busy, ct);
+            request = request with { RefuseIfFull = !queue };
             using var liveness = _watcher.Watch(key);
             var stream = grains.GetGrain<IWorkerGrain>(key).GenerateAsync(request, ct).GetAsyncEnumerator(ct);
             Exception? failure = null;
+            bool refused = false;
             Task<bool>? pending = null;
             try
             {
@@ -130,7 +140,7 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
                         // A dead silo's stream would only fail at the response timeout; the
                         // membership watcher cuts it short as soon as the silo is declared dead.
                         pending = stream.MoveNextAsync().AsTask();
-                        if (!await pending.WaitAsync(liveness.Token)) break;
+                        if (!await AwaitMoveAsync(pending, liveness.Token)) break;
                         pending = null;
                         delta = stream.Current;
                     }
@@ -138,11 +148,18 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
                     {
                         throw new ArgumentException(e.Message, e.Param);
                     }
+                    catch (WorkerBusyException)
+                    {
+                        // Its batch filled up after the router's last look: try the next one.
+                        refused = true;
+                        break;
+                    }
                     catch (Exception e) when (IsWorkerFailure(e, ct))
                     {
                         failure = e;
                         break;
                     }
+                    busy.Clear();
                     if (attempt.Index >= 0) delta = delta with { Index = attempt.Index };
                     if (delta.TokenId >= 0) tokens[delta.Index].Add(delta.TokenId);
                     if (delta.Finish is not null) finished[delta.Index] = true;
@@ -151,11 +168,11 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
             }
             finally
             {
+                // A call given up on (dead silo, lost relay) ends at the response timeout: observe it then.
+                if (pending is { IsCompleted: false }) _ = pending.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
                 if (liveness.Token.IsCancellationRequested)
                 {
-                    // Its silo is dead: the pending call and the disposal would each wait out the
-                    // response timeout, so let them finish in the background, observed.
-                    pending?.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+                    // Its silo is dead: the disposal would wait out the response timeout too.
                     _ = DisposeQuietlyAsync(stream);
                 }
                 else
@@ -163,6 +180,11 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
                     try { await stream.DisposeAsync(); }
                     catch (Exception e) when (IsWorkerFailure(e, ct)) { /* the worker is gone already */ }
                 }
+            }
+            if (refused)
+            {
+                busy.Add(key);
+                continue;
             }
             if (failure is null)
             {
@@ -186,21 +208,31 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
     }
 
     /// <summary>
-    /// Asks the router for a worker. A router whose silo just died is retried, and an empty view
-    /// (a refresh after a failover, a worker draining, a slow report) is waited out, for up to
+    /// Asks the router for a worker, skipping those that failed the request and those that just
+    /// refused it as full; once every worker has refused, the least loaded one gets it to queue
+    /// (Queue = true). A router whose silo just died is retried, and an empty view (a refresh after
+    /// a failover, a worker draining, a slow report) is waited out, for up to
     /// <see cref="PickPatience"/> in all; then "no worker" is a 503 that says why.
     /// </summary>
-    private async Task<string> PickAsync(IReadOnlyList<int> prompt, List<string> exclude, CancellationToken ct)
+    private async Task<(string Key, bool Queue)> PickAsync(IReadOnlyList<int> prompt, List<string> exclude, List<string> busy, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + PickPatience;
+        bool queue = false;
         while (true)
         {
             string? key;
             string why;
             try
             {
-                key = await Router.PickWorkerAsync(prompt, exclude.Count > 0 ? [.. exclude] : null).WaitAsync(ct);
-                if (key is not null) return key;
+                var skip = queue ? exclude : [.. exclude, .. busy];
+                key = await Router.PickWorkerAsync(prompt, skip.Count > 0 ? skip : null).WaitAsync(ct);
+                if (key is not null) return (key, queue);
+                if (!queue && busy.Count > 0)
+                {
+                    // Every worker left is full: queue on the least loaded rather than wait.
+                    queue = true;
+                    continue;
+                }
                 // Workers that failed this request but whose silos are alive (a stream cut by a
                 // busy host, say) are better than none: allow them again.
                 if (exclude.RemoveAll(k => !_watcher.IsDead(k)) > 0) continue;
@@ -217,9 +249,37 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
         }
     }
 
+    /// <summary>
+    /// The next delta of a stream, or a failure as soon as it is known not to come: at once when the
+    /// worker's silo is declared dead, and <see cref="StaleAfterDeath"/> after the call went out when
+    /// another silo died meanwhile (the call may have been relayed by its gateway).
+    /// </summary>
+    private async Task<bool> AwaitMoveAsync(Task<bool> pending, CancellationToken ownDeath)
+    {
+        if (pending.IsCompleted) return await pending;
+        long issued = System.Diagnostics.Stopwatch.GetTimestamp();
+        var anyDeath = _watcher.NextDeath;
+        using (var either = CancellationTokenSource.CreateLinkedTokenSource(ownDeath, anyDeath))
+        {
+            try { return await pending.WaitAsync(either.Token); }
+            catch (OperationCanceledException) when (either.IsCancellationRequested)
+            {
+                if (pending.IsCompleted) return await pending;
+                if (ownDeath.IsCancellationRequested) throw;
+            }
+        }
+        var left = StaleAfterDeath - System.Diagnostics.Stopwatch.GetElapsedTime(issued);
+        if (left > TimeSpan.Zero)
+        {
+            try { return await pending.WaitAsync(left, ownDeath); }
+            catch (TimeoutException) { /* given up below */ }
+        }
+        throw new TimeoutException($"no answer {StaleAfterDeath.TotalSeconds:F0} s after a call that was out when a silo died (it may have been relayed by that silo)");
+    }
+
     /// <summary>Anything but bad input or the caller's own cancellation is the worker's fault: try another one.</summary>
     private static bool IsWorkerFailure(Exception e, CancellationToken ct) =>
-        e is not (ArgumentException or InvalidGenerationRequestException or OverloadedException)
+        e is not (ArgumentException or InvalidGenerationRequestException or OverloadedException or WorkerBusyException)
         && !(e is OperationCanceledException && ct.IsCancellationRequested);
 
     private static async Task DisposeQuietlyAsync(IAsyncEnumerator<TokenDelta> stream)

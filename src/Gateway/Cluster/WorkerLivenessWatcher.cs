@@ -11,6 +11,9 @@ namespace Loom.Gateway.Cluster;
 /// the response timeout. While any stream is watched it polls the cluster's membership table
 /// through the management grain; only <see cref="SiloStatus.Dead"/> counts, so a silo that is
 /// shutting down gracefully drains its own streams undisturbed.
+/// <para>Any silo's death also fires <see cref="NextDeath"/>: a call to a live worker may have
+/// been relayed by the dead silo's gateway, and its answer will never come (Orleans clients only
+/// fail such calls at the response timeout).</para>
 /// </summary>
 public sealed class WorkerLivenessWatcher : IDisposable
 {
@@ -20,6 +23,9 @@ public sealed class WorkerLivenessWatcher : IDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<string, CancellationTokenSource> _death = [];
     private readonly CancellationTokenSource _stop = new();
+    private readonly HashSet<string> _seenDead = [];
+    private CancellationTokenSource _anyDeath = new();
+    private bool _baselined;
     private int _watchers;
     private Task? _loop;
 
@@ -38,6 +44,9 @@ public sealed class WorkerLivenessWatcher : IDisposable
     {
         lock (_gate) return _death.TryGetValue(workerKey, out var cts) && cts.IsCancellationRequested;
     }
+
+    /// <summary>Fires when the next silo, any silo, is seen declared dead (silos dead before the first poll do not count).</summary>
+    public CancellationToken NextDeath { get { lock (_gate) return _anyDeath.Token; } }
 
     /// <summary>Watches one worker (keyed by its silo address) until the lease is disposed; the lease's token fires when that silo is dead.</summary>
     public Lease Watch(string workerKey)
@@ -72,17 +81,31 @@ public sealed class WorkerLivenessWatcher : IDisposable
             try
             {
                 var hosts = await _grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: false).WaitAsync(TimeSpan.FromSeconds(2), _stop.Token);
+                bool newDeath = false;
                 foreach (var (silo, status) in hosts)
                 {
                     if (status != SiloStatus.Dead) continue;
                     CancellationTokenSource? cts;
-                    lock (_gate) _death.TryGetValue(silo.ToParsableString(), out cts);
+                    lock (_gate)
+                    {
+                        // Dead rows stay in the membership table: only deaths after the first poll are news.
+                        newDeath |= _seenDead.Add(silo.ToParsableString()) && _baselined;
+                        _death.TryGetValue(silo.ToParsableString(), out cts);
+                    }
                     if (cts is { IsCancellationRequested: false })
                     {
                         _log.LogWarning("silo {Silo} is dead; failing over its streams", silo.ToParsableString());
                         cts.Cancel();
                     }
                 }
+                CancellationTokenSource? fired = null;
+                lock (_gate)
+                {
+                    _baselined = true;
+                    if (newDeath) (fired, _anyDeath) = (_anyDeath, new CancellationTokenSource());
+                }
+                // Not disposed: streams may still register on its (cancelled) token.
+                fired?.Cancel();
             }
             catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
             {

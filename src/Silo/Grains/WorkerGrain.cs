@@ -17,6 +17,9 @@ public sealed class WorkerGrain(WorkerEngine worker) : Grain, IWorkerGrain
     public async IAsyncEnumerable<TokenDelta> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var engine = worker.Engine;
+        int sequences = request.Sampling.N;
+        if (!worker.TryStartRequest(sequences, request.RefuseIfFull))
+            throw new WorkerBusyException($"the worker's batch is full (engine.max_num_seqs); try another worker");
         IAsyncEnumerable<TokenDelta> stream;
         try
         {
@@ -25,9 +28,15 @@ public sealed class WorkerGrain(WorkerEngine worker) : Grain, IWorkerGrain
         }
         catch (EngineRequestException e)
         {
+            worker.RequestEnded(sequences);
             // A wire type of our own, so the parameter name survives the trip to the gateway.
             // (ArgumentException.Message appends the parameter; the gateway's ArgumentException adds it again.)
             throw new InvalidGenerationRequestException(e.Param, e.Message.Replace($" (Parameter '{e.Param}')", ""));
+        }
+        catch (Exception)
+        {
+            worker.RequestEnded(sequences);
+            throw;
         }
         bool finished = false;
         try
@@ -37,12 +46,13 @@ public sealed class WorkerGrain(WorkerEngine worker) : Grain, IWorkerGrain
         }
         finally
         {
+            worker.RequestEnded(sequences);
             // The caller broke off (disconnect, cancel): free the request's KV blocks now.
             if (!finished) _ = engine.AbortAsync(request.RequestId);
         }
     }
 
-    public Task<WorkerStats> GetStatsAsync() => Task.FromResult(worker.Engine.GetStats());
+    public Task<WorkerStats> GetStatsAsync() => Task.FromResult(worker.GetStats());
 
     public Task<ModelInfo> GetModelInfoAsync() => Task.FromResult(worker.Info);
 }

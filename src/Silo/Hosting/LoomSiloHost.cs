@@ -49,6 +49,10 @@ public static class LoomSiloHost
         var app = builder.Build();
         // Readiness: 200 once the model is loaded and the worker serves; 503 before (and while stopping).
         app.MapGet("/health", (WorkerEngine w) => w.IsReady ? Results.Ok("ok") : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
+        // This worker's own load (the gateway's /metrics sums all workers): which silo serves what, for operators and tests.
+        app.MapGet("/stats", (WorkerEngine w) => w.TryGetStats() is { } s
+            ? Results.Json(new { running = s.Running, waiting = s.Waiting, free_blocks = s.FreeBlocks, generation_tokens = s.GenerationTokens, draining = w.IsDraining })
+            : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
         return app;
     }
 }

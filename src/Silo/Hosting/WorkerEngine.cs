@@ -53,11 +53,54 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         while (true)
         {
             var s = engine.GetStats();
-            if (s.Running + s.Waiting == 0) return true;
+            // The engine's stats miss requests submitted during its last step; open streams do not.
+            if (s.Running + s.Waiting == 0 && Volatile.Read(ref _inFlight) == 0) return true;
             if (sw.Elapsed >= budget || cancellationToken.IsCancellationRequested) return false;
             try { await Task.Delay(50, cancellationToken); }
             catch (OperationCanceledException) { return false; }
         }
+    }
+
+    /// <summary>The engine's load, also while draining; null before the model is loaded.</summary>
+    public WorkerStats? TryGetStats() => _engine is { } e ? WithUnadmitted(e.GetStats()) : null;
+
+    // Sequences of the requests whose streams are open on this worker, admitted by the engine or not.
+    private int _inFlight;
+
+    /// <summary>
+    /// Counts a request's <paramref name="sequences"/> in (the worker grain brackets each stream with
+    /// this and <see cref="RequestEnded"/>). With <paramref name="refuseIfFull"/> it is refused, and
+    /// false returned, when they would overfill the batch (engine.max_num_seqs) of a busy worker.
+    /// </summary>
+    public bool TryStartRequest(int sequences, bool refuseIfFull)
+    {
+        int limit = options.Engine.MaxNumSeqs;
+        while (true)
+        {
+            int now = Volatile.Read(ref _inFlight);
+            if (refuseIfFull && now > 0 && now + sequences > limit) return false;
+            if (Interlocked.CompareExchange(ref _inFlight, now + sequences, now) == now) return true;
+        }
+    }
+
+    public void RequestEnded(int sequences) => Interlocked.Add(ref _inFlight, -sequences);
+
+    /// <summary>The load a router should see (refused while draining, so routers drop this worker).</summary>
+    public WorkerStats GetStats() => WithUnadmitted(Engine.GetStats());
+
+    /// <summary>
+    /// The engine's stats are a snapshot from the end of its last step, so requests submitted during
+    /// a step are missing from them; a router that trusted that would send a full worker more work
+    /// (on a 50 ms step that skewed simulated workers by a third). Those requests are counted as the
+    /// next step will: in the batch while it has room, waiting beyond it.
+    /// </summary>
+    private WorkerStats WithUnadmitted(WorkerStats s)
+    {
+        int unadmitted = Volatile.Read(ref _inFlight) - s.Running - s.Waiting;
+        if (unadmitted <= 0) return s;
+        int room = s.Waiting > 0 ? 0 : s.MaxNumSeqs > 0 ? Math.Max(0, s.MaxNumSeqs - s.Running) : unadmitted;
+        int join = Math.Min(unadmitted, room);
+        return s with { Running = s.Running + join, Waiting = s.Waiting + unadmitted - join };
     }
 
     public ModelInfo Info => _info ?? throw new WorkerNotReadyException("the worker's model is not loaded");

@@ -30,6 +30,11 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
     private readonly ConcurrentDictionary<string, Entry> _workers = new();
     private readonly ConcurrentDictionary<string, byte> _unregistered = new();
     private readonly RoutingPolicy _policy = new(options.Engine.BlockSize);
+
+    // The last PickHistory decision times (Stopwatch ticks), written lock-free: the router's own overhead, for the benchmark.
+    private const int PickHistory = 4096;
+    private readonly long[] _pickTicks = new long[PickHistory];
+    private long _picks;
     private CancellationTokenSource? _stop;
     private Task? _loop;
 
@@ -63,6 +68,7 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
 
     public string? Pick(IReadOnlyList<int> prompt, IReadOnlyList<string>? exclude)
     {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         var loads = new List<WorkerLoad>(_workers.Count);
         foreach (var (key, e) in _workers)
         {
@@ -74,7 +80,16 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
         }
         var key0 = _policy.Pick(loads, prompt, exclude is { Count: > 0 } ? exclude.ToHashSet() : null);
         if (key0 is not null && _workers.TryGetValue(key0, out var chosen)) Interlocked.Increment(ref chosen.Pending);
+        long n = Interlocked.Increment(ref _picks);
+        _pickTicks[(n - 1) % PickHistory] = System.Diagnostics.Stopwatch.GetTimestamp() - start;
         return key0;
+    }
+
+    /// <summary>How long the most recent picks (up to 4096) took inside this router: the load view plus the policy.</summary>
+    public IReadOnlyList<double> RecentPickMilliseconds()
+    {
+        int n = (int)Math.Min(Interlocked.Read(ref _picks), PickHistory);
+        return [.. _pickTicks.AsSpan(0, n).ToArray().Select(t => t * 1000.0 / System.Diagnostics.Stopwatch.Frequency)];
     }
 
     /// <summary>A request on <paramref name="key"/> finished (see <see cref="IRouterGrain.ReleaseWorkerAsync"/>).</summary>
