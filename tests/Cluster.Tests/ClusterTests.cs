@@ -34,6 +34,7 @@ public sealed class ClusterTests(TinyModelFixture model) : IClassFixture<TinyMod
 
         // Shared-prefix requests land on one worker and hit its prefix cache.
         var prefix = Prompt(7, 48);
+        await c.WaitIdleAsync();
         before = await c.FreshStatsAsync();
         for (int i = 0; i < 6; i++) await Drain(c, Req($"shared{i}", [.. prefix, .. Prompt(200 + i, 7)], 3));
         after = await c.FreshStatsAsync();

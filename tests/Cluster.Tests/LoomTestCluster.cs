@@ -65,6 +65,26 @@ internal sealed class LoomTestCluster : IAsyncDisposable
         return result;
     }
 
+    /// <summary>
+    /// Until every worker is idle and so are the routers' views of them: a router that still sees a
+    /// queue from earlier work rightly sends the next request past its preferred worker, which would
+    /// break a test that asserts affinity. Several reads, since the client reaches routers on any silo.
+    /// </summary>
+    public async Task WaitIdleAsync(TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        var router = Cluster.Client.GetGrain<IRouterGrain>(0);
+        int quietReads = 0;
+        while (quietReads < 2 * Cluster.Silos.Count && DateTime.UtcNow < deadline)
+        {
+            bool idle = (await FreshStatsAsync()).Values.All(s => s.Running == 0 && s.Waiting == 0)
+                && (await router.GetWorkerStatsAsync()).Values.All(s => s.Running == 0 && s.Waiting == 0);
+            quietReads = idle ? quietReads + 1 : 0;
+            await Task.Delay(idle ? 20 : 100);
+        }
+        if (quietReads == 0) throw new TimeoutException("the cluster did not become idle");
+    }
+
     public static LoomOptions TinyModel(string dir) => new()
     {
         Model = new() { Path = dir, Name = "tiny" },
