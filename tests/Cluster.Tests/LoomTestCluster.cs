@@ -112,6 +112,8 @@ internal sealed class LoomTestCluster : IAsyncDisposable
         {
             public ReadOnlySpan<float> Execute(SchedulerOutput step) { Thread.Sleep(delay); return inner.Execute(step); }
             public void CopyBlock(BlockCopy copy) => inner.CopyBlock(copy);
+            public bool SamplesOnDevice => inner.SamplesOnDevice;
+            public void SampleOnDevice(Loom.Kernels.SamplingBatch batch) => inner.SampleOnDevice(batch);
             public void Dispose() => inner.Dispose();
         }
     }

@@ -142,6 +142,53 @@ public sealed class Checks
         return Get(b, o);
     }
 
+    /// <summary>
+    /// Device sampling (sampling.cu) against its C# twin on a Qwen-sized vocabulary: every slot's id
+    /// (greedy exactly; a seeded draw may differ only within float rounding of a boundary, so at
+    /// most one of them), logprobs within 1e-3, the same top-5 ids.
+    /// </summary>
+    public void Sampling(CudaBackend cuda, CpuBackend cpu)
+    {
+        try
+        {
+            const int vocab = 151_936, rows = 6;
+            var rng = new System.Random(17);
+            var logits = new float[rows * vocab];
+            for (int i = 0; i < logits.Length; i++) logits[i] = (float)((rng.NextDouble() + rng.NextDouble() + rng.NextDouble() - 1.5) * 4);
+            for (int i = 0; i < rows * 20; i++) logits[rng.Next(logits.Length)] += 12f;
+            SamplingBatch Make()
+            {
+                var b = new SamplingBatch();
+                (float T, int K, float P, float MinP)[] cases = [(0, 0, 1, 0), (1, 0, 1, 0), (0.7f, 50, 1, 0), (1, 0, 0.9f, 0), (1.3f, 0, 0.8f, 0.1f), (0.8f, 1000, 0.95f, 0.02f), (0, 0, 1, 0), (1, 300, 0.7f, 0)];
+                for (int s = 0; s < cases.Length; s++)
+                {
+                    var (t, k, p, m) = cases[s];
+                    b.AddSlot(s % rows, t, k, p, m, (s * 0.137 + 0.05) % 1, s % 2 == 0 ? 5 : 0);
+                }
+                b.AddAdjustment(0, 7, 1f, float.PositiveInfinity);
+                b.AddAdjustment(6, 123, 1.5f, 0.5f);
+                b.AddAdjustment(6, 99_000, 0.8f, 2f);
+                return b;
+            }
+            var want = Make();
+            var got = Make();
+            using (var t = Put(cpu, logits, rows, vocab)) new ReferenceDeviceSampler(cpu).Sample(t, want);
+            using (var t = Put(cuda, logits, rows, vocab)) cuda.Sample(t, got);
+            int idDiff = 0, greedyDiff = 0;
+            double lpDiff = 0;
+            for (int s = 0; s < want.Count; s++)
+            {
+                if (want.Ids[s] != got.Ids[s]) { idDiff++; if (want.Temperature[s] < SamplingBatch.GreedyTemperature) greedyDiff++; }
+                else lpDiff = Math.Max(lpDiff, Math.Abs(want.Logprobs[s] - got.Logprobs[s]));
+            }
+            bool topSame = want.TopIds.AsSpan(0, want.Count * want.TopLogprobs).SequenceEqual(got.TopIds.AsSpan(0, got.Count * got.TopLogprobs));
+            string detail = $"ids differ {idDiff}/{want.Count} (greedy {greedyDiff}), max |Δ logprob| {lpDiff:E2}, top-5 ids {(topSame ? "equal" : "differ")}";
+            if (greedyDiff == 0 && idDiff <= 1 && lpDiff <= 1e-3 && topSame) Pass("device sampling", detail);
+            else Fail("device sampling", detail);
+        }
+        catch (Exception e) { Fail("device sampling", e.ToString()); }
+    }
+
     public void EndToEnd(CudaBackend cuda, CpuBackend cpu, string work)
     {
         try

@@ -25,6 +25,7 @@ using (var cpu = new CpuBackend(Environment.ProcessorCount))
 {
     Console.WriteLine($"backend: {cuda.Name}");
     checks.Ops(cuda, cpu);
+    checks.Sampling(cuda, cpu);
     checks.EndToEnd(cuda, cpu, work);
 }
 if (!quick)

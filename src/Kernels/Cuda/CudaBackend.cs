@@ -7,14 +7,21 @@ namespace Loom.Kernels.Cuda;
 /// <see cref="IBackend"/> on one NVIDIA GPU: PTX kernels from Cuda/Kernels launched through the
 /// Driver API, cuBLAS (bf16 tensor cores, fp32 accumulation) for the linear layers. Activations
 /// are fp32 on the device; weights bf16 (fp32 for norms and biases); the KV pool bf16. The host
-/// spans the interface passes (token ids, positions, slots, block tables) are staged through
-/// grow-only device buffers, one per purpose. Not yet run on hardware: tests/GpuCheck checks every
-/// op against <see cref="CpuBackend"/> on a device.
+/// spans the interface passes (token ids, positions, slots, block tables) are copied into a pinned
+/// host ring and uploaded asynchronously on the stream into grow-only device buffers, one per
+/// purpose; an upload identical to the purpose's last one (every layer's slot mapping and block
+/// tables in a step) is skipped. Sampling runs on the device (<see cref="IDeviceSampler"/>).
+/// Not yet run on hardware: tests/GpuCheck checks every op against <see cref="CpuBackend"/> on a device.
 /// </summary>
-public sealed unsafe class CudaBackend : IBackend
+public sealed unsafe class CudaBackend : IBackend, IDeviceSampler
 {
+    private const long PinnedRingBytes = 8L << 20;
+
     private readonly CudaDevice _dev;
     private readonly Dictionary<string, (nint Ptr, long Bytes)> _staging = [];
+    private readonly Dictionary<string, byte[]> _lastStaged = [];
+    private byte* _pinned;
+    private long _pinnedBytes, _pinnedUsed;
 
     public CudaBackend(int ordinal = 0) => _dev = new CudaDevice(ordinal);
 
@@ -192,7 +199,7 @@ public sealed unsafe class CudaBackend : IBackend
     public void CopyToHost(Tensor source, Span<float> destination)
     {
         _dev.MakeCurrent();
-        _dev.Synchronize();
+        SyncStream();
         fixed (float* d = destination)
             CuDriver.Check(CuDriver.cuMemcpyDtoH_v2(d, source.Data, (nuint)(source.ElementCount * 4)), nameof(CuDriver.cuMemcpyDtoH_v2));
     }
@@ -200,7 +207,7 @@ public sealed unsafe class CudaBackend : IBackend
     public void CopyFromHost(ReadOnlySpan<float> source, Tensor destination)
     {
         _dev.MakeCurrent();
-        _dev.Synchronize();
+        SyncStream();
         fixed (float* s = source)
             CuDriver.Check(CuDriver.cuMemcpyHtoD_v2(destination.Data, s, (nuint)(source.Length * 4)), nameof(CuDriver.cuMemcpyHtoD_v2));
     }
@@ -208,7 +215,14 @@ public sealed unsafe class CudaBackend : IBackend
     public void Synchronize()
     {
         _dev.MakeCurrent();
+        SyncStream();
+    }
+
+    /// <summary>Waits for the stream; every async upload has then read its pinned bytes, so the ring starts over.</summary>
+    private void SyncStream()
+    {
         _dev.Synchronize();
+        _pinnedUsed = 0;
     }
 
     /// <summary>Free and total device memory, for sizing the KV pool.</summary>
@@ -224,7 +238,7 @@ public sealed unsafe class CudaBackend : IBackend
         if (_staging.TryGetValue(purpose, out var s) && s.Bytes >= bytes) return s.Ptr;
         if (s.Ptr != 0)
         {
-            _dev.Synchronize(); // a kernel may still read the old buffer
+            SyncStream(); // a kernel may still read the old buffer
             _dev.Free(s.Ptr);
         }
         long size = Math.Max(bytes, 2 * s.Bytes);
@@ -233,23 +247,96 @@ public sealed unsafe class CudaBackend : IBackend
         return p;
     }
 
-    /// <summary>Copies host values into the purpose's device buffer. Synchronous, so the buffer is free for the next op's values.</summary>
+    /// <summary>
+    /// Copies host values into the purpose's device buffer, asynchronously on the stream (so after
+    /// every kernel already queued that reads the buffer): the values go through the pinned ring,
+    /// which a host memcpy fills and only a stream sync recycles.
+    /// </summary>
     private nint Stage<T>(string purpose, ReadOnlySpan<T> values)
         where T : unmanaged
     {
-        long bytes = (long)values.Length * sizeof(T);
-        nint p = Scratch(purpose, Math.Max(bytes, 4));
-        // The previous kernel reading this buffer must be done before it is overwritten.
-        _dev.Synchronize();
-        fixed (T* v = values)
-            if (bytes > 0) CuDriver.Check(CuDriver.cuMemcpyHtoD_v2(p, v, (nuint)bytes), nameof(CuDriver.cuMemcpyHtoD_v2));
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values);
+        nint before = _staging.TryGetValue(purpose, out var had) ? had.Ptr : 0;
+        nint p = Scratch(purpose, Math.Max(bytes.Length, 4));
+        if (before == p && _lastStaged.TryGetValue(purpose, out var last) && bytes.SequenceEqual(last)) return p;
+        if (bytes.Length == 0) return p;
+        long aligned = (bytes.Length + 255) & ~255L;
+        if (_pinnedUsed + aligned > _pinnedBytes)
+        {
+            SyncStream();
+            if (aligned > _pinnedBytes)
+            {
+                if (_pinned != null) CuDriver.cuMemFreeHost(_pinned);
+                _pinnedBytes = Math.Max(PinnedRingBytes, 2 * aligned);
+                CuDriver.Check(CuDriver.cuMemAllocHost_v2(out void* host, (nuint)_pinnedBytes), nameof(CuDriver.cuMemAllocHost_v2));
+                _pinned = (byte*)host;
+            }
+        }
+        byte* src = _pinned + _pinnedUsed;
+        _pinnedUsed += aligned;
+        bytes.CopyTo(new Span<byte>(src, bytes.Length));
+        CuDriver.Check(CuDriver.cuMemcpyHtoDAsync_v2(p, src, (nuint)bytes.Length, _dev.Stream), nameof(CuDriver.cuMemcpyHtoDAsync_v2));
+        if (!_lastStaged.TryGetValue(purpose, out var copy) || copy.Length != bytes.Length) _lastStaged[purpose] = copy = new byte[bytes.Length];
+        bytes.CopyTo(copy);
         return p;
+    }
+
+    /// <summary>Waits for the stream and copies device values to the host.</summary>
+    private void Download<T>(nint source, Span<T> destination)
+        where T : unmanaged
+    {
+        if (destination.IsEmpty) return;
+        fixed (T* d = destination)
+            CuDriver.Check(CuDriver.cuMemcpyDtoH_v2(d, source, (nuint)(destination.Length * sizeof(T))), nameof(CuDriver.cuMemcpyDtoH_v2));
+    }
+
+    /// <summary>
+    /// The step's sampling on the device: gather each slot's logits row, apply the sparse
+    /// adjustments, sample, and bring back only the ids and logprobs (see <see cref="SamplingBatch"/>).
+    /// </summary>
+    public void Sample(Tensor logits, SamplingBatch batch)
+    {
+        int n = batch.Count;
+        if (n == 0) return;
+        _dev.MakeCurrent();
+        int vocab = logits.Cols;
+        batch.PrepareOutputs();
+        nint rows = Stage("sample_rows", batch.LogitRow.AsSpan(0, n));
+        nint adjusted = Scratch("sample_adjusted", (long)n * vocab * 4);
+        _dev.Launch("gather_rows", CudaLaunch.PerRow(n, vocab), logits.Data, rows, adjusted, vocab);
+        if (batch.AdjustCount is int a and > 0)
+            _dev.Launch("logits_adjust", CudaLaunch.Elementwise(a), adjusted, vocab, a, Stage("adjust_slot", batch.AdjustSlot.AsSpan(0, a)),
+                Stage("adjust_token", batch.AdjustToken.AsSpan(0, a)), Stage("adjust_divide", batch.AdjustDivide.AsSpan(0, a)),
+                Stage("adjust_subtract", batch.AdjustSubtract.AsSpan(0, a)));
+        nint ids = Scratch("sample_ids", n * 4L), logprobs = Scratch("sample_logprobs", n * 4L);
+        _dev.Launch("sample_rows", CudaLaunch.Sample(n), adjusted, logits.Data, rows, vocab,
+            Stage("sample_temperature", batch.Temperature.AsSpan(0, n)), Stage("sample_top_k", batch.TopK.AsSpan(0, n)),
+            Stage("sample_top_p", batch.TopP.AsSpan(0, n)), Stage("sample_min_p", batch.MinP.AsSpan(0, n)),
+            Stage("sample_uniform", batch.Uniform.AsSpan(0, n)), ids, logprobs);
+        int top = batch.TopLogprobs;
+        nint topIds = 0, topValues = 0;
+        if (top > 0)
+        {
+            topIds = Scratch("top_ids", (long)n * top * 4);
+            topValues = Scratch("top_values", (long)n * top * 4);
+            _dev.Launch("top_logprobs", CudaLaunch.Sample(n), logits.Data, rows, vocab, top, topIds, topValues);
+        }
+        SyncStream();
+        Download(ids, batch.Ids.AsSpan(0, n));
+        Download(logprobs, batch.Logprobs.AsSpan(0, n));
+        if (top > 0)
+        {
+            Download(topIds, batch.TopIds.AsSpan(0, n * top));
+            Download(topValues, batch.TopValues.AsSpan(0, n * top));
+        }
     }
 
     public void Dispose()
     {
         foreach (var (p, _) in _staging.Values) _dev.Free(p);
         _staging.Clear();
+        if (_pinned != null) CuDriver.cuMemFreeHost(_pinned);
+        _pinned = null;
         _dev.Dispose();
     }
 

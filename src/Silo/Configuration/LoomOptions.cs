@@ -41,6 +41,9 @@ public sealed class LoomOptions
         [ConfigurationKeyName("gpu_memory_utilization")] public double GpuMemoryUtilization { get; set; } = 0.9;
         /// <summary>auto (bf16 for bf16/f16 checkpoints, else f32) | bf16 | f32.</summary>
         [ConfigurationKeyName("kv_cache_dtype")] public string KvCacheDType { get; set; } = "auto";
+        /// <summary>auto (on the GPU when the backend samples there), host, or device: see EngineOptions.Sampling.</summary>
+        [ConfigurationKeyName("sampling")] public string Sampling { get; set; } = "auto";
+
         [ConfigurationKeyName("enable_prefix_caching")] public bool EnablePrefixCaching { get; set; } = true;
 
         /// <summary>CPU threads for the kernels; 0 = all cores.</summary>
@@ -100,6 +103,7 @@ public sealed class LoomOptions
             return ("engine.kv_cache_dtype", $"must be auto, bf16 or f32, got '{e.KvCacheDType}'");
         if (Gateway.Host is not ("" or "0.0.0.0" or "*" or "::" or "[::]" or "localhost") && !System.Net.IPAddress.TryParse(Gateway.Host, out _))
             return ("gateway.host", $"must be 0.0.0.0, localhost or an IP address, got '{Gateway.Host}'");
+        if (e.Sampling is not ("auto" or "host" or "device")) return ("engine.sampling", $"must be auto, host or device, got '{e.Sampling}'");
         if (e.Threads < 0) return ("engine.threads", $"must be 0 (all cores) or positive, got {e.Threads}");
         if (e.Backend is not ("model" or "simulated")) return ("engine.backend", $"must be model or simulated, got '{e.Backend}'");
         var s = Simulated;

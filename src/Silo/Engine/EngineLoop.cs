@@ -20,6 +20,9 @@ public sealed class EngineLoop : IDisposable
     private readonly Scheduler _scheduler;
     private readonly IModelRunner _runner;
     private readonly Sampler _sampler = new();
+    private readonly DeviceSampling _deviceSampling = new();
+    private readonly SamplingBatch _deviceBatch = new();
+    private readonly List<Sequence> _deviceSlots = [];
     private readonly ConcurrentQueue<RequestState> _submissions = new();
     private readonly ConcurrentQueue<(string Id, TaskCompletionSource Done)> _aborts = new();
     private readonly ConcurrentDictionary<string, RequestState> _requests = new();
@@ -39,7 +42,8 @@ public sealed class EngineLoop : IDisposable
 
     public EngineLoop(LlamaModel model, EngineOptions options, ILogger? log = null, bool startThread = true)
         : this(model.Config, options, (numBlocks, kv, maxModelLen) =>
-            new ModelRunner(model, model.AllocateKvCache(numBlocks, options.BlockSize, options.ResolveKvCacheDType(model.Config)), kv, maxModelLen), log, startThread)
+            new ModelRunner(model, model.AllocateKvCache(numBlocks, options.BlockSize, options.ResolveKvCacheDType(model.Config)), kv, maxModelLen,
+                ModelRunner.DeviceSamplerFor(model.Backend, options.Sampling)), log, startThread)
     {
     }
 
@@ -220,6 +224,12 @@ public sealed class EngineLoop : IDisposable
     private void Postprocess(SchedulerOutput step, ReadOnlySpan<float> logits)
     {
         int vocab = _config.VocabSize;
+        bool device = _runner.SamplesOnDevice;
+        if (device)
+        {
+            _deviceBatch.Clear();
+            _deviceSlots.Clear();
+        }
         int row = 0;
         // Snapshot the count: forking adds running sequences that must not be post-processed twice.
         int count = step.Scheduled.Count;
@@ -232,18 +242,37 @@ public sealed class EngineLoop : IDisposable
             if (seq.NumComputedTokens <= seq.PromptLength) _promptTokens += s.NumNewTokens;
             _kv.CacheBlocks(seq.Id, seq.Tokens, seq.NumComputedTokens, seq.Request.Request.CacheSalt);
             if (!samples) continue;
-            var rowLogits = logits.Slice(row++ * vocab, vocab);
+            int r = row++;
+            var rowLogits = device ? default : logits.Slice(r * vocab, vocab);
             var request = seq.Request;
-            if (request.Request.Sampling.N > 1 && !request.Forked) ForkSamples(seq, rowLogits);
-            SampleAndEmit(seq, rowLogits);
+            if (request.Request.Sampling.N > 1 && !request.Forked) ForkSamples(seq, r, rowLogits, device);
+            if (device) AddDeviceSlot(seq, r);
+            else SampleAndEmit(seq, rowLogits);
         }
+        if (device && _deviceSlots.Count > 0)
+        {
+            // One launch for the whole step; only ids and logprobs come back.
+            _runner.SampleOnDevice(_deviceBatch);
+            for (int slot = 0; slot < _deviceSlots.Count; slot++)
+            {
+                var seq = _deviceSlots[slot];
+                Emit(seq, DeviceSampling.Result(_deviceBatch, slot, seq.Sampling.Params));
+            }
+            _deviceSlots.Clear();
+        }
+    }
+
+    private void AddDeviceSlot(Sequence seq, int row)
+    {
+        _deviceSampling.AddSlot(_deviceBatch, row, seq.Sampling);
+        _deviceSlots.Add(seq);
     }
 
     /// <summary>
     /// n &gt; 1: the prompt was computed once by sample 0; the other samples share its full blocks
-    /// and copy its partial last block, then sample their own first token from the same logits.
+    /// and copy its partial last block, then sample their own first token from the same logits row.
     /// </summary>
-    private void ForkSamples(Sequence parent, ReadOnlySpan<float> logits)
+    private void ForkSamples(Sequence parent, int row, ReadOnlySpan<float> logits, bool device)
     {
         var request = parent.Request;
         request.Forked = true;
@@ -264,13 +293,15 @@ public sealed class EngineLoop : IDisposable
             request.Sequences.Add(child);
             _byId[child.Id] = child;
             _scheduler.AddRunning(child);
-            SampleAndEmit(child, logits);
+            if (device) AddDeviceSlot(child, row);
+            else SampleAndEmit(child, logits);
         }
     }
 
-    private void SampleAndEmit(Sequence seq, ReadOnlySpan<float> logits)
+    private void SampleAndEmit(Sequence seq, ReadOnlySpan<float> logits) => Emit(seq, _sampler.Sample(logits, seq.Sampling));
+
+    private void Emit(Sequence seq, SampleResult result)
     {
-        var result = _sampler.Sample(logits, seq.Sampling);
         seq.Append(result.Token);
         seq.Sampling.Append(result.Token);
         _generationTokens++;

@@ -44,6 +44,14 @@ public sealed record EngineOptions
     public string KvCacheDType { get; init; } = "auto";
 
     public bool EnablePrefixCaching { get; init; } = true;
+
+    /// <summary>
+    /// Where tokens are sampled: auto (on the device when the backend can, so the logits never leave
+    /// it; on the host otherwise), host (the host <see cref="Sampler"/>), or device (a backend without
+    /// device sampling runs the device algorithm's CPU twin, for tests and parity checks).
+    /// </summary>
+    public string Sampling { get; init; } = "auto";
+
     public AdmissionPolicy Admission { get; init; } = AdmissionPolicy.Continuous;
     public KvAllocation KvAllocation { get; init; } = KvAllocation.Paged;
 
@@ -56,6 +64,8 @@ public sealed record EngineOptions
         if (NumBlocks is < 1) return ("num_blocks", "num_blocks must be at least 1");
         if (KvCacheDType is not ("auto" or "bf16" or "bfloat16" or "f32" or "float32"))
             return ("kv_cache_dtype", $"kv_cache_dtype must be auto, bf16 or f32, got '{KvCacheDType}'");
+        if (Sampling is not ("auto" or "host" or "device"))
+            return ("sampling", $"sampling must be auto, host or device, got '{Sampling}'");
         return null;
     }
 

@@ -16,11 +16,15 @@ public sealed class ModelRunner : IModelRunner
     private readonly int _blockSize;
     private readonly int _maxBlocksPerSeq;
     private readonly ForwardBatch _batch = new();
+    private readonly IDeviceSampler? _deviceSampler;
+    private Tensor? _deviceLogits;
     private float[] _logits = [];
 
-    public ModelRunner(LlamaModel model, KvCache cache, IKvCacheManager kv, int maxModelLen)
+    /// <param name="deviceSampler">When set, logits stay where the model computed them and the engine samples through it.</param>
+    public ModelRunner(LlamaModel model, KvCache cache, IKvCacheManager kv, int maxModelLen, IDeviceSampler? deviceSampler = null)
     {
         _model = model;
+        _deviceSampler = deviceSampler;
         _cache = cache;
         _kv = kv;
         _blockSize = cache.Spec.BlockSize;
@@ -28,6 +32,22 @@ public sealed class ModelRunner : IModelRunner
     }
 
     public KvCache Cache => _cache;
+
+    public bool SamplesOnDevice => _deviceSampler is not null;
+
+    /// <summary>The device sampler for <paramref name="mode"/> (EngineOptions.Sampling) on <paramref name="backend"/>, or null for host sampling.</summary>
+    public static IDeviceSampler? DeviceSamplerFor(IBackend backend, string mode) => mode switch
+    {
+        "host" => null,
+        "device" => backend as IDeviceSampler ?? new Loom.Kernels.Cpu.ReferenceDeviceSampler(backend),
+        _ => backend as IDeviceSampler,
+    };
+
+    public void SampleOnDevice(SamplingBatch batch)
+    {
+        if (_deviceSampler is null || _deviceLogits is null) throw new InvalidOperationException("no device logits to sample: the runner samples on the host, or no step ran");
+        _deviceSampler.Sample(_deviceLogits, batch);
+    }
 
     public void CopyBlock(BlockCopy copy) => _model.Backend.CopyKvBlocks(_cache, [copy.SrcBlockId], [copy.DstBlockId]);
 
@@ -67,6 +87,11 @@ public sealed class ModelRunner : IModelRunner
         b.NumTokens = t;
         b.NumLogitRows = rows;
         var logits = _model.Forward(b, _cache);
+        if (_deviceSampler is not null)
+        {
+            _deviceLogits = logits;
+            return [];
+        }
         int vocab = _model.Config.VocabSize;
         if (_logits.Length < rows * vocab) _logits = new float[Math.Max(rows, 8) * vocab];
         var host = _logits.AsSpan(0, rows * vocab);

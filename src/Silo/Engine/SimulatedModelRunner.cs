@@ -38,6 +38,10 @@ public sealed class SimulatedModelRunner(int vocabSize, double stepOverheadMs, d
         EosTokenIds = [0],
     };
 
+    public bool SamplesOnDevice => false;
+
+    public void SampleOnDevice(Loom.Kernels.SamplingBatch batch) => throw new NotSupportedException("the simulated runner samples on the host");
+
     public ReadOnlySpan<float> Execute(SchedulerOutput step)
     {
         Wait(stepOverheadMs + perTokenMs * step.NumTokens);

@@ -130,6 +130,7 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
             KvCacheBytes = e.KvCacheBytes,
             EnablePrefixCaching = e.EnablePrefixCaching,
             KvCacheDType = e.KvCacheDType,
+            Sampling = e.Sampling,
         };
         IModelRunner Wrap(IModelRunner r) => wrapper?.Wrap(r) ?? r;
         if (e.Backend == "simulated")
@@ -159,7 +160,8 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
             engineOptions = engineOptions with { NumBlocks = SizeGpuKvPool(model, cuda, engineOptions, e.GpuMemoryUtilization) };
         }
         _engine = new EngineLoop(model.Config, engineOptions,
-            (blocks, kv, maxLen) => Wrap(new ModelRunner(model, model.AllocateKvCache(blocks, e.BlockSize, engineOptions.ResolveKvCacheDType(model.Config)), kv, maxLen)), log);
+            (blocks, kv, maxLen) => Wrap(new ModelRunner(model, model.AllocateKvCache(blocks, e.BlockSize, engineOptions.ResolveKvCacheDType(model.Config)), kv, maxLen,
+                ModelRunner.DeviceSamplerFor(model.Backend, engineOptions.Sampling))), log);
         var name = options.Model.Name is { Length: > 0 } name0 ? name0
             : options.Model.Path.Length == 0 ? "demo" : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
         _info = new ModelInfo(name, model.Config.ArchitectureName, _engine.MaxModelLen, model.Config.VocabSize, model.Config.EosTokenIds,

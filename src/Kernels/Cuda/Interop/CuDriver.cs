@@ -33,6 +33,8 @@ public static unsafe class CuDriver
     [DllImport(Lib)] public static extern int cuCtxSynchronize();
     [DllImport(Lib)] public static extern int cuMemAlloc_v2(out nint pointer, nuint bytes);
     [DllImport(Lib)] public static extern int cuMemFree_v2(nint pointer);
+    [DllImport(Lib)] public static extern int cuMemAllocHost_v2(out void* pointer, nuint bytes);
+    [DllImport(Lib)] public static extern int cuMemFreeHost(void* pointer);
     [DllImport(Lib)] public static extern int cuMemGetInfo_v2(out nuint free, out nuint total);
     [DllImport(Lib)] public static extern int cuMemsetD8_v2(nint pointer, byte value, nuint count);
     [DllImport(Lib)] public static extern int cuMemcpyHtoD_v2(nint dst, void* src, nuint bytes);

@@ -1,0 +1,134 @@
+namespace Loom.Kernels;
+
+/// <summary>
+/// One step's sampling work for an <see cref="IDeviceSampler"/>: a slot per sampled token, each
+/// reading one row of the step's logits (n &gt; 1 samples share their prompt's row), its own
+/// parameters, its own uniform draw, and a sparse list of logit adjustments (penalties, min_tokens
+/// masks). The caller fills it, the sampler writes the outputs. Grow-only arrays: after the first
+/// steps a batch allocates nothing.
+/// </summary>
+/// <remarks>
+/// The algorithm a device sampler implements, per slot (the CUDA kernels in sampling.cu and
+/// <see cref="Cpu.ReferenceDeviceSampler"/> are the same steps):
+/// <list type="number">
+/// <item>adjusted = the raw row with each adjustment applied: l = l &gt; 0 ? l / div : l · div, then
+/// l −= sub (sub = +∞ masks the token);</item>
+/// <item>temperature below <see cref="GreedyTemperature"/>: the argmax of adjusted (ties: lower id);</item>
+/// <item>otherwise p = softmax(adjusted / T); the kept set is {p ≥ τ}: τ = min_p · p_max, raised by
+/// bisection (40 halvings) to the largest value that still keeps top_k tokens, then to the largest
+/// that keeps top_p of the mass left (vLLM's order: top-p sees the top-k set renormalised; ties
+/// are kept); the draw walks the kept tokens in id order to u · (kept mass);</item>
+/// <item>the logprob is the chosen token's under the raw softmax; the top-N are the raw row's N most
+/// likely tokens (ties: lower id first).</item>
+/// </list>
+/// </remarks>
+public sealed class SamplingBatch
+{
+    /// <summary>Temperatures below this are greedy (vLLM's _SAMPLING_EPS).</summary>
+    public const float GreedyTemperature = 1e-5f;
+
+    public int Count { get; private set; }
+    public int AdjustCount { get; private set; }
+
+    /// <summary>The most top logprobs any slot asked for; every slot gets this many in <see cref="TopIds"/>.</summary>
+    public int TopLogprobs { get; private set; }
+
+    public int[] LogitRow { get; private set; } = new int[8];
+    public float[] Temperature { get; private set; } = new float[8];
+    public int[] TopK { get; private set; } = new int[8];
+    public float[] TopP { get; private set; } = new float[8];
+    public float[] MinP { get; private set; } = new float[8];
+    public float[] Uniform { get; private set; } = new float[8];
+
+    public int[] AdjustSlot { get; private set; } = new int[64];
+    public int[] AdjustToken { get; private set; } = new int[64];
+    public float[] AdjustDivide { get; private set; } = new float[64];
+    public float[] AdjustSubtract { get; private set; } = new float[64];
+
+    /// <summary>Outputs: the chosen id and its raw logprob per slot.</summary>
+    public int[] Ids { get; private set; } = new int[8];
+    public float[] Logprobs { get; private set; } = new float[8];
+
+    /// <summary>Outputs: [Count, TopLogprobs] ids and raw logprobs, most likely first.</summary>
+    public int[] TopIds { get; private set; } = [];
+    public float[] TopValues { get; private set; } = [];
+
+    public void Clear()
+    {
+        Count = 0;
+        AdjustCount = 0;
+        TopLogprobs = 0;
+    }
+
+    /// <summary>Adds a slot and returns its index. Top-k ≤ 0 and top-p ≥ 1 disable those cuts.</summary>
+    public int AddSlot(int logitRow, float temperature, int topK, float topP, float minP, double uniform, int topLogprobs)
+    {
+        if (Count == LogitRow.Length) GrowSlots(Count * 2);
+        int s = Count++;
+        LogitRow[s] = logitRow;
+        Temperature[s] = temperature;
+        TopK[s] = topK;
+        TopP[s] = topP;
+        MinP[s] = minP;
+        // Below 1 in float too: a uniform that rounds up to 1.0 would walk past the kept mass.
+        Uniform[s] = Math.Min((float)uniform, 0.99999994f);
+        TopLogprobs = Math.Max(TopLogprobs, topLogprobs);
+        return s;
+    }
+
+    /// <summary>Adds one adjustment; a (slot, token) pair must appear at most once.</summary>
+    public void AddAdjustment(int slot, int token, float divide, float subtract)
+    {
+        if (AdjustCount == AdjustSlot.Length)
+        {
+            int n = AdjustCount * 2;
+            AdjustSlot = Grow(AdjustSlot, n);
+            AdjustToken = Grow(AdjustToken, n);
+            AdjustDivide = Grow(AdjustDivide, n);
+            AdjustSubtract = Grow(AdjustSubtract, n);
+        }
+        int a = AdjustCount++;
+        AdjustSlot[a] = slot;
+        AdjustToken[a] = token;
+        AdjustDivide[a] = divide;
+        AdjustSubtract[a] = subtract;
+    }
+
+    /// <summary>Sizes the outputs for <see cref="Count"/> slots; a sampler calls it before writing.</summary>
+    public void PrepareOutputs()
+    {
+        long top = (long)Count * TopLogprobs;
+        if (TopIds.Length < top)
+        {
+            TopIds = new int[top * 2];
+            TopValues = new float[top * 2];
+        }
+    }
+
+    private void GrowSlots(int n)
+    {
+        LogitRow = Grow(LogitRow, n);
+        Temperature = Grow(Temperature, n);
+        TopK = Grow(TopK, n);
+        TopP = Grow(TopP, n);
+        MinP = Grow(MinP, n);
+        Uniform = Grow(Uniform, n);
+        Ids = Grow(Ids, n);
+        Logprobs = Grow(Logprobs, n);
+    }
+
+    private static T[] Grow<T>(T[] a, int n)
+    {
+        Array.Resize(ref a, n);
+        return a;
+    }
+}
+
+/// <summary>
+/// A backend that samples where its logits live: only the chosen ids and the requested logprobs
+/// cross to the host. <paramref name="logits"/> is the step's F32 [rows, vocab] output.
+/// </summary>
+public interface IDeviceSampler
+{
+    void Sample(Tensor logits, SamplingBatch batch);
+}
