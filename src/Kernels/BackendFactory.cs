@@ -42,4 +42,38 @@ public static class BackendFactory
                 throw new ArgumentException($"device must be auto, cpu or cuda, got '{device}'", nameof(device));
         }
     }
+
+    /// <summary>
+    /// Backends and communicators for a tensor-parallel group of <paramref name="worldSize"/> ranks
+    /// in this process: on CUDA one GPU per rank (ordinals 0..worldSize-1) joined by NCCL; on the CPU
+    /// <paramref name="threads"/> split over the ranks, joined by the in-process all-reduce.
+    /// </summary>
+    public static (IBackend[] Backends, Collectives.ICommunicator[] Communicators, string Why) CreateGroup(string device, int threads, int worldSize,
+        ICudaProbe? probe = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(worldSize);
+        if (device == "cuda")
+        {
+            var gpu = CudaDetection.Detect(probe);
+            if (!gpu.Available) throw new BackendUnavailableException($"device: cuda, but no usable GPU: {gpu.Reason}");
+            var backends = new List<CudaBackend>();
+            try
+            {
+                for (int r = 0; r < worldSize; r++) backends.Add(new CudaBackend(r));
+                var comms = Collectives.NcclCommunicator.CreateGroup(backends);
+                return ([.. backends], [.. comms], $"device: cuda, tensor parallel over {worldSize} GPUs ({gpu.Reason}) with NCCL");
+            }
+            catch (Exception e) when (e is Cuda.Interop.CudaException or Cuda.Interop.CublasException or Collectives.NcclException or DllNotFoundException)
+            {
+                foreach (var b in backends) b.Dispose();
+                throw new BackendUnavailableException($"device: cuda with tensor_parallel_size {worldSize}: {e.Message}", e);
+            }
+        }
+        if (device is not ("cpu" or "auto")) throw new ArgumentException($"device must be auto, cpu or cuda, got '{device}'", nameof(device));
+        int total = threads > 0 ? threads : Environment.ProcessorCount;
+        int perRank = Math.Max(1, total / worldSize);
+        return ([.. Enumerable.Range(0, worldSize).Select(_ => (IBackend)new CpuBackend(perRank))], Collectives.InProcessCommunicator.CreateGroup(worldSize),
+            $"device: {device}: tensor parallel over {worldSize} CPU shards of {perRank} thread(s), in-process all-reduce");
+    }
 }
+

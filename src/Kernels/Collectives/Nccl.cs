@@ -87,6 +87,36 @@ public sealed class NcclCommunicator : ICommunicator
     public int Rank { get; }
     public int WorldSize { get; }
 
+    /// <summary>
+    /// One communicator per backend of this process, rank = index: rank 0's unique id, then every
+    /// rank's ncclCommInitRank at once on its own thread with its device current (the call blocks
+    /// until all ranks have joined).
+    /// </summary>
+    public static NcclCommunicator[] CreateGroup(IReadOnlyList<Cuda.CudaBackend> backends)
+    {
+        int world = backends.Count;
+        Nccl.Check(Nccl.ncclGetUniqueId(out var id), nameof(Nccl.ncclGetUniqueId));
+        var comms = new NcclCommunicator[world];
+        var errors = new Exception?[world];
+        var threads = Enumerable.Range(0, world).Select(r => new Thread(() =>
+        {
+            try
+            {
+                backends[r].MakeCurrent();
+                comms[r] = new NcclCommunicator(id, r, world, backends[r].Stream);
+            }
+            catch (Exception e) { errors[r] = e; }
+        }) { IsBackground = true, Name = $"loom-nccl-init-{r}" }).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        if (errors.FirstOrDefault(e => e is not null) is { } first)
+        {
+            foreach (var c in comms) c?.Dispose();
+            throw first;
+        }
+        return comms;
+    }
+
     public void AllReduceSum(Tensor tensor)
     {
         if (tensor.DType != DType.F32) throw new ArgumentException($"all-reduce needs an F32 tensor, got {tensor}", nameof(tensor));

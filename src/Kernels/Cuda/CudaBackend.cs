@@ -27,6 +27,12 @@ public sealed unsafe class CudaBackend : IBackend, IDeviceSampler
 
     public string Name => $"cuda:{_dev.Name}";
 
+    /// <summary>The stream every op of this backend runs on (NCCL's all-reduce joins it).</summary>
+    public nint Stream => _dev.Stream;
+
+    /// <summary>Makes this device's context current on the calling thread (for NCCL calls made outside the backend).</summary>
+    public void MakeCurrent() => _dev.MakeCurrent();
+
     public Tensor Allocate(DType dtype, params int[] shape)
     {
         var t = new Tensor(0, dtype, shape, null);

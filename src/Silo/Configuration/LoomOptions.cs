@@ -42,6 +42,9 @@ public sealed class LoomOptions
         /// <summary>auto (bf16 for bf16/f16 checkpoints, else f32) | bf16 | f32.</summary>
         [ConfigurationKeyName("kv_cache_dtype")] public string KvCacheDType { get; set; } = "auto";
         /// <summary>auto (on the GPU when the backend samples there), host, or device: see EngineOptions.Sampling.</summary>
+        /// <summary>Shards of one model in this silo (vLLM's tensor_parallel_size): GPUs 0..n-1 over NCCL, or CPU shards.</summary>
+        [ConfigurationKeyName("tensor_parallel_size")] public int TensorParallelSize { get; set; } = 1;
+
         [ConfigurationKeyName("sampling")] public string Sampling { get; set; } = "auto";
 
         [ConfigurationKeyName("enable_prefix_caching")] public bool EnablePrefixCaching { get; set; } = true;
@@ -103,6 +106,7 @@ public sealed class LoomOptions
             return ("engine.kv_cache_dtype", $"must be auto, bf16 or f32, got '{e.KvCacheDType}'");
         if (Gateway.Host is not ("" or "0.0.0.0" or "*" or "::" or "[::]" or "localhost") && !System.Net.IPAddress.TryParse(Gateway.Host, out _))
             return ("gateway.host", $"must be 0.0.0.0, localhost or an IP address, got '{Gateway.Host}'");
+        if (e.TensorParallelSize < 1) return ("engine.tensor_parallel_size", $"must be at least 1, got {e.TensorParallelSize}");
         if (e.Sampling is not ("auto" or "host" or "device")) return ("engine.sampling", $"must be auto, host or device, got '{e.Sampling}'");
         if (e.Threads < 0) return ("engine.threads", $"must be 0 (all cores) or positive, got {e.Threads}");
         if (e.Backend is not ("model" or "simulated")) return ("engine.backend", $"must be model or simulated, got '{e.Backend}'");

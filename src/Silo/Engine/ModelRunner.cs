@@ -10,8 +10,7 @@ namespace Loom.Silo.Engine;
 /// </summary>
 public sealed class ModelRunner : IModelRunner
 {
-    private readonly LlamaModel _model;
-    private readonly KvCache _cache;
+    private readonly IForwardModel _model;
     private readonly IKvCacheManager _kv;
     private readonly int _blockSize;
     private readonly int _maxBlocksPerSeq;
@@ -20,18 +19,22 @@ public sealed class ModelRunner : IModelRunner
     private Tensor? _deviceLogits;
     private float[] _logits = [];
 
-    /// <param name="deviceSampler">When set, logits stay where the model computed them and the engine samples through it.</param>
+    /// <summary>A runner over one model on one backend; it owns <paramref name="cache"/>.</summary>
     public ModelRunner(LlamaModel model, KvCache cache, IKvCacheManager kv, int maxModelLen, IDeviceSampler? deviceSampler = null)
+        : this(new SingleDeviceModel(model, cache), cache.Spec.BlockSize, kv, maxModelLen, deviceSampler)
+    {
+    }
+
+    /// <summary>A runner over <paramref name="model"/>, whose KV pool is allocated; the runner frees the pool when disposed.</summary>
+    /// <param name="deviceSampler">When set, logits stay where the model computed them and the engine samples through it.</param>
+    public ModelRunner(IForwardModel model, int blockSize, IKvCacheManager kv, int maxModelLen, IDeviceSampler? deviceSampler = null)
     {
         _model = model;
         _deviceSampler = deviceSampler;
-        _cache = cache;
         _kv = kv;
-        _blockSize = cache.Spec.BlockSize;
+        _blockSize = blockSize;
         _maxBlocksPerSeq = (maxModelLen + _blockSize - 1) / _blockSize;
     }
-
-    public KvCache Cache => _cache;
 
     public bool SamplesOnDevice => _deviceSampler is not null;
 
@@ -49,9 +52,9 @@ public sealed class ModelRunner : IModelRunner
         _deviceSampler.Sample(_deviceLogits, batch);
     }
 
-    public void CopyBlock(BlockCopy copy) => _model.Backend.CopyKvBlocks(_cache, [copy.SrcBlockId], [copy.DstBlockId]);
+    public void CopyBlock(BlockCopy copy) => _model.CopyKvBlocks([copy.SrcBlockId], [copy.DstBlockId]);
 
-    public void Dispose() => _cache.Dispose();
+    public void Dispose() => _model.FreeKvCache();
 
     /// <summary>
     /// Runs the step and returns logits [rows, vocab] for the scheduled sequences that sample, in
@@ -86,7 +89,7 @@ public sealed class ModelRunner : IModelRunner
         meta.QueryStart[scheduled.Count] = t;
         b.NumTokens = t;
         b.NumLogitRows = rows;
-        var logits = _model.Forward(b, _cache);
+        var logits = _model.Forward(b);
         if (_deviceSampler is not null)
         {
             _deviceLogits = logits;

@@ -26,6 +26,7 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     private readonly SemaphoreSlim _loadLock = new(1, 1);
     private IBackend? _backend;
     private LlamaModel? _model;
+    private TensorParallelModel? _tensorParallel;
     private volatile EngineLoop? _engine;
     private ModelInfo? _info;
 
@@ -143,50 +144,105 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
             log.LogInformation("simulated worker: {Overhead} ms per step + {PerToken} ms per token, vocab {Vocab}", s.StepOverheadMs, s.PerTokenMs, s.VocabSize);
             return;
         }
-        try
-        {
-            var (backend, why) = BackendFactory.Create(options.Device, e.Threads);
-            _backend = backend;
-            log.LogInformation("{Why}", why);
-        }
-        catch (BackendUnavailableException ex) { throw new LoomConfigException("device", ex.Message); }
         var dir = options.Model.Path is { Length: > 0 } p ? p : DemoModelFiles.EnsureCreated();
-        _model = LlamaModel.Load(dir, _backend);
-        var model = _model;
-        if (_backend is Loom.Kernels.Cuda.CudaBackend cuda)
+        IForwardModel model = e.TensorParallelSize > 1 ? LoadTensorParallel(dir, e.TensorParallelSize) : LoadSingle(dir);
+        if (model.Backend is Loom.Kernels.Cuda.CudaBackend cuda)
         {
             // The GPU pool stores bf16 (the kernels read bf16 K/V), whatever the checkpoint's dtype.
             if (engineOptions.KvCacheDType == "auto") engineOptions = engineOptions with { KvCacheDType = "bf16" };
-            engineOptions = engineOptions with { NumBlocks = SizeGpuKvPool(model, cuda, engineOptions, e.GpuMemoryUtilization) };
+            engineOptions = engineOptions with { NumBlocks = SizeGpuKvPool(model, cuda, engineOptions, e.GpuMemoryUtilization, e.TensorParallelSize) };
         }
-        _engine = new EngineLoop(model.Config, engineOptions,
-            (blocks, kv, maxLen) => Wrap(new ModelRunner(model, model.AllocateKvCache(blocks, e.BlockSize, engineOptions.ResolveKvCacheDType(model.Config)), kv, maxLen,
-                ModelRunner.DeviceSamplerFor(model.Backend, engineOptions.Sampling))), log);
+        var kvDType = engineOptions.ResolveKvCacheDType(model.Config);
+        var sampler = ModelRunner.DeviceSamplerFor(model.Backend, engineOptions.Sampling);
+        _engine = new EngineLoop(model.Config, engineOptions, (blocks, kv, maxLen) =>
+        {
+            model.AllocateKvCache(blocks, e.BlockSize, kvDType);
+            return Wrap(new ModelRunner(model, e.BlockSize, kv, maxLen, sampler));
+        }, log);
         var name = options.Model.Name is { Length: > 0 } name0 ? name0
             : options.Model.Path.Length == 0 ? "demo" : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
         _info = new ModelInfo(name, model.Config.ArchitectureName, _engine.MaxModelLen, model.Config.VocabSize, model.Config.EosTokenIds,
             ReadOrEmpty(Path.Combine(dir, "tokenizer.json")) ?? "", ReadOrEmpty(Path.Combine(dir, "tokenizer_config.json")));
-        log.LogInformation("worker loaded {Name} ({Arch}) from {Dir} on {Backend}", name, model.Config.ArchitectureName, dir, _backend.Name);
+        log.LogInformation("worker loaded {Name} ({Arch}) from {Dir} on {Backend}{Tp}; sampling on the {Where}", name, model.Config.ArchitectureName, dir,
+            model.Backend.Name, e.TensorParallelSize > 1 ? $" x{e.TensorParallelSize} (tensor parallel)" : "", sampler is null ? "host" : "device");
+    }
+
+    private IForwardModel LoadSingle(string dir)
+    {
+        try
+        {
+            var (backend, why) = BackendFactory.Create(options.Device, options.Engine.Threads);
+            _backend = backend;
+            log.LogInformation("{Why}", why);
+        }
+        catch (BackendUnavailableException ex) { throw new LoomConfigException("device", ex.Message); }
+        _model = LlamaModel.Load(dir, _backend);
+        return new SingleDeviceModel(_model);
+    }
+
+    /// <summary>One engine over <paramref name="worldSize"/> shards in this process (vLLM's tensor_parallel_size on one node).</summary>
+    private IForwardModel LoadTensorParallel(string dir, int worldSize)
+    {
+        IBackend[] backends;
+        Loom.Kernels.Collectives.ICommunicator[] comms;
+        try
+        {
+            (backends, comms, var why) = BackendFactory.CreateGroup(options.Device, options.Engine.Threads, worldSize);
+            log.LogInformation("{Why}", why);
+        }
+        catch (BackendUnavailableException ex) { throw new LoomConfigException("device", ex.Message); }
+        try { _tensorParallel = TensorParallelModel.Load(dir, backends, comms); }
+        catch (ArgumentException ex) when (ex.Message.StartsWith("tensor_parallel_size", StringComparison.Ordinal))
+        {
+            throw new LoomConfigException("engine.tensor_parallel_size", ex.Message);
+        }
+        return _tensorParallel;
     }
 
     /// <summary>
     /// vLLM's rule on a GPU: run one forward at the largest batch the scheduler can form (so the
     /// activation workspace reaches its peak), then give the KV pool what cuMemGetInfo says is left
-    /// of total × gpu_memory_utilization.
+    /// of total × gpu_memory_utilization. Under tensor parallelism each rank holds 1/tp of the kv
+    /// heads and rank 0 stands for all (the shards are the same size).
     /// </summary>
-    private int SizeGpuKvPool(LlamaModel model, Loom.Kernels.Cuda.CudaBackend cuda, EngineOptions o, double utilization)
+    private int SizeGpuKvPool(IForwardModel model, Loom.Kernels.Cuda.CudaBackend cuda, EngineOptions o, double utilization, int tp)
     {
-        int maxLen = o.MaxModelLen > 0 ? Math.Min(o.MaxModelLen, model.Config.MaxPositionEmbeddings) : model.Config.MaxPositionEmbeddings;
+        var c = model.Config;
+        int maxLen = o.MaxModelLen > 0 ? Math.Min(o.MaxModelLen, c.MaxPositionEmbeddings) : c.MaxPositionEmbeddings;
         int tokens = Math.Max(1, Math.Min(o.MaxNumBatchedTokens, maxLen - 1));
-        using (var runner = new DirectRunner(model, 1, tokens + 1, o.BlockSize, DType.BF16))
-            runner.Step([new SequenceChunk(0, new int[tokens], 0)]);
+        int blocks = (tokens + o.BlockSize - 1) / o.BlockSize;
+        model.AllocateKvCache(blocks, o.BlockSize, DType.BF16);
+        try { model.Forward(ProfilingBatch(tokens, blocks, o.BlockSize)); }
+        finally { model.FreeKvCache(); }
         cuda.Synchronize();
         var (free, total) = cuda.MemoryInfo();
-        var dtype = o.ResolveKvCacheDType(model.Config);
-        var spec = new KvCacheSpec(model.Config.NumLayers, 1, o.BlockSize, model.Config.NumKvHeads, model.Config.HeadDim, dtype);
+        var dtype = o.ResolveKvCacheDType(c);
+        var spec = new KvCacheSpec(c.NumLayers, 1, o.BlockSize, c.NumKvHeads / Math.Max(1, tp), c.HeadDim, dtype);
         var plan = Loom.Kernels.Cuda.KvPoolSizing.Plan(free, total, utilization, spec.BytesPerBlock, o.BlockSize, maxLen);
         log.LogInformation("{Plan} (after a {Tokens}-token profiling forward; {Free} MiB free of {Total} MiB)", plan, tokens, free >> 20, total >> 20);
         return plan.NumBlocks;
+    }
+
+    /// <summary>One sequence of <paramref name="tokens"/> prompt tokens in blocks 0.., sampling its last token.</summary>
+    internal static ForwardBatch ProfilingBatch(int tokens, int blocks, int blockSize)
+    {
+        var b = new ForwardBatch();
+        b.EnsureCapacity(tokens, 1, blocks);
+        for (int t = 0; t < tokens; t++)
+        {
+            b.TokenIds[t] = 0;
+            b.Positions[t] = t;
+            b.SlotMapping[t] = t;
+        }
+        for (int j = 0; j < blocks; j++) b.Attention.BlockTables[j] = j;
+        b.Attention.NumSeqs = 1;
+        b.Attention.QueryStart[0] = 0;
+        b.Attention.QueryStart[1] = tokens;
+        b.Attention.SeqLens[0] = tokens;
+        b.LogitRows[0] = tokens - 1;
+        b.NumTokens = tokens;
+        b.NumLogitRows = 1;
+        return b;
     }
 
     private static string? ReadOrEmpty(string path) => File.Exists(path) ? File.ReadAllText(path) : null;
@@ -195,6 +251,7 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     {
         _engine?.Dispose();
         _model?.Dispose();
+        _tensorParallel?.Dispose();
         _backend?.Dispose();
         _loadLock.Dispose();
     }

@@ -6,23 +6,29 @@ namespace Loom.Silo.Models;
 /// <summary>
 /// A model split over <c>worldSize</c> tensor-parallel shards, each a <see cref="LlamaModel"/> on its
 /// own backend with its own KV pool (its share of the kv heads), all sharing one block layout.
-/// A forward drives every shard on its own thread in lock-step (the all-reduces are barriers) and
-/// returns rank 0's logits, which every rank holds identically after the final all-reduce.
+/// Each rank has one long-lived thread (NCCL wants one thread per device); a forward hands the
+/// batch to every rank, which run in lock-step (the all-reduces are barriers), and returns rank 0's
+/// logits, which every rank holds identically after the final all-reduce.
 /// </summary>
-public sealed class TensorParallelModel : IDisposable
+public sealed class TensorParallelModel : IForwardModel, IDisposable
 {
     private readonly LlamaModel[] _shards;
     private readonly IBackend[] _backends;
     private readonly ICommunicator[] _comms;
-    private readonly KvCache[] _caches;
+    private readonly KvCache?[] _caches;
+    private readonly RankThread[] _ranks;
+    private readonly Tensor?[] _outputs;
+    private bool _failed;
 
-    private TensorParallelModel(ModelConfig full, LlamaModel[] shards, IBackend[] backends, ICommunicator[] comms, KvCache[] caches)
+    private TensorParallelModel(ModelConfig full, LlamaModel[] shards, IBackend[] backends, ICommunicator[] comms)
     {
         Config = full;
         _shards = shards;
         _backends = backends;
         _comms = comms;
-        _caches = caches;
+        _caches = new KvCache?[shards.Length];
+        _outputs = new Tensor?[shards.Length];
+        _ranks = [.. Enumerable.Range(0, shards.Length).Select(r => new RankThread(r))];
     }
 
     /// <summary>The unsharded model's config.</summary>
@@ -30,67 +36,171 @@ public sealed class TensorParallelModel : IDisposable
 
     public int WorldSize => _shards.Length;
 
-    /// <summary>Loads <paramref name="modelDir"/> as <paramref name="worldSize"/> shards; <paramref name="backend"/> makes each rank's backend.</summary>
-    public static TensorParallelModel Load(string modelDir, int worldSize, Func<int, IBackend> backend, int numBlocks, int blockSize, DType kvDType = DType.F32,
-        Func<int, ICommunicator[]>? communicators = null)
+    public IBackend Backend => _backends[0];
+
+    /// <summary>
+    /// Loads <paramref name="modelDir"/> as one shard per backend; <paramref name="communicators"/> are
+    /// the ranks of one group, in rank order. Takes ownership of both (disposed with the model, or on failure).
+    /// </summary>
+    public static TensorParallelModel Load(string modelDir, IBackend[] backends, ICommunicator[] communicators)
     {
-        var config = ModelConfig.Load(modelDir);
-        var shardConfig = TensorParallel.ShardConfig(config, worldSize);
-        var comms = (communicators ?? InProcessCommunicator.CreateGroup)(worldSize);
-        var shards = new LlamaModel[worldSize];
-        var backends = new IBackend[worldSize];
-        var caches = new KvCache[worldSize];
-        using var weights = ModelWeights.Open(modelDir);
+        int world = backends.Length;
+        var shards = new LlamaModel[world];
         try
         {
-            for (int r = 0; r < worldSize; r++)
+            if (communicators.Length != world) throw new ArgumentException($"{world} backends but {communicators.Length} communicators");
+            var config = ModelConfig.Load(modelDir);
+            var shardConfig = TensorParallel.ShardConfig(config, world);
+            using var weights = ModelWeights.Open(modelDir);
+            for (int r = 0; r < world; r++)
             {
-                backends[r] = backend(r);
-                using var slice = new ShardedWeights(weights, config, r, worldSize);
-                shards[r] = LlamaModel.Load(shardConfig, slice, backends[r], worldSize > 1 ? comms[r] : null);
-                caches[r] = shards[r].AllocateKvCache(numBlocks, blockSize, kvDType);
+                using var slice = new ShardedWeights(weights, config, r, world);
+                shards[r] = LlamaModel.Load(shardConfig, slice, backends[r], world > 1 ? communicators[r] : null);
             }
+            return new TensorParallelModel(config, shards, backends, communicators);
         }
         catch
         {
-            foreach (var c in caches) c?.Dispose();
             foreach (var s in shards) s?.Dispose();
-            foreach (var b in backends) b?.Dispose();
+            foreach (var b in backends) b.Dispose();
+            foreach (var c in communicators) c.Dispose();
             throw;
         }
-        return new TensorParallelModel(config, shards, backends, comms, caches);
     }
 
-    /// <summary>Runs the batch on every shard at once and returns the logits rows (host copy, [NumLogitRows, vocab]).</summary>
-    public float[] Forward(ForwardBatch batch)
+    /// <summary>Loads <paramref name="worldSize"/> shards on backends made by <paramref name="backend"/>(rank), with a KV pool.</summary>
+    public static TensorParallelModel Load(string modelDir, int worldSize, Func<int, IBackend> backend, int numBlocks, int blockSize, DType kvDType = DType.F32,
+        Func<int, ICommunicator[]>? communicators = null)
     {
-        var logits = new float[(long)batch.NumLogitRows * Config.VocabSize];
-        var errors = new Exception?[WorldSize];
-        var threads = new Thread[WorldSize];
+        var comms = (communicators ?? InProcessCommunicator.CreateGroup)(worldSize);
+        var backends = new IBackend[worldSize];
+        try
+        {
+            for (int r = 0; r < worldSize; r++) backends[r] = backend(r);
+        }
+        catch
+        {
+            foreach (var b in backends) b?.Dispose();
+            foreach (var c in comms) c.Dispose();
+            throw;
+        }
+        var model = Load(modelDir, backends, comms);
+        try { model.AllocateKvCache(numBlocks, blockSize, kvDType); }
+        catch { model.Dispose(); throw; }
+        return model;
+    }
+
+    public void AllocateKvCache(int numBlocks, int blockSize, DType dtype)
+    {
+        FreeKvCache();
+        for (int r = 0; r < WorldSize; r++) _caches[r] = _shards[r].AllocateKvCache(numBlocks, blockSize, dtype);
+    }
+
+    public void FreeKvCache()
+    {
         for (int r = 0; r < WorldSize; r++)
         {
-            int rank = r;
-            threads[r] = new Thread(() =>
-            {
-                try
-                {
-                    var t = _shards[rank].Forward(batch, _caches[rank]);
-                    if (rank == 0 && batch.NumLogitRows > 0) _backends[0].CopyToHost(t, logits);
-                }
-                catch (Exception e) { errors[rank] = e; }
-            }) { IsBackground = true, Name = $"loom-tp-{rank}" };
-            threads[r].Start();
+            _caches[r]?.Dispose();
+            _caches[r] = null;
         }
-        foreach (var t in threads) t.Join();
-        if (errors.FirstOrDefault(e => e is not null) is { } first) throw new AggregateException("a tensor-parallel shard failed", first);
-        return logits;
+    }
+
+    /// <summary>Runs the batch on every shard at once; rank 0's logits [NumLogitRows, vocab], valid until the next call.</summary>
+    public Tensor Forward(ForwardBatch batch)
+    {
+        // A rank that failed mid-forward may have left its partners inside a collective: the group
+        // is not reusable, as with NCCL after an error. The worker reports the failure and restarts.
+        if (_failed) throw new InvalidOperationException("a tensor-parallel shard failed earlier; the group must be reloaded");
+        for (int r = 0; r < WorldSize; r++)
+        {
+            var cache = _caches[r] ?? throw new InvalidOperationException("the KV pool is not allocated");
+            int rank = r;
+            _ranks[r].Post(() => _outputs[rank] = _shards[rank].Forward(batch, cache));
+        }
+        Exception? first = null;
+        foreach (var rank in _ranks)
+            if (rank.Wait() is { } e) first ??= e;
+        if (first is not null)
+        {
+            _failed = true;
+            throw new AggregateException("a tensor-parallel shard failed", first);
+        }
+        return _outputs[0]!;
+    }
+
+    /// <summary>A host copy of <see cref="Forward"/>'s logits.</summary>
+    public float[] ForwardToHost(ForwardBatch batch)
+    {
+        var t = Forward(batch);
+        var host = new float[(long)batch.NumLogitRows * Config.VocabSize];
+        if (host.Length > 0) _backends[0].CopyToHost(t, host);
+        return host;
+    }
+
+    public void CopyKvBlocks(ReadOnlySpan<int> src, ReadOnlySpan<int> dst)
+    {
+        for (int r = 0; r < WorldSize; r++)
+            _backends[r].CopyKvBlocks(_caches[r] ?? throw new InvalidOperationException("the KV pool is not allocated"), src, dst);
     }
 
     public void Dispose()
     {
-        foreach (var c in _caches) c.Dispose();
+        foreach (var t in _ranks) t.Dispose();
+        FreeKvCache();
         foreach (var s in _shards) s.Dispose();
         foreach (var b in _backends) b.Dispose();
         foreach (var c in _comms) c.Dispose();
+    }
+
+    /// <summary>One rank's thread: runs each posted action and reports its failure, if any.</summary>
+    private sealed class RankThread : IDisposable
+    {
+        private readonly Thread _thread;
+        private readonly SemaphoreSlim _go = new(0);
+        private readonly SemaphoreSlim _done = new(0);
+        private Action? _work;
+        private Exception? _error;
+        private volatile bool _stop;
+
+        public RankThread(int rank)
+        {
+            _thread = new Thread(Loop) { IsBackground = true, Name = $"loom-tp-{rank}" };
+            _thread.Start();
+        }
+
+        public void Post(Action work)
+        {
+            _work = work;
+            _error = null;
+            _go.Release();
+        }
+
+        public Exception? Wait()
+        {
+            _done.Wait();
+            return _error;
+        }
+
+        private void Loop()
+        {
+            while (true)
+            {
+                _go.Wait();
+                if (_stop) return;
+                try { _work!(); }
+                catch (Exception e) { _error = e; }
+                _work = null;
+                _done.Release();
+            }
+        }
+
+        public void Dispose()
+        {
+            _stop = true;
+            _go.Release();
+            _thread.Join();
+            _go.Dispose();
+            _done.Dispose();
+        }
     }
 }
