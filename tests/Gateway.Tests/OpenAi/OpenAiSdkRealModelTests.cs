@@ -153,18 +153,7 @@ public sealed class OpenAiSdkRealModelTests(RealModelServer server) : IClassFixt
         Assert.Equal(401, e.Status);
     }
 
-    private async Task<PipelineResponse> PostAsync(string path, string body)
-    {
-        var pipeline = Chat().Pipeline;
-        using PipelineMessage message = pipeline.CreateMessage();
-        message.Request.Method = "POST";
-        message.Request.Uri = new Uri(server.BaseUri, path);
-        message.Request.Headers.Set("Content-Type", "application/json");
-        message.Request.Content = BinaryContent.Create(BinaryData.FromString(body));
-        message.BufferResponse = true;
-        await pipeline.SendAsync(message);
-        return message.ExtractResponse()!;
-    }
+    private Task<PipelineResponse> PostAsync(string path, string body) => SdkPipeline.PostAsync(Chat().Pipeline, server.BaseUri, path, body);
 }
 
 /// <summary>`loom serve`'s web host with an embedded silo on free loopback ports, serving the demo model.</summary>

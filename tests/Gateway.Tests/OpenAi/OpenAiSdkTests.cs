@@ -144,22 +144,7 @@ public sealed class OpenAiSdkTests : IAsyncLifetime
         Assert.Null(typeof(ChatCompletionOptions).GetProperty("N"));
     }
 
-    /// <summary>
-    /// SDK 2.15 keeps its LegacyCompletionClient internal, so /v1/completions goes through the SDK's
-    /// own pipeline (its transport, auth policy and error handling) with the raw body.
-    /// </summary>
-    private async Task<PipelineResponse> SdkPostAsync(string path, string body)
-    {
-        var pipeline = Chat().Pipeline;
-        using PipelineMessage message = pipeline.CreateMessage();
-        message.Request.Method = "POST";
-        message.Request.Uri = new Uri(_server.BaseUri, path);
-        message.Request.Headers.Set("Content-Type", "application/json");
-        message.Request.Content = BinaryContent.Create(BinaryData.FromString(body));
-        message.BufferResponse = true;
-        await pipeline.SendAsync(message);
-        return message.ExtractResponse()!;
-    }
+    private Task<PipelineResponse> SdkPostAsync(string path, string body) => SdkPipeline.PostAsync(Chat().Pipeline, _server.BaseUri, path, body);
 
     [Fact]
     public async Task Completions_StreamedAndNot_ThroughTheSdkPipeline()

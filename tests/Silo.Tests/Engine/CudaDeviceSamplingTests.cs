@@ -82,26 +82,13 @@ public sealed class CudaDeviceSamplingTests(EngineFixture f) : IClassFixture<Eng
         Assert.Contains(together.Values, o => o.Tokens[0].Distinct().Count() > 2); // it really sampled
     }
 
-    public static TheoryData<float, int, float, float> Truncations => new()
-    {
-        // temperature, top_k, top_p, min_p
-        { 1f, 50, 1f, 0f },
-        { 0.7f, 2000, 1f, 0f },
-        { 1f, 0, 0.9f, 0f },
-        { 0.5f, 0, 0.3f, 0f },
-        { 1f, 0, 1f, 0.05f },
-        { 1.3f, 0, 0.8f, 0.1f },
-        { 1f, 300, 0.7f, 0f },
-        { 0.8f, 1000, 0.95f, 0.02f },
-    };
-
     /// <summary>The device keeps exactly the host sampler's support (top-k, then top-p renormalised, min_p first).</summary>
     [Theory]
-    [MemberData(nameof(Truncations))]
+    [MemberData(nameof(SamplerSupportTests.Truncations), MemberType = typeof(SamplerSupportTests))]
     public void TheDeviceKeepsTheHostSamplersSupport(float t, int topK, float topP, float minP)
     {
         const int vocab = 151_936;
-        var logits = PeakedLogits(vocab, topK + (int)(topP * 1000) + (int)(minP * 1e4));
+        var logits = SamplerTestKit.PeakedLogits(vocab, topK + (int)(topP * 1000) + (int)(minP * 1e4));
         var p = new SamplingParams { Temperature = t, TopK = topK, TopP = topP, MinP = minP };
         var probs = new float[vocab];
         float tau = ReferenceDeviceSampler.KeepThreshold(logits, probs, t, topK, topP, minP, logits.Max());
@@ -119,7 +106,7 @@ public sealed class CudaDeviceSamplingTests(EngineFixture f) : IClassFixture<Eng
         int differ = 0;
         for (int c = 0; c < 300; c++)
         {
-            var logits = PeakedLogits(vocab, c);
+            var logits = SamplerTestKit.PeakedLogits(vocab, c);
             float t = 0.5f + c % 5 * 0.25f, minP = c % 3 == 0 ? 0.02f : 0f;
             var state = new SamplingState(new SamplingParams { Temperature = t, MinP = minP, Seed = (ulong)c, IgnoreEos = true }, [1, 2, 3], []);
             int host = sampler.Sample(logits, state).Token;
@@ -137,14 +124,5 @@ public sealed class CudaDeviceSamplingTests(EngineFixture f) : IClassFixture<Eng
         Assert.Equal("sampling", e.Param);
         Assert.Null(ModelRunner.DeviceSamplerFor(f.Backend, "auto")); // the CPU backend samples on the host
         Assert.IsType<ReferenceDeviceSampler>(ModelRunner.DeviceSamplerFor(f.Backend, "device"));
-    }
-
-    private static float[] PeakedLogits(int vocab, int seed)
-    {
-        var rng = new Random(seed);
-        var logits = new float[vocab];
-        for (int i = 0; i < vocab; i++) logits[i] = (float)((rng.NextDouble() + rng.NextDouble() + rng.NextDouble() - 1.5) * 4);
-        for (int i = 0; i < 20; i++) logits[rng.Next(vocab)] += 12f;
-        return logits;
     }
 }

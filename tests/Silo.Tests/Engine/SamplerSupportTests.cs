@@ -25,11 +25,7 @@ public class SamplerSupportTests
     public void SupportOnAQwenSizedVocabularyMatchesASortingReference(float t, int topK, float topP, float minP)
     {
         const int vocab = 151_936;
-        var rng = new Random(topK + (int)(topP * 1000) + (int)(minP * 1e4));
-        // Peaked like a model: normal-ish logits plus a handful of strong tokens.
-        var logits = new float[vocab];
-        for (int i = 0; i < vocab; i++) logits[i] = (float)((rng.NextDouble() + rng.NextDouble() + rng.NextDouble() - 1.5) * 4);
-        for (int i = 0; i < 20; i++) logits[rng.Next(vocab)] += 12f;
+        var logits = SamplerTestKit.PeakedLogits(vocab, topK + (int)(topP * 1000) + (int)(minP * 1e4));
         var p = new SamplingParams { Temperature = t, TopK = topK, TopP = topP, MinP = minP };
 
         Assert.Equal(Reference(logits, p), new Sampler().Support(logits, p));

@@ -73,5 +73,15 @@ internal static class SamplerTestKit
         return x;
     }
 
+    /// <summary>Peaked like a model: normal-ish logits plus a handful of strong tokens.</summary>
+    public static float[] PeakedLogits(int vocab, int seed)
+    {
+        var rng = new Random(seed);
+        var logits = new float[vocab];
+        for (int i = 0; i < vocab; i++) logits[i] = (float)((rng.NextDouble() + rng.NextDouble() + rng.NextDouble() - 1.5) * 4);
+        for (int i = 0; i < 20; i++) logits[rng.Next(vocab)] += 12f;
+        return logits;
+    }
+
     public static int[] Support(int[] counts) => [.. Enumerable.Range(0, counts.Length).Where(i => counts[i] > 0)];
 }

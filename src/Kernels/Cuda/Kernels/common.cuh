@@ -26,15 +26,19 @@ __device__ __forceinline__ float warp_max(float v)
     return v;
 }
 
-// Sum over a block of up to 1024 threads; every thread gets the result. `scratch` holds 32 floats.
-__device__ __forceinline__ float block_sum(float v, float* scratch)
+// Sum or max over a block of up to 1024 threads; every thread gets the result. `scratch` holds 32 floats.
+template <bool IsMax>
+__device__ __forceinline__ float block_reduce(float v, float* scratch)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    v = warp_sum(v);
+    v = IsMax ? warp_max(v) : warp_sum(v);
     __syncthreads();
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
     int warps = (blockDim.x + 31) >> 5;
-    v = lane < warps ? scratch[lane] : 0.f;
-    return warp_sum(v);
+    v = lane < warps ? scratch[lane] : (IsMax ? LOOM_NEG_INF : 0.f);
+    return IsMax ? warp_max(v) : warp_sum(v);
 }
+
+__device__ __forceinline__ float block_sum(float v, float* scratch) { return block_reduce<false>(v, scratch); }
+__device__ __forceinline__ float block_max(float v, float* scratch) { return block_reduce<true>(v, scratch); }

@@ -27,18 +27,6 @@ __device__ __forceinline__ void block_argmax(float& v, int& i, float* sv, int* s
     __syncthreads();
 }
 
-__device__ __forceinline__ float block_max(float v, float* scratch)
-{
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    int warps = (blockDim.x + 31) >> 5;
-    v = lane < warps ? scratch[lane] : LOOM_NEG_INF;
-    return warp_max(v);
-}
-
 // Max and log-sum-exp of one raw row (every thread gets both).
 __device__ __forceinline__ void row_lse(const float* __restrict__ row, int vocab, float* scratch, float& max, float& lse)
 {
