@@ -28,7 +28,7 @@ public sealed class ClusterTests(TinyModelFixture model) : IClassFixture<TinyMod
 
         // Distinct prompts spread over all workers.
         var before = await c.FreshStatsAsync();
-        await Task.WhenAll(Enumerable.Range(0, 24).Select(i => Drain(c, Req($"spread{i}", Prompt(100 + i, 40), 4))));
+        await Task.WhenAll(Enumerable.Range(0, 48).Select(i => Drain(c, Req($"spread{i}", Prompt(100 + i, 40), 4))));
         var after = await c.FreshStatsAsync();
         Assert.All(keys, k => Assert.True(after[k].GenerationTokens > before[k].GenerationTokens, $"worker {k} got nothing"));
 
