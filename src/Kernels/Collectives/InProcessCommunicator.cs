@@ -5,7 +5,7 @@ namespace Loom.Kernels.Collectives;
 /// tests on every machine). Each rank publishes its buffer, then every rank adds all of them in
 /// rank order into a private buffer and copies it back, so all ranks hold bit-identical sums and a
 /// run is reproducible. Three barrier phases per call; a rank that never arrives makes the others
-/// fail after <see cref="Timeout"/> instead of hanging.
+/// fail after <see cref="Timeout"/> instead of hanging, and <see cref="Abort"/> makes them fail at once.
 /// </summary>
 public sealed unsafe class InProcessCommunicator : ICommunicator
 {
@@ -36,6 +36,7 @@ public sealed unsafe class InProcessCommunicator : ICommunicator
         if (tensor.DType != DType.F32) throw new ArgumentException($"all-reduce needs an F32 tensor, got {tensor}", nameof(tensor));
         if (WorldSize == 1) return;
         var g = _group;
+        if (g.Aborted.IsCancellationRequested) throw new CommunicatorAbortedException($"rank {Rank}: the tensor-parallel group was aborted");
         g.Buffers[Rank] = tensor.Data;
         g.Lengths[Rank] = tensor.ElementCount;
         Arrive();
@@ -66,9 +67,13 @@ public sealed unsafe class InProcessCommunicator : ICommunicator
 
     private void Arrive()
     {
-        if (!_group.Barrier.SignalAndWait(Timeout))
-            throw new TimeoutException($"rank {Rank}: all-reduce partners did not arrive within {Timeout}");
+        bool arrived;
+        try { arrived = _group.Barrier.SignalAndWait(Timeout, _group.Aborted.Token); }
+        catch (OperationCanceledException) { throw new CommunicatorAbortedException($"rank {Rank}: the tensor-parallel group was aborted"); }
+        if (!arrived) throw new TimeoutException($"rank {Rank}: all-reduce partners did not arrive within {Timeout}");
     }
+
+    public void Abort() => _group.Aborted.Cancel();
 
     public void Dispose()
     {
@@ -80,5 +85,9 @@ public sealed unsafe class InProcessCommunicator : ICommunicator
         public readonly Barrier Barrier = new(size);
         public readonly nint[] Buffers = new nint[size];
         public readonly long[] Lengths = new long[size];
+        public readonly CancellationTokenSource Aborted = new();
     }
 }
+
+/// <summary>A collective failed because a partner rank gave up on the group.</summary>
+public sealed class CommunicatorAbortedException(string message) : Exception(message);

@@ -46,6 +46,7 @@ public static unsafe class Nccl
     [DllImport(Lib)] public static extern int ncclCommInitRank(out nint comm, int nranks, NcclUniqueId id, int rank);
     [DllImport(Lib)] public static extern int ncclAllReduce(nint sendbuff, nint recvbuff, nuint count, int datatype, int op, nint comm, nint stream);
     [DllImport(Lib)] public static extern int ncclCommDestroy(nint comm);
+    [DllImport(Lib)] public static extern int ncclCommAbort(nint comm);
 
     public static void Check(int result, string call)
     {
@@ -124,9 +125,16 @@ public sealed class NcclCommunicator : ICommunicator
         CuDriver.Check(CuDriver.cuStreamSynchronize(_stream), nameof(CuDriver.cuStreamSynchronize));
     }
 
+    /// <summary>ncclCommAbort: frees the communicator and makes the partners' pending operations fail.</summary>
+    public void Abort()
+    {
+        var comm = Interlocked.Exchange(ref _comm, 0);
+        if (comm != 0) Nccl.ncclCommAbort(comm);
+    }
+
     public void Dispose()
     {
-        if (_comm != 0) Nccl.ncclCommDestroy(_comm);
-        _comm = 0;
+        var comm = Interlocked.Exchange(ref _comm, 0);
+        if (comm != 0) Nccl.ncclCommDestroy(comm);
     }
 }

@@ -115,11 +115,20 @@ public sealed class TensorParallelModel : IForwardModel, IDisposable
         {
             var cache = _caches[r] ?? throw new InvalidOperationException("the KV pool is not allocated");
             int rank = r;
-            _ranks[r].Post(() => _outputs[rank] = _shards[rank].Forward(batch, cache));
+            _ranks[r].Post(() =>
+            {
+                try { _outputs[rank] = _shards[rank].Forward(batch, cache); }
+                catch
+                {
+                    // The partners may be waiting for this rank inside an all-reduce: release them now.
+                    foreach (var c in _comms) c.Abort();
+                    throw;
+                }
+            });
         }
         Exception? first = null;
         foreach (var rank in _ranks)
-            if (rank.Wait() is { } e) first ??= e;
+            if (rank.Wait() is { } e && (first is null || first is Loom.Kernels.Collectives.CommunicatorAbortedException)) first = e;
         if (first is not null)
         {
             _failed = true;

@@ -107,6 +107,46 @@ public sealed class TensorParallelTests : IDisposable
         Assert.Equal((2, 1, c.IntermediateSize / 2, c.HiddenSize), (two.NumHeads, two.NumKvHeads, two.IntermediateSize, two.HiddenSize));
     }
 
+    /// <summary>
+    /// A shard that fails inside a forward must not leave its partner waiting in an all-reduce for
+    /// the communicator's 60 s timeout: the group is aborted at once, the error names the cause, and
+    /// the model refuses further work (the group is no longer consistent).
+    /// </summary>
+    [Fact]
+    public void AFailingShardReleasesItsPartnerAtOnceAndTheGroupStaysFailed()
+    {
+        var preset = ModelPresets.Tiny with { Name = "tiny-tp-fail", Heads = 8, KvHeads = 4, HeadDim = 8 };
+        var dir = Path.Combine(_dir, preset.Name);
+        ModelGenerator.Generate(preset, dir, new GenerateOptions { Seed = 11 });
+        var group = InProcessCommunicator.CreateGroup(2);
+        ICommunicator[] comms = [group[0], new FailingCommunicator(group[1], failAt: 3)];
+        using var model = TensorParallelModel.Load(dir, 2, _ => new CpuBackend(1), numBlocks: 16, blockSize: 4, communicators: _ => comms);
+        var batch = Batch([(0, [5, 6, 7], 0)], maxBlocks: 8, blockSize: 4);
+
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var e = Assert.Throws<AggregateException>(() => model.ForwardToHost(batch));
+        Assert.Equal("injected all-reduce failure", e.InnerException!.Message);
+        // Without the abort, rank 0 would sit in the barrier for InProcessCommunicator.Timeout (60 s).
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"the forward failed only after {sw.Elapsed.TotalSeconds:F0} s");
+        Assert.Throws<InvalidOperationException>(() => model.ForwardToHost(batch));
+    }
+
+    private sealed class FailingCommunicator(ICommunicator inner, int failAt) : ICommunicator
+    {
+        private int _calls;
+        public int Rank => inner.Rank;
+        public int WorldSize => inner.WorldSize;
+
+        public void AllReduceSum(Tensor tensor)
+        {
+            if (++_calls == failAt) throw new InvalidOperationException("injected all-reduce failure");
+            inner.AllReduceSum(tensor);
+        }
+
+        public void Abort() => inner.Abort();
+        public void Dispose() => inner.Dispose();
+    }
+
     private static ForwardBatch Batch((int Seq, int[] Tokens, int Start)[] chunks, int maxBlocks, int blockSize)
     {
         var b = new ForwardBatch();
