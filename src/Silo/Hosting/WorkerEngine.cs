@@ -200,48 +200,71 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     }
 
     /// <summary>
-    /// vLLM's rule on a GPU: run one forward at the largest batch the scheduler can form (so the
-    /// activation workspace reaches its peak), then give the KV pool what cuMemGetInfo says is left
-    /// of total × gpu_memory_utilization. Under tensor parallelism each rank holds 1/tp of the kv
-    /// heads and rank 0 stands for all (the shards are the same size).
+    /// vLLM's rule on a GPU: run one forward at the largest batch the scheduler can form
+    /// (max_num_batched_tokens over max_num_seqs sequences, so the activation workspace, the logits
+    /// rows and the device sampler's scratch all reach their peak), then give the KV pool what
+    /// cuMemGetInfo says is left of total × gpu_memory_utilization. Under tensor parallelism each
+    /// rank holds 1/tp of the kv heads and rank 0 stands for all (the shards are the same size).
     /// </summary>
     private int SizeGpuKvPool(IForwardModel model, Loom.Kernels.Cuda.CudaBackend cuda, EngineOptions o, double utilization, int tp)
     {
         var c = model.Config;
         int maxLen = o.MaxModelLen > 0 ? Math.Min(o.MaxModelLen, c.MaxPositionEmbeddings) : c.MaxPositionEmbeddings;
         int tokens = Math.Max(1, Math.Min(o.MaxNumBatchedTokens, maxLen - 1));
-        int blocks = (tokens + o.BlockSize - 1) / o.BlockSize;
-        model.AllocateKvCache(blocks, o.BlockSize, DType.BF16);
-        try { model.Forward(ProfilingBatch(tokens, blocks, o.BlockSize)); }
+        int seqs = Math.Min(o.MaxNumSeqs, tokens);
+        var batch = ProfilingBatch(tokens, seqs, o.BlockSize);
+        model.AllocateKvCache(batch.Attention.NumSeqs * batch.Attention.MaxBlocksPerSeq, o.BlockSize, DType.BF16);
+        try
+        {
+            var logits = model.Forward(batch);
+            if (ModelRunner.DeviceSamplerFor(model.Backend, o.Sampling) is { } sampler)
+            {
+                var sampling = new SamplingBatch();
+                for (int s = 0; s < seqs; s++) sampling.AddSlot(s, 1f, 50, 0.9f, 0f, 0.5, SamplingParams.MaxLogprobs);
+                sampler.Sample(logits, sampling);
+            }
+        }
         finally { model.FreeKvCache(); }
         cuda.Synchronize();
         var (free, total) = cuda.MemoryInfo();
         var dtype = o.ResolveKvCacheDType(c);
         var spec = new KvCacheSpec(c.NumLayers, 1, o.BlockSize, c.NumKvHeads / Math.Max(1, tp), c.HeadDim, dtype);
         var plan = Loom.Kernels.Cuda.KvPoolSizing.Plan(free, total, utilization, spec.BytesPerBlock, o.BlockSize, maxLen);
-        log.LogInformation("{Plan} (after a {Tokens}-token profiling forward; {Free} MiB free of {Total} MiB)", plan, tokens, free >> 20, total >> 20);
+        log.LogInformation("{Plan} (after a profiling forward of {Tokens} tokens in {Seqs} sequences; {Free} MiB free of {Total} MiB)",
+            plan, tokens, seqs, free >> 20, total >> 20);
         return plan.NumBlocks;
     }
 
-    /// <summary>One sequence of <paramref name="tokens"/> prompt tokens in blocks 0.., sampling its last token.</summary>
-    internal static ForwardBatch ProfilingBatch(int tokens, int blocks, int blockSize)
+    /// <summary>
+    /// <paramref name="tokens"/> prompt tokens split over <paramref name="seqs"/> sequences, each in
+    /// its own blocks (sequence s uses blocks s·B..), each sampling its last token.
+    /// </summary>
+    internal static ForwardBatch ProfilingBatch(int tokens, int seqs, int blockSize)
     {
+        int per = tokens / seqs, longest = tokens - per * (seqs - 1);
+        int blocksPerSeq = (longest + blockSize - 1) / blockSize;
         var b = new ForwardBatch();
-        b.EnsureCapacity(tokens, 1, blocks);
-        for (int t = 0; t < tokens; t++)
+        b.EnsureCapacity(tokens, seqs, blocksPerSeq);
+        var meta = b.Attention;
+        meta.NumSeqs = seqs;
+        int t = 0;
+        for (int s = 0; s < seqs; s++)
         {
-            b.TokenIds[t] = 0;
-            b.Positions[t] = t;
-            b.SlotMapping[t] = t;
+            int len = s == seqs - 1 ? longest : per;
+            meta.QueryStart[s] = t;
+            meta.SeqLens[s] = len;
+            for (int j = 0; j < blocksPerSeq; j++) meta.BlockTables[s * blocksPerSeq + j] = s * blocksPerSeq + j;
+            for (int i = 0; i < len; i++, t++)
+            {
+                b.TokenIds[t] = 0;
+                b.Positions[t] = i;
+                b.SlotMapping[t] = (s * blocksPerSeq + i / blockSize) * blockSize + i % blockSize;
+            }
+            b.LogitRows[s] = t - 1;
         }
-        for (int j = 0; j < blocks; j++) b.Attention.BlockTables[j] = j;
-        b.Attention.NumSeqs = 1;
-        b.Attention.QueryStart[0] = 0;
-        b.Attention.QueryStart[1] = tokens;
-        b.Attention.SeqLens[0] = tokens;
-        b.LogitRows[0] = tokens - 1;
-        b.NumTokens = tokens;
-        b.NumLogitRows = 1;
+        meta.QueryStart[seqs] = t;
+        b.NumTokens = t;
+        b.NumLogitRows = seqs;
         return b;
     }
 
