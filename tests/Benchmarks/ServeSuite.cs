@@ -1,3 +1,4 @@
+using Loom.Testing;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
@@ -65,13 +66,13 @@ public static class ServeSuite
                     engine = EngineSuite.RunEngine("engine (in-process)", model, options, work0, concurrency, rate).Metrics;
                 }
 
-                int port = FreePort();
+                int port = TestHost.FreePort();
                 modelName = preset;
                 app = LoomGatewayHosting.BuildWeb([], new LoomOptions
                 {
                     Model = new() { Path = modelDir, Name = preset },
                     Engine = engineSection,
-                    Cluster = new() { SiloPort = FreePort(), GatewayPort = FreePort(), ClusterId = "bench-" + Guid.NewGuid().ToString("N")[..6] },
+                    Cluster = new() { SiloPort = TestHost.FreePort(), GatewayPort = TestHost.FreePort(), ClusterId = "bench-" + Guid.NewGuid().ToString("N")[..6] },
                     Gateway = new() { Host = "127.0.0.1", HttpPort = port, GrpcPort = 0 },
                 });
                 await app.StartAsync();
@@ -197,10 +198,4 @@ public static class ServeSuite
         while (value > (cur = Volatile.Read(ref target)) && Interlocked.CompareExchange(ref target, value, cur) != cur) { }
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }

@@ -1,3 +1,4 @@
+using Loom.Testing;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -15,21 +16,7 @@ internal sealed class ClusterProcesses : IAsyncDisposable
 {
     private readonly List<LoomProcess> _all = [];
 
-    public static string? RedisServer => FindOnPath("redis-server");
-
-    public static int FreePort() => FreePorts(1)[0];
-
-    /// <summary>Distinct free ports: every listener stays open until all are chosen, so none repeats.</summary>
-    public static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Any, 0)).ToList();
-        try
-        {
-            listeners.ForEach(l => l.Start());
-            return [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
-        }
-        finally { listeners.ForEach(l => l.Stop()); }
-    }
+    public static string? RedisServer => TestHost.FindOnPath("redis-server");
 
     public LoomProcess StartRedis(int port) =>
         Start("redis", RedisServer ?? throw new InvalidOperationException("redis-server is not installed"),
@@ -54,10 +41,6 @@ internal sealed class ClusterProcesses : IAsyncDisposable
         _all.Add(p);
         return p;
     }
-
-    private static string? FindOnPath(string exe) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Concat(["/usr/bin", "/usr/sbin", "/usr/local/bin"])
-            .Select(d => Path.Combine(d, exe)).FirstOrDefault(File.Exists);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,3 +1,4 @@
+using Loom.Testing;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -172,7 +173,7 @@ public sealed class MultiProcessFailoverTests(ITestOutputHelper output)
     private static async Task<(List<SiloProcess> Silos, HttpClient Http, string BaseUrl)> StartClusterAsync(ClusterProcesses procs, params string[] siloSettings)
     {
         // Every port this cluster needs, chosen at once so none collides with another.
-        var ports = new Queue<int>(ClusterProcesses.FreePorts(9));
+        var ports = new Queue<int>(TestHost.FreePorts(9));
         int redisPort = ports.Dequeue(), httpPort = ports.Dequeue();
         string redis = $"127.0.0.1:{redisPort}", clusterId = "mp-" + Guid.NewGuid().ToString("N")[..8];
         procs.StartRedis(redisPort);

@@ -1,3 +1,4 @@
+using Loom.Testing;
 namespace Loom.Cluster.Tests;
 
 /// <summary>
@@ -11,10 +12,10 @@ public sealed class RedisUnreachableFailoverTests
     public async Task SiloAndGatewayNameTheConnectionStringAndKeepRetrying()
     {
         await using var procs = new ClusterProcesses();
-        int closed = ClusterProcesses.FreePort(); // nothing listens here
+        int closed = TestHost.FreePort(); // nothing listens here
         string redis = $"127.0.0.1:{closed}";
-        var silo = procs.StartSilo("silo", [$"cluster:redis={redis}", "engine:backend=simulated", $"cluster:health_port={ClusterProcesses.FreePort()}"]);
-        var gateway = procs.StartGateway("gateway", [$"cluster:redis={redis}", $"gateway:http_port={ClusterProcesses.FreePort()}", $"gateway:grpc_port={ClusterProcesses.FreePort()}"]);
+        var silo = procs.StartSilo("silo", [$"cluster:redis={redis}", "engine:backend=simulated", $"cluster:health_port={TestHost.FreePort()}"]);
+        var gateway = procs.StartGateway("gateway", [$"cluster:redis={redis}", $"gateway:http_port={TestHost.FreePort()}", $"gateway:grpc_port={TestHost.FreePort()}"]);
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (DateTime.UtcNow < deadline && !(Retried(silo) && Retried(gateway))) await Task.Delay(250);

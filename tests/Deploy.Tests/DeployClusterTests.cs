@@ -1,3 +1,4 @@
+using Loom.Testing;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
@@ -44,11 +45,12 @@ public sealed class DeployClusterTests : IAsyncLifetime
     [SkippableFact]
     public async Task ChartEnvironmentFormsAClusterAndServesACompletion()
     {
-        var redisServer = FindOnPath("redis-server");
+        var redisServer = TestHost.FindOnPath("redis-server");
         Skip.If(redisServer is null, "redis-server is not installed (apt-get install redis-server)");
         var (gatewayDir, siloDir) = await RequireExecutablesAsync();
 
-        var (redisPort, siloPort, orleansGatewayPort, healthPort, httpPort, grpcPort) = (FreePort(), FreePort(), FreePort(), FreePort(), FreePort(), FreePort());
+        var ports = TestHost.FreePorts(6);
+        var (redisPort, siloPort, orleansGatewayPort, healthPort, httpPort, grpcPort) = (ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]);
         const string release = "e2e";
         var chart = new RenderedChart(release, await Helm.TemplateAsync(
             release,
@@ -218,14 +220,4 @@ public sealed class DeployClusterTests : IAsyncLifetime
     }
 
     private string Logs() => string.Join("\n", _processes.Select(p => { lock (p.Log) { return $"--- {p.Name} ---\n{p.Log}"; } }));
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
-    private static string? FindOnPath(string tool)
-        => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists);
 }

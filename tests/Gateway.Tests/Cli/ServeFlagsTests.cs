@@ -1,3 +1,4 @@
+using Loom.Testing;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
@@ -24,7 +25,7 @@ public sealed class ServeFlagsTests : IDisposable
     {
         var modelDir = Path.Combine(_dir, "my-tiny");
         ModelGenerator.Generate(ModelPresets.Get("tiny"), modelDir, new GenerateOptions { Seed = 3 });
-        int port = FreePort(), yamlPort = FreePort();
+        int port = TestHost.FreePort(), yamlPort = TestHost.FreePort();
         var yaml = Path.Combine(_dir, "loom.yaml");
         await File.WriteAllTextAsync(yaml, $"gateway:\n  http_port: {yamlPort}\n  api_keys: [from-yaml]\nengine:\n  threads: 1\n");
 
@@ -32,7 +33,7 @@ public sealed class ServeFlagsTests : IDisposable
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "loom.dll"), "serve", "--config", yaml, "--model", modelDir,
                      "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--grpc-port", "0",
                      "--api-key", "sk-one", "--api-key", "sk-two",
-                     $"--cluster:silo_port={FreePort()}", $"--cluster:gateway_port={FreePort()}" })
+                     $"--cluster:silo_port={TestHost.FreePort()}", $"--cluster:gateway_port={TestHost.FreePort()}" })
             psi.ArgumentList.Add(a);
         foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("LOOM_", StringComparison.Ordinal)).ToList()) psi.Environment.Remove(key);
         var log = new StringBuilder();
@@ -75,10 +76,4 @@ public sealed class ServeFlagsTests : IDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }

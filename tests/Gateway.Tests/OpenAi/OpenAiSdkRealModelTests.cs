@@ -1,3 +1,4 @@
+using Loom.Testing;
 // The OpenAI SDK marks seed experimental; using it is the point here.
 #pragma warning disable OPENAI001
 using System.ClientModel;
@@ -168,12 +169,12 @@ public sealed class RealModelServer : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var model = DemoModel.EnsureCreated(root: _dir);
-        int http = FreePort();
+        int http = TestHost.FreePort();
         var options = new LoomOptions
         {
             Model = new() { Path = model, Name = "demo" },
             Engine = new() { Threads = 1, KvCacheBytes = 32L * 1024 * 1024 },
-            Cluster = new() { SiloPort = FreePort(), GatewayPort = FreePort(), ClusterId = "real-" + Guid.NewGuid().ToString("N")[..6] },
+            Cluster = new() { SiloPort = TestHost.FreePort(), GatewayPort = TestHost.FreePort(), ClusterId = "real-" + Guid.NewGuid().ToString("N")[..6] },
             Gateway = new() { Host = "127.0.0.1", HttpPort = http, GrpcPort = 0, ApiKeys = [Key] },
         };
         _app = LoomGatewayHosting.BuildWeb([], options);
@@ -201,10 +202,4 @@ public sealed class RealModelServer : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }
