@@ -22,12 +22,12 @@ public sealed class MultiProcessFailoverTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task KillNineOfASiloLosesNoRequest()
     {
-        Skip.If(ClusterProcesses.RedisServer is null, "redis-server is not installed (scripts/install-deps.sh installs it from apt)");
+        RequireRedis();
         await using var procs = new ClusterProcesses();
         var (silos, http, baseUrl) = await StartClusterAsync(procs);
         using var _ = http;
         var prompts = Prompts();
-        var expected = await Task.WhenAll(prompts.Select(p => CompleteAsync(http, baseUrl, p)));
+        var expected = await CompleteAllAsync(http, baseUrl, prompts);
         Assert.All(expected, e => Assert.Equal(MaxTokens, e.Tokens));
 
         // The disturbed run streams, so the gap each stream sees across the kill is measured.
@@ -68,12 +68,12 @@ public sealed class MultiProcessFailoverTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task SigtermDrainsASiloWithoutLosingARequest()
     {
-        Skip.If(ClusterProcesses.RedisServer is null, "redis-server is not installed (scripts/install-deps.sh installs it from apt)");
+        RequireRedis();
         await using var procs = new ClusterProcesses();
         var (silos, http, baseUrl) = await StartClusterAsync(procs);
         using var _ = http;
         var prompts = Prompts();
-        var expected = await Task.WhenAll(prompts.Select(p => CompleteAsync(http, baseUrl, p)));
+        var expected = await CompleteAllAsync(http, baseUrl, prompts);
 
         var sw = Stopwatch.StartNew();
         var during = prompts.Select(p => CompleteAsync(http, baseUrl, p)).ToList();
@@ -97,7 +97,7 @@ public sealed class MultiProcessFailoverTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task SigtermPastTheDrainBudgetHandsTheRestToTheOtherSilo()
     {
-        Skip.If(ClusterProcesses.RedisServer is null, "redis-server is not installed (scripts/install-deps.sh installs it from apt)");
+        RequireRedis();
         // The host's shutdown timeout (the chart's DOTNET_SHUTDOWNTIMEOUTSECONDS = silo.drainSeconds)
         // of 7 s leaves a 2 s drain (5 s are kept for leaving the cluster); these streams need ~8 s.
         const int Long = 400, ShutdownTimeout = 7;
@@ -105,7 +105,7 @@ public sealed class MultiProcessFailoverTests(ITestOutputHelper output)
         var (silos, http, baseUrl) = await StartClusterAsync(procs, $"shutdownTimeoutSeconds={ShutdownTimeout}");
         using var _ = http;
         var prompts = Prompts();
-        var expected = await Task.WhenAll(prompts.Select(p => CompleteAsync(http, baseUrl, p, Long)));
+        var expected = await CompleteAllAsync(http, baseUrl, prompts, Long);
 
         var clock = Stopwatch.StartNew();
         var during = prompts.Select(p => StreamAsync(http, baseUrl, p, clock, Long)).ToArray();
@@ -129,6 +129,13 @@ public sealed class MultiProcessFailoverTests(ITestOutputHelper output)
 
     /// <summary>Log lines carry the time, so a failure's logs show how long detection took.</summary>
     private const string Timestamps = "Logging:Console:TimestampFormat=HH:mm:ss.fff ";
+
+    private static void RequireRedis() =>
+        Skip.If(ClusterProcesses.RedisServer is null, "redis-server is not installed (scripts/install-deps.sh installs it from apt)");
+
+    /// <summary>Every prompt at once, non-streamed: the undisturbed answers a run is compared with.</summary>
+    private static Task<(int Status, string Text, int Tokens, string Body)[]> CompleteAllAsync(HttpClient http, string baseUrl, int[][] prompts, int maxTokens = MaxTokens) =>
+        Task.WhenAll(prompts.Select(p => CompleteAsync(http, baseUrl, p, maxTokens)));
 
     private static int[][] Prompts() =>
         // Shorter than a KV block: no affinity key, so least-load routing spreads them over both silos.

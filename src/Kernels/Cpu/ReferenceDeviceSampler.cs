@@ -37,7 +37,7 @@ public sealed class ReferenceDeviceSampler(IBackend backend) : IDeviceSampler
             batch.Ids[s] = pick;
             batch.Logprobs[s] = raw[pick] - lse;
             int n = batch.TopLogprobs;
-            if (n > 0) TopN(raw, lse, batch.TopIds.AsSpan(s * n, n), batch.TopValues.AsSpan(s * n, n));
+            if (n > 0) TopLogprobs.Fill(raw, lse, batch.TopIds.AsSpan(s * n, n), batch.TopValues.AsSpan(s * n, n));
         }
     }
 
@@ -122,27 +122,5 @@ public sealed class ReferenceDeviceSampler(IBackend backend) : IDeviceSampler
         double sum = 0;
         foreach (float v in x) sum += MathF.Exp(v - max);
         return max + (float)Math.Log(sum);
-    }
-
-    /// <summary>The n largest of <paramref name="raw"/>, ties by lower id, as (id, value − lse).</summary>
-    internal static void TopN(ReadOnlySpan<float> raw, float lse, Span<int> ids, Span<float> values)
-    {
-        int n = ids.Length, filled = 0;
-        for (int j = 0; j < raw.Length; j++)
-        {
-            float v = raw[j];
-            if (filled == n && !(v > values[n - 1])) continue;
-            int pos = filled < n ? filled++ : n - 1;
-            while (pos > 0 && v > values[pos - 1])
-            {
-                values[pos] = values[pos - 1];
-                ids[pos] = ids[pos - 1];
-                pos--;
-            }
-            values[pos] = v;
-            ids[pos] = j;
-        }
-        for (int i = 0; i < filled; i++) values[i] -= lse;
-        for (int i = filled; i < n; i++) { ids[i] = -1; values[i] = float.NegativeInfinity; }
     }
 }

@@ -283,23 +283,9 @@ public sealed class Sampler
         if (n <= 0) return [];
         Span<float> vals = stackalloc float[n];
         Span<int> ids = stackalloc int[n];
-        int filled = 0;
-        for (int i = 0; i < logits.Length; i++)
-        {
-            float v = logits[i];
-            if (filled == n && !(v > vals[n - 1])) continue; // strict: an equal value keeps the earlier id
-            int pos = filled < n ? filled++ : n - 1;
-            while (pos > 0 && v > vals[pos - 1])
-            {
-                vals[pos] = vals[pos - 1];
-                ids[pos] = ids[pos - 1];
-                pos--;
-            }
-            vals[pos] = v;
-            ids[pos] = i;
-        }
-        var result = new TokenLogprob[filled];
-        for (int i = 0; i < filled; i++) result[i] = new TokenLogprob(ids[i], vals[i] - lse);
+        Loom.Kernels.Cpu.TopLogprobs.Fill(logits, lse, ids, vals);
+        var result = new TokenLogprob[n];
+        for (int i = 0; i < n; i++) result[i] = new TokenLogprob(ids[i], vals[i]);
         return result;
     }
 }

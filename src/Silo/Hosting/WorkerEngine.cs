@@ -146,14 +146,14 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         }
         var dir = options.Model.Path is { Length: > 0 } p ? p : DemoModelFiles.EnsureCreated();
         IForwardModel model = e.TensorParallelSize > 1 ? LoadTensorParallel(dir, e.TensorParallelSize) : LoadSingle(dir);
+        var sampler = ModelRunner.DeviceSamplerFor(model.Backend, engineOptions.Sampling);
         if (model.Backend is Loom.Kernels.Cuda.CudaBackend cuda)
         {
             // The GPU pool stores bf16 (the kernels read bf16 K/V), whatever the checkpoint's dtype.
             if (engineOptions.KvCacheDType == "auto") engineOptions = engineOptions with { KvCacheDType = "bf16" };
-            engineOptions = engineOptions with { NumBlocks = SizeGpuKvPool(model, cuda, engineOptions, e.GpuMemoryUtilization, e.TensorParallelSize) };
+            engineOptions = engineOptions with { NumBlocks = SizeGpuKvPool(model, cuda, sampler, engineOptions, e.GpuMemoryUtilization, e.TensorParallelSize) };
         }
         var kvDType = engineOptions.ResolveKvCacheDType(model.Config);
-        var sampler = ModelRunner.DeviceSamplerFor(model.Backend, engineOptions.Sampling);
         _engine = new EngineLoop(model.Config, engineOptions, (blocks, kv, maxLen) =>
         {
             model.AllocateKvCache(blocks, e.BlockSize, kvDType);
@@ -206,18 +206,18 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     /// cuMemGetInfo says is left of total × gpu_memory_utilization. Under tensor parallelism each
     /// rank holds 1/tp of the kv heads and rank 0 stands for all (the shards are the same size).
     /// </summary>
-    private int SizeGpuKvPool(IForwardModel model, Loom.Kernels.Cuda.CudaBackend cuda, EngineOptions o, double utilization, int tp)
+    private int SizeGpuKvPool(IForwardModel model, Loom.Kernels.Cuda.CudaBackend cuda, IDeviceSampler? sampler, EngineOptions o, double utilization, int tp)
     {
         var c = model.Config;
         int maxLen = o.MaxModelLen > 0 ? Math.Min(o.MaxModelLen, c.MaxPositionEmbeddings) : c.MaxPositionEmbeddings;
         int tokens = Math.Max(1, Math.Min(o.MaxNumBatchedTokens, maxLen - 1));
         int seqs = Math.Min(o.MaxNumSeqs, tokens);
-        var batch = ProfilingBatch(tokens, seqs, o.BlockSize);
+        var batch = ForwardBatch.Profiling(tokens, seqs, o.BlockSize);
         model.AllocateKvCache(batch.Attention.NumSeqs * batch.Attention.MaxBlocksPerSeq, o.BlockSize, DType.BF16);
         try
         {
             var logits = model.Forward(batch);
-            if (ModelRunner.DeviceSamplerFor(model.Backend, o.Sampling) is { } sampler)
+            if (sampler is not null)
             {
                 var sampling = new SamplingBatch();
                 for (int s = 0; s < seqs; s++) sampling.AddSlot(s, 1f, 50, 0.9f, 0f, 0.5, SamplingParams.MaxLogprobs);
@@ -233,39 +233,6 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         log.LogInformation("{Plan} (after a profiling forward of {Tokens} tokens in {Seqs} sequences; {Free} MiB free of {Total} MiB)",
             plan, tokens, seqs, free >> 20, total >> 20);
         return plan.NumBlocks;
-    }
-
-    /// <summary>
-    /// <paramref name="tokens"/> prompt tokens split over <paramref name="seqs"/> sequences, each in
-    /// its own blocks (sequence s uses blocks s·B..), each sampling its last token.
-    /// </summary>
-    internal static ForwardBatch ProfilingBatch(int tokens, int seqs, int blockSize)
-    {
-        int per = tokens / seqs, longest = tokens - per * (seqs - 1);
-        int blocksPerSeq = (longest + blockSize - 1) / blockSize;
-        var b = new ForwardBatch();
-        b.EnsureCapacity(tokens, seqs, blocksPerSeq);
-        var meta = b.Attention;
-        meta.NumSeqs = seqs;
-        int t = 0;
-        for (int s = 0; s < seqs; s++)
-        {
-            int len = s == seqs - 1 ? longest : per;
-            meta.QueryStart[s] = t;
-            meta.SeqLens[s] = len;
-            for (int j = 0; j < blocksPerSeq; j++) meta.BlockTables[s * blocksPerSeq + j] = s * blocksPerSeq + j;
-            for (int i = 0; i < len; i++, t++)
-            {
-                b.TokenIds[t] = 0;
-                b.Positions[t] = i;
-                b.SlotMapping[t] = (s * blocksPerSeq + i / blockSize) * blockSize + i % blockSize;
-            }
-            b.LogitRows[s] = t - 1;
-        }
-        meta.QueryStart[seqs] = t;
-        b.NumTokens = t;
-        b.NumLogitRows = seqs;
-        return b;
     }
 
     private static string? ReadOrEmpty(string path) => File.Exists(path) ? File.ReadAllText(path) : null;

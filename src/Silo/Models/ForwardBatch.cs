@@ -41,4 +41,38 @@ public sealed class ForwardBatch
             a.BlockTables = new int[Math.Max(seqs, a.SeqLens.Length) * maxBlocksPerSeq];
         a.MaxBlocksPerSeq = maxBlocksPerSeq;
     }
+
+    /// <summary>
+    /// <paramref name="tokens"/> prompt tokens split over <paramref name="seqs"/> sequences, each in
+    /// its own blocks (sequence s uses blocks s·B..), each sampling its last token: the largest
+    /// batch a scheduler with that token budget and sequence cap can form (GPU memory profiling).
+    /// </summary>
+    public static ForwardBatch Profiling(int tokens, int seqs, int blockSize)
+    {
+        int per = tokens / seqs, longest = tokens - per * (seqs - 1);
+        int blocksPerSeq = (longest + blockSize - 1) / blockSize;
+        var b = new ForwardBatch();
+        b.EnsureCapacity(tokens, seqs, blocksPerSeq);
+        var meta = b.Attention;
+        meta.NumSeqs = seqs;
+        int t = 0;
+        for (int s = 0; s < seqs; s++)
+        {
+            int len = s == seqs - 1 ? longest : per;
+            meta.QueryStart[s] = t;
+            meta.SeqLens[s] = len;
+            for (int j = 0; j < blocksPerSeq; j++) meta.BlockTables[s * blocksPerSeq + j] = s * blocksPerSeq + j;
+            for (int i = 0; i < len; i++, t++)
+            {
+                b.TokenIds[t] = 0;
+                b.Positions[t] = i;
+                b.SlotMapping[t] = (s * blocksPerSeq + i / blockSize) * blockSize + i % blockSize;
+            }
+            b.LogitRows[s] = t - 1;
+        }
+        meta.QueryStart[seqs] = t;
+        b.NumTokens = t;
+        b.NumLogitRows = seqs;
+        return b;
+    }
 }

@@ -18,6 +18,8 @@ public sealed class TensorParallelModel : IForwardModel, IDisposable
     private readonly KvCache?[] _caches;
     private readonly RankThread[] _ranks;
     private readonly Tensor?[] _outputs;
+    private readonly Action[] _forwards;
+    private ForwardBatch? _batch;
     private bool _failed;
 
     private TensorParallelModel(ModelConfig full, LlamaModel[] shards, IBackend[] backends, ICommunicator[] comms)
@@ -29,6 +31,8 @@ public sealed class TensorParallelModel : IForwardModel, IDisposable
         _caches = new KvCache?[shards.Length];
         _outputs = new Tensor?[shards.Length];
         _ranks = [.. Enumerable.Range(0, shards.Length).Select(r => new RankThread(r))];
+        // One delegate per rank for the model's life: a step posts these, it allocates none.
+        _forwards = [.. Enumerable.Range(0, shards.Length).Select(r => (Action)(() => ForwardRank(r)))];
     }
 
     /// <summary>The unsharded model's config.</summary>
@@ -111,30 +115,30 @@ public sealed class TensorParallelModel : IForwardModel, IDisposable
         // A rank that failed mid-forward may have left its partners inside a collective: the group
         // is not reusable, as with NCCL after an error. The worker reports the failure and restarts.
         if (_failed) throw new InvalidOperationException("a tensor-parallel shard failed earlier; the group must be reloaded");
-        for (int r = 0; r < WorldSize; r++)
-        {
-            var cache = _caches[r] ?? throw new InvalidOperationException("the KV pool is not allocated");
-            int rank = r;
-            _ranks[r].Post(() =>
-            {
-                try { _outputs[rank] = _shards[rank].Forward(batch, cache); }
-                catch
-                {
-                    // The partners may be waiting for this rank inside an all-reduce: release them now.
-                    foreach (var c in _comms) c.Abort();
-                    throw;
-                }
-            });
-        }
+        if (Array.IndexOf(_caches, null) >= 0) throw new InvalidOperationException("the KV pool is not allocated");
+        _batch = batch;
+        for (int r = 0; r < WorldSize; r++) _ranks[r].Post(_forwards[r]);
         Exception? first = null;
         foreach (var rank in _ranks)
             if (rank.Wait() is { } e && (first is null || first is Loom.Kernels.Collectives.CommunicatorAbortedException)) first = e;
+        _batch = null;
         if (first is not null)
         {
             _failed = true;
             throw new AggregateException("a tensor-parallel shard failed", first);
         }
         return _outputs[0]!;
+    }
+
+    private void ForwardRank(int rank)
+    {
+        try { _outputs[rank] = _shards[rank].Forward(_batch!, _caches[rank]!); }
+        catch
+        {
+            // The partners may be waiting for this rank inside an all-reduce: release them now.
+            foreach (var c in _comms) c.Abort();
+            throw;
+        }
     }
 
     /// <summary>A host copy of <see cref="Forward"/>'s logits.</summary>

@@ -1,6 +1,5 @@
 using Loom.Kernels;
 using Loom.Kernels.Cpu;
-using Loom.Silo.Hosting;
 using Loom.Silo.Models;
 
 namespace Loom.Silo.Tests.Models;
@@ -23,7 +22,7 @@ public sealed class CudaKvSizingProfileTests : IDisposable
     [InlineData(20, 1, 16)]
     public void TheProfilingBatchSplitsTheTokenBudgetOverTheSequences(int tokens, int seqs, int blockSize)
     {
-        var b = WorkerEngine.ProfilingBatch(tokens, seqs, blockSize);
+        var b = ForwardBatch.Profiling(tokens, seqs, blockSize);
         var meta = b.Attention;
         Assert.Equal(tokens, b.NumTokens);
         Assert.Equal(seqs, b.NumLogitRows);
@@ -42,7 +41,7 @@ public sealed class CudaKvSizingProfileTests : IDisposable
         using var backend = new CpuBackend(1);
         using var llama = LlamaModel.Load(_dir, backend);
         var model = new SingleDeviceModel(llama);
-        var batch = WorkerEngine.ProfilingBatch(50, 4, 16);
+        var batch = ForwardBatch.Profiling(50, 4, 16);
         model.AllocateKvCache(batch.Attention.NumSeqs * batch.Attention.MaxBlocksPerSeq, 16, DType.F32);
         var all = new float[4 * 256];
         backend.CopyToHost(model.Forward(batch), all);
