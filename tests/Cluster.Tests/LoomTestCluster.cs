@@ -43,11 +43,21 @@ internal sealed class LoomTestCluster : IAsyncDisposable
         return loom;
     }
 
-    /// <summary>Until the router sees <paramref name="count"/> workers reporting.</summary>
+    /// <summary>
+    /// Until the routers see <paramref name="count"/> workers reporting. Each silo has its own router
+    /// with its own view, and a fresh silo's view fills as membership and first reports arrive, so
+    /// one router seeing them all is not enough: several reads in a row must (the client's calls
+    /// reach the routers of different silos).
+    /// </summary>
     public async Task WaitForWorkersAsync(int count)
     {
         var router = Cluster.Client.GetGrain<IRouterGrain>(0);
-        for (int i = 0; i < 200 && (await router.GetWorkerStatsAsync()).Count < count; i++) await Task.Delay(50);
+        int agreeing = 0;
+        for (int i = 0; i < 400 && agreeing < 2 * Cluster.Silos.Count; i++)
+        {
+            agreeing = (await router.GetWorkerStatsAsync()).Count >= count ? agreeing + 1 : 0;
+            await Task.Delay(25);
+        }
         Assert.Equal(count, (await router.GetWorkerStatsAsync()).Count);
     }
 
