@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests use, idempotently: redis-server (cluster membership
-# tests) and NVRTC (regenerates the committed PTX; Debian non-free). Node/npm come with the
+# tests), NVRTC (regenerates the committed PTX; Debian non-free) and qemu-user with the arm64
+# cross libraries (the ARM64 kernel check). Node/npm come with the
 # machine image; the tests fetch their npm packages themselves.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/x86_64-linux-gnu/libnvrtc.so.11* >/dev/null 2>&1 || need+=(libnvrtc11.2)
+# The ARM64 kernel check runs under user-mode emulation (scripts/cpu-check.sh).
+if [ "$(uname -m)" = x86_64 ]; then
+  command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+  [ -e /usr/aarch64-linux-gnu/lib/libc.so.6 ] || need+=(libc6-arm64-cross)
+  [ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || need+=(libstdc++6-arm64-cross)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then echo "install-deps: not root; skipping ${need[*]}" >&2; exit 0; fi
 src=/etc/apt/sources.list.d/debian.sources

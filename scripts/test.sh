@@ -9,10 +9,18 @@ scripts/install-deps.sh
 dotnet build Cluster.sln -c Release --nologo -v q
 scripts/check-ptx.sh
 status=0
-dotnet test Cluster.sln -c Release --no-build --nologo -v q --logger "console;verbosity=normal" "$@" | tee /tmp/loom-test.log || status=$?
-# One closing line for CI, summed over every test project.
-passed=$(grep -Eo 'Passed: +[0-9]+' /tmp/loom-test.log | awk "{s+=\$2} END {print s+0}" || true)
-failed=$(grep -Eo 'Failed: +[0-9]+' /tmp/loom-test.log | awk "{s+=\$2} END {print s+0}" || true)
-skipped=$(grep -Eo 'Skipped: +[0-9]+' /tmp/loom-test.log | awk "{s+=\$2} END {print s+0}" || true)
+# A hung test fails with its name after 8 minutes (the longest test takes about 2) instead of
+# stalling CI; no dump is written, the blame log names the test.
+hang=(--blame-hang-timeout 8m --blame-hang-dump-type none)
+dotnet test Cluster.sln -c Release --no-build --nologo -v q --logger "console;verbosity=normal" "${hang[@]}" "$@" | tee /tmp/loom-test.log || status=$?
+# The kernel, oracle and engine suites again on every instruction-set leg this CPU can reach.
+scripts/isa-legs.sh | tee -a /tmp/loom-test.log || status=1
+# The ARM64 NEON path under qemu (last: its arm64 publish re-restores the kernel project).
+scripts/cpu-check.sh | tee /tmp/loom-cpu-check.log || status=1
+# One closing line for CI, summed over every test project, leg and the ARM64 check.
+sum() { { grep -Eo "$1" "${@:2}" || true; } | { grep -Eo '[0-9]+' || true; } | awk '{s+=$1} END {print s+0}'; }
+passed=$(( $(sum 'Passed: +[0-9]+' /tmp/loom-test.log) + $(sum '^[0-9]+ passed' /tmp/loom-cpu-check.log) ))
+failed=$(( $(sum 'Failed: +[0-9]+' /tmp/loom-test.log) + $(sum ', [0-9]+ failed$' /tmp/loom-cpu-check.log) ))
+skipped=$(sum 'Skipped: +[0-9]+' /tmp/loom-test.log)
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

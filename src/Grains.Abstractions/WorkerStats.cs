@@ -2,7 +2,10 @@ using Orleans;
 
 namespace Loom.Grains.Abstractions;
 
-/// <summary>A worker's load, as the router and /metrics see it.</summary>
+/// <summary>
+/// A worker's load, as the router and /metrics see it, and what it runs on: <see cref="Device"/> is
+/// "cpu", "cuda:NAME" or "simulated"; <see cref="Isa"/> the CPU kernels' instruction set ("avx2", ...), empty off the CPU.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record WorkerStats(
     [property: Id(0)] int Running,
@@ -17,4 +20,6 @@ public sealed record WorkerStats(
     [property: Id(9)] long Preemptions,
     [property: Id(10)] long PromptTokens,
     [property: Id(11)] long GenerationTokens,
-    [property: Id(12)] int MaxNumSeqs = 0);
+    [property: Id(12)] int MaxNumSeqs = 0,
+    [property: Id(13)] string Device = "",
+    [property: Id(14)] string Isa = "");

@@ -1,4 +1,5 @@
 using Loom.Kernels.Cpu;
+using Loom.Kernels.Cpu.Isa;
 using Loom.Kernels.Cuda;
 
 namespace Loom.Kernels;
@@ -14,13 +15,16 @@ public sealed class BackendUnavailableException(string message, Exception? inner
 /// </summary>
 public static class BackendFactory
 {
-    public static (IBackend Backend, string Why) Create(string device, int threads, ICudaProbe? probe = null, Func<IBackend>? cuda = null)
+    /// <param name="cpuIsa">`engine.cpu_isa` (auto, avx512, avx2, neon, portable) for a CPU backend.</param>
+    /// <exception cref="CpuIsaUnavailableException">A forced ISA this CPU lacks.</exception>
+    public static (IBackend Backend, string Why) Create(string device, int threads, ICudaProbe? probe = null, Func<IBackend>? cuda = null,
+        string? cpuIsa = null)
     {
         cuda ??= () => new CudaBackend();
         switch (device)
         {
             case "cpu":
-                return (new CpuBackend(threads), "device: cpu");
+                return Cpu("device: cpu");
             case "cuda":
             {
                 var gpu = CudaDetection.Detect(probe);
@@ -34,14 +38,26 @@ public static class BackendFactory
             case "auto":
             {
                 var gpu = CudaDetection.Detect(probe);
-                return (new CpuBackend(threads), gpu.Available
+                return Cpu(gpu.Available
                     ? $"device: auto found {gpu.Reason}; the CUDA backend is opt-in (device: cuda) until it has passed tests/GpuCheck on hardware: running on the CPU"
                     : $"device: auto: no usable GPU ({gpu.Reason}); running on the CPU");
             }
             default:
                 throw new ArgumentException($"device must be auto, cpu or cuda, got '{device}'", nameof(device));
         }
+
+        (IBackend, string) Cpu(string why)
+        {
+            var backend = new CpuBackend(threads, ForcedIsa(cpuIsa));
+            return (backend, $"{why}; {backend.Name}");
+        }
     }
+
+    /// <summary>The ISA an `engine.cpu_isa` value forces, or null for auto; throws naming the setting when the CPU lacks it.</summary>
+    public static CpuIsa? ForcedIsa(string? cpuIsa) =>
+        cpuIsa is null || cpuIsa.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) || cpuIsa.Trim().Length == 0
+            ? null
+            : CpuIsaSelector.Resolve(cpuIsa).Isa;
 
     /// <summary>
     /// Backends and communicators for a tensor-parallel group of <paramref name="worldSize"/> ranks
@@ -49,7 +65,7 @@ public static class BackendFactory
     /// <paramref name="threads"/> split over the ranks, joined by the in-process all-reduce.
     /// </summary>
     public static (IBackend[] Backends, Collectives.ICommunicator[] Communicators, string Why) CreateGroup(string device, int threads, int worldSize,
-        ICudaProbe? probe = null)
+        ICudaProbe? probe = null, string? cpuIsa = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(worldSize);
         if (device == "cuda")
@@ -72,8 +88,10 @@ public static class BackendFactory
         if (device is not ("cpu" or "auto")) throw new ArgumentException($"device must be auto, cpu or cuda, got '{device}'", nameof(device));
         int total = threads > 0 ? threads : Environment.ProcessorCount;
         int perRank = Math.Max(1, total / worldSize);
-        return ([.. Enumerable.Range(0, worldSize).Select(_ => (IBackend)new CpuBackend(perRank))], Collectives.InProcessCommunicator.CreateGroup(worldSize),
-            $"device: {device}: tensor parallel over {worldSize} CPU shards of {perRank} thread(s), in-process all-reduce");
+        var isa = ForcedIsa(cpuIsa);
+        var cpus = Enumerable.Range(0, worldSize).Select(_ => new CpuBackend(perRank, isa)).ToArray();
+        return ([.. cpus], Collectives.InProcessCommunicator.CreateGroup(worldSize),
+            $"device: {device}: tensor parallel over {worldSize} CPU shards of {perRank} thread(s), in-process all-reduce; {cpus[0].Name}");
     }
 }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Loom.Grains.Abstractions;
 using Loom.Kernels.Cpu;
+using Loom.Kernels.Cpu.Isa;
 using Loom.Silo.Engine;
 using Loom.Silo.Models;
 
@@ -27,7 +28,9 @@ public static class EngineSuite
         int budget = args.GetInt("max-num-batched-tokens", 512);
         var (modelDir, gguf) = BenchModels.Ensure(args.Get("preset") ?? "smollm2-135m", args.Get("cache"));
 
-        using var backend = new CpuBackend(threads);
+        using var backend = new CpuBackend(threads, Loom.Kernels.BackendFactory.ForcedIsa(args.Get("isa")));
+        LlamaCppVariant.Match(backend.Isa);
+        Console.WriteLine($"Loom on {backend.Name}");
         using var model = LlamaModel.Load(modelDir, backend);
         var work = Workload.ShareGptLike(requests, model.Config.VocabSize);
         Console.WriteLine($"workload: {requests} requests, prompt mean {work.Average(w => w.Prompt.Length):F0} (max {work.Max(w => w.Prompt.Length)}), " +
@@ -68,6 +71,8 @@ public static class EngineSuite
         var result = new Dictionary<string, object?>
         {
             ["requests"] = requests,
+            ["isa"] = CpuIsaSelector.Name(backend.Isa),
+            ["llamacpp_build"] = peer is null ? null : LlamaCppVariant.Loaded(),
             ["continuous_tok_s"] = Math.Round(cont.M.OutputTokS, 1),
             ["continuous_vs_sequential"] = seq is null ? null : Math.Round(cont.M.OutputTokS / seq.M.OutputTokS, 2),
             ["continuous_vs_static"] = stat is null ? null : Math.Round(cont.M.OutputTokS / stat.M.OutputTokS, 2),

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Loom.Kernels;
 using Loom.Kernels.Cpu;
+using Loom.Kernels.Cpu.Isa;
 using Loom.Silo.Models;
 
 namespace Loom.Benchmarks;
@@ -23,14 +24,16 @@ public static class KernelsSuite
         string? cache = args.Get("cache");
 
         var (modelDir, gguf) = BenchModels.Ensure(preset, cache);
+        using var backend = new CpuBackend(threads, BackendFactory.ForcedIsa(args.Get("isa")));
+        LlamaCppVariant.Match(backend.Isa);
+        Console.WriteLine($"Loom on {backend.Name}");
 
         Console.WriteLine($"roofline ({threads} threads) ...");
         double bandwidth = Roofline.MeasureReadBandwidthGBs(threads);
-        double peak = Roofline.MeasureFmaPeakGflops(threads);
-        Console.WriteLine($"  read bandwidth {bandwidth:F1} GB/s, FP32 FMA peak {peak:F1} GFLOP/s");
+        double peak = Roofline.MeasureFmaPeakGflops(threads, backend.Isa);
+        Console.WriteLine($"  read bandwidth {bandwidth:F1} GB/s, FP32 FMA peak at {CpuIsaSelector.Label(backend.Isa)} width {peak:F1} GFLOP/s");
 
         var rng = new Random(3);
-        using var backend = new CpuBackend(threads);
         using var model = LlamaModel.Load(modelDir, backend);
         int vocab = model.Config.VocabSize;
         int[] prompt = Enumerable.Range(0, prefillLen).Select(_ => rng.Next(3, vocab)).ToArray();
@@ -81,8 +84,11 @@ public static class KernelsSuite
 
         // llama.cpp
         double peerPrefill = double.MaxValue, peerDecode = double.MaxValue;
+        string variant;
         using (var peer = new LlamaCppPeer(gguf, prefillLen + decodeSteps + 16, threads))
         {
+            variant = LlamaCppVariant.Loaded();
+            Console.WriteLine($"llama.cpp build: {variant}");
             peer.Prefill(shortPrompt);
             for (int r = 0; r < reps; r++) peerPrefill = Math.Min(peerPrefill, peer.Prefill(prompt));
             for (int r = 0; r < reps; r++) peerDecode = Math.Min(peerDecode, peer.DecodeSecondsPerToken(shortPrompt, decodeSteps));
@@ -98,6 +104,9 @@ public static class KernelsSuite
         {
             ["preset"] = preset,
             ["threads"] = threads,
+            ["isa"] = CpuIsaSelector.Name(backend.Isa),
+            ["isa_reason"] = backend.IsaReason,
+            ["llamacpp_build"] = variant,
             ["decode_tok_s"] = Math.Round(decodeTokS, 2),
             ["llamacpp_decode_tok_s"] = Math.Round(peerDecodeTokS, 2),
             ["decode_vs_llamacpp"] = Math.Round(decodeTokS / peerDecodeTokS, 3),

@@ -20,7 +20,7 @@ public static class ProfileSuite
         string preset = args.Get("preset") ?? "smollm2-135m";
         var (modelDir, _) = BenchModels.Ensure(preset, args.Get("cache"));
 
-        var prof = new ProfilingBackend(new CpuBackend(threads));
+        var prof = new ProfilingBackend(new CpuBackend(threads, BackendFactory.ForcedIsa(args.Get("isa"))));
         using var model = LlamaModel.Load(modelDir, prof);
         var rng = new Random(3);
         int[] prompt = Enumerable.Range(0, context + steps + 1).Select(_ => rng.Next(3, model.Config.VocabSize)).ToArray();

@@ -2,7 +2,7 @@ using Loom.Kernels.Cpu;
 
 namespace Loom.Kernels.Tests;
 
-public class LinearTests
+public class LinearTests : IsaTestBase
 {
     public static TheoryData<DType, int, int, int, bool> Shapes()
     {
@@ -24,39 +24,22 @@ public class LinearTests
         return data;
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Shapes))]
     public void MatchesScalarReference(DType dtype, int m, int k, int n, bool withBias)
     {
-        using var backend = new CpuBackend(2);
-        using var weights = new NativeWeights();
-        var wv = weights.Make("w", dtype, [n, k], TestData.Random(n * k, 1 + n + k), out var wRounded);
-        var x = TestData.Random(m * k, 7 + m);
-        var b = withBias ? TestData.Random(n, 3) : null;
-
-        using var lw = backend.PrepareLinear([wv]);
-        Assert.Equal(n, lw.OutFeatures);
-        Assert.Equal(k, lw.InFeatures);
-        Assert.Equal(dtype, lw.DType);
-        Assert.True(lw.ByteLength >= (long)n * k * 2);
-
-        using var xt = TestData.Upload(backend, x, m, k);
-        using var bt = b is null ? null : TestData.Upload(backend, b, n);
-        using var yt = backend.Allocate(DType.F32, m, n);
-        backend.Linear(xt, lw, bt, yt);
-
-        var (expected, scale) = Reference.Linear(x, m, k, wRounded, n, b);
-        TestData.AssertClose(expected, TestData.Download(backend, yt), 1e-6, 1e-5, scale, $"{dtype} M={m} K={k} N={n}");
+        using var backend = Backend(2);
+        KernelCases.Linear(backend, dtype, m, k, n, withBias);
     }
 
     /// <summary>The full odd-size cross product; covers every row-block decomposition and both GEMM paths.</summary>
-    [Theory]
+    [SkippableTheory]
     [InlineData(DType.BF16)]
     [InlineData(DType.F32)]
     [InlineData(DType.F16)]
     public void OddSizeCrossProduct(DType dtype)
     {
-        using var backend = new CpuBackend(2);
+        using var backend = Backend(2);
         using var weights = new NativeWeights();
         foreach (int k in new[] { 1, 7, 33, 577 })
         {
@@ -80,13 +63,13 @@ public class LinearTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(DType.BF16)]
     [InlineData(DType.F32)]
     [InlineData(DType.F16)]
     public void FusedPartsStackAlongN(DType dtype)
     {
-        using var backend = new CpuBackend(2);
+        using var backend = Backend(2);
         using var weights = new NativeWeights();
         int k = 45;
         int[] ns = [40, 9, 9];
@@ -109,10 +92,10 @@ public class LinearTests
         TestData.AssertClose(expected, TestData.Download(backend, yt), 1e-6, 1e-5, scale);
     }
 
-    [Fact]
+    [SkippableFact]
     public void MismatchedPartsNameTheWeight()
     {
-        using var backend = new CpuBackend(1);
+        using var backend = Backend(1);
         using var weights = new NativeWeights();
         var a = weights.Make("q_proj", DType.BF16, [4, 8], new float[32], out _);
         var b = weights.Make("k_proj", DType.BF16, [4, 9], new float[36], out _);
@@ -121,11 +104,11 @@ public class LinearTests
         Assert.Contains("v_proj", Assert.Throws<ArgumentException>(() => backend.PrepareLinear([a, c])).Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void SingleThreadedMatchesMultiThreaded()
     {
-        using var one = new CpuBackend(1);
-        using var two = new CpuBackend(2);
+        using var one = Backend(1);
+        using var two = Backend(2);
         using var weights = new NativeWeights();
         int m = 29, k = 130, n = 300;
         var wv = weights.Make("w", DType.BF16, [n, k], TestData.Random(n * k, 5), out _);

@@ -59,6 +59,13 @@ public sealed class LoomMetrics
             Counter(sb, "vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", l, workers.Sum(w => w.PrefixCacheHits));
         }
         Gauge(sb, "loom:workers", "Workers that answered the stats query at scrape time.", l, workers?.Count ?? 0);
+        if (workers is { Count: > 0 })
+        {
+            // Which hardware and kernels serve: a silo on an AVX2 host next to an AVX-512 one shows up here.
+            Prometheus.Header(sb, "loom:worker_info", "gauge", "Workers by device and CPU kernel instruction set (isa is empty off the CPU).");
+            foreach (var g in workers.GroupBy(w => (w.Device, w.Isa)).OrderBy(g => g.Key))
+                Prometheus.Sample(sb, "loom:worker_info", $"{l},device=\"{Prometheus.EscapeLabel(g.Key.Device)}\",isa=\"{Prometheus.EscapeLabel(g.Key.Isa)}\"", g.Count());
+        }
         Gauge(sb, "loom:gateway_requests_in_flight", "Generation requests this gateway is serving now.", l, Interlocked.Read(ref _inFlight));
 
         Counter(sb, "vllm:prompt_tokens_total", "Number of prefill tokens processed.", l, PromptTokens);

@@ -127,8 +127,12 @@ internal sealed class ApiEndpoints(ServedModel served, IGenerationClient client,
         ctx.Response.StatusCode = 200;
     }
 
-    public Task VersionAsync(HttpContext ctx) =>
-        ApiHttp.WriteJsonAsync(ctx, new VersionResponse(Version), ApiJsonContext.Default.VersionResponse);
+    public async Task VersionAsync(HttpContext ctx)
+    {
+        var stats = await TryStatsAsync(ctx.RequestAborted);
+        var workers = stats?.GroupBy(w => (w.Device, w.Isa)).OrderBy(g => g.Key).Select(g => new WorkerDevice(g.Key.Device, g.Key.Isa, g.Count())).ToList();
+        await ApiHttp.WriteJsonAsync(ctx, new VersionResponse(Version, workers), ApiJsonContext.Default.VersionResponse);
+    }
 
     public async Task MetricsAsync(HttpContext ctx)
     {

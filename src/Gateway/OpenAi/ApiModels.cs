@@ -65,11 +65,17 @@ public sealed record TokenizeResponse(int Count, int MaxModelLen, IReadOnlyList<
 
 public sealed record DetokenizeResponse(string Prompt);
 
-public sealed record VersionResponse(string Version);
+/// <summary>vLLM's /version, plus what the reachable workers run on (absent when the cluster could not be asked).</summary>
+public sealed record VersionResponse(string Version,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<WorkerDevice>? Workers = null);
+
+/// <summary>A group of workers on the same device and CPU kernels (isa is empty off the CPU).</summary>
+public sealed record WorkerDevice(string Device, string Isa, int Count);
 
 /// <summary>Source-generated (reflection-free, trimming-safe) serializers for every response record.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(ErrorEnvelope))]
+[JsonSerializable(typeof(WorkerDevice))]
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(ModelCard))]
 [JsonSerializable(typeof(CompletionResponse))]

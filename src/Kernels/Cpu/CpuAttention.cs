@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
+using Loom.Kernels.Cpu.Isa;
 
 namespace Loom.Kernels.Cpu;
 
@@ -10,9 +9,12 @@ namespace Loom.Kernels.Cpu;
 /// query heads that share a kv head read each K/V block once, and a long prefill still spreads
 /// over both threads. Inside an item, query rows (token, head) go through in tiles of four:
 /// K is stored transposed per block ([headDim][blockSize], see <see cref="CpuKvCache"/>), so one
-/// 16-lane load holds 16 keys of one dimension and scores need no horizontal sums.
+/// vector load holds consecutive keys of one dimension and scores need no horizontal sums. Keys go
+/// 16 at a time: one AVX-512 vector, two AVX2 ones, four NEON ones.
 /// </summary>
-internal static unsafe class CpuAttention
+internal static unsafe class CpuAttention<S, V>
+    where S : struct, ISimd<V>
+    where V : unmanaged
 {
     private const int Rows = 4;
     private const int Lanes = 16;
@@ -37,6 +39,7 @@ internal static unsafe class CpuAttention
         public float Scale;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(CpuThreadPool pool, ScratchBuffer scratch, Tensor q, CpuKvCache cache, int layer, AttentionMetadata meta, int numHeads, float scale, Tensor output)
     {
         var spec = cache.Spec;
@@ -101,6 +104,7 @@ internal static unsafe class CpuAttention
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Item<TKv>(void* ctx, int item, int thread)
         where TKv : struct, IKvFormat
     {
@@ -166,6 +170,7 @@ internal static unsafe class CpuAttention
         private float _element;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AttendTile<TKv>(Job* j, int seq, int kvHead, ref Tile tile, ReadOnlySpan<int> ctxLen)
         where TKv : struct, IKvFormat
     {
@@ -195,8 +200,8 @@ internal static unsafe class CpuAttention
                     long next = table[b + 1] * blockBytes + kvHead * headBytes;
                     for (long off = 0; off < headBytes; off += 64)
                     {
-                        Sse.Prefetch0(j->K + next + off);
-                        Sse.Prefetch0(j->V + next + off);
+                        S.Prefetch(j->K + next + off);
+                        S.Prefetch(j->V + next + off);
                     }
                 }
 
@@ -206,16 +211,13 @@ internal static unsafe class CpuAttention
                     if (p0 >= maxCtx) break;
                     int lanes = Math.Min(Lanes, bs - c);
                     byte* kCol = kT + (long)c * TKv.Size;
-                    if (lanes == Lanes) Scores<TKv>(kCol, (long)bs * TKv.Size, d, q, scores);
+                    if (lanes == Lanes)
+                        for (int g = 0; g < Lanes; g += S.Lanes) Scores<TKv>(kCol + (long)g * TKv.Size, (long)bs * TKv.Size, d, q, scores + g);
                     else NarrowScores<TKv>(kCol, bs, lanes, d, q, scores);
-                    var s0 = Vector512.Load(scores);
-                    var s1 = Vector512.Load(scores + Lanes);
-                    var s2 = Vector512.Load(scores + 2 * Lanes);
-                    var s3 = Vector512.Load(scores + 3 * Lanes);
-                    float a0 = Softmax(s0, Math.Min(lanes, ctxLen[0] - p0), ref tile.M[0], ref tile.L[0], p);
-                    float a1 = Softmax(s1, Math.Min(lanes, ctxLen[1] - p0), ref tile.M[1], ref tile.L[1], p + Lanes);
-                    float a2 = Softmax(s2, Math.Min(lanes, ctxLen[2] - p0), ref tile.M[2], ref tile.L[2], p + 2 * Lanes);
-                    float a3 = Softmax(s3, Math.Min(lanes, ctxLen[3] - p0), ref tile.M[3], ref tile.L[3], p + 3 * Lanes);
+                    float a0 = Softmax(scores, Math.Min(lanes, ctxLen[0] - p0), ref tile.M[0], ref tile.L[0], p);
+                    float a1 = Softmax(scores + Lanes, Math.Min(lanes, ctxLen[1] - p0), ref tile.M[1], ref tile.L[1], p + Lanes);
+                    float a2 = Softmax(scores + 2 * Lanes, Math.Min(lanes, ctxLen[2] - p0), ref tile.M[2], ref tile.L[2], p + 2 * Lanes);
+                    float a3 = Softmax(scores + 3 * Lanes, Math.Min(lanes, ctxLen[3] - p0), ref tile.M[3], ref tile.L[3], p + 3 * Lanes);
                     AccumulateV<TKv>(vBlock + (long)c * d * TKv.Size, Math.Min(lanes, maxCtx - p0), d, p, acc, a0, a1, a2, a3);
                 }
             }
@@ -223,9 +225,10 @@ internal static unsafe class CpuAttention
     }
 
     /// <summary>
-    /// Scores of the four query rows against 16 keys: q[r]·K[:, o] for o &lt; 16, with K transposed
-    /// so each dimension is one 16-lane load shared by the four rows. Kept out of line so the JIT
-    /// holds the four accumulators in registers (inlined into the tile loop they spilled every FMA).
+    /// Scores of the four query rows against one vector of keys: q[r]·K[:, o], with K transposed so
+    /// each dimension is one load shared by the four rows; written at scores[r*16 + o]. Kept out of
+    /// line so the JIT holds the accumulators in registers (inlined into the tile loop they spilled
+    /// every FMA).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Scores<TKv>(byte* kCol, long kRow, int d, float* q, float* scores)
@@ -233,39 +236,44 @@ internal static unsafe class CpuAttention
     {
         float* q1 = q + d, q2 = q + 2 * d, q3 = q + 3 * d;
         // Two accumulator sets (even and odd dimensions) halve the FMA latency chain.
-        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        Vector512<float> t0 = default, t1 = default, t2 = default, t3 = default;
+        V s0 = S.Zero, s1 = S.Zero, s2 = S.Zero, s3 = S.Zero;
+        V t0 = S.Zero, t1 = S.Zero, t2 = S.Zero, t3 = S.Zero;
         int x = 0;
         for (; x + 2 <= d; x += 2)
         {
-            var k = TKv.Load16(kCol + x * kRow);
-            var k2 = TKv.Load16(kCol + (x + 1) * kRow);
-            s0 = Vector512.FusedMultiplyAdd(Vector512.Create(q[x]), k, s0);
-            s1 = Vector512.FusedMultiplyAdd(Vector512.Create(q1[x]), k, s1);
-            s2 = Vector512.FusedMultiplyAdd(Vector512.Create(q2[x]), k, s2);
-            s3 = Vector512.FusedMultiplyAdd(Vector512.Create(q3[x]), k, s3);
-            t0 = Vector512.FusedMultiplyAdd(Vector512.Create(q[x + 1]), k2, t0);
-            t1 = Vector512.FusedMultiplyAdd(Vector512.Create(q1[x + 1]), k2, t1);
-            t2 = Vector512.FusedMultiplyAdd(Vector512.Create(q2[x + 1]), k2, t2);
-            t3 = Vector512.FusedMultiplyAdd(Vector512.Create(q3[x + 1]), k2, t3);
+            var k = LoadKv<TKv>(kCol + x * kRow);
+            var k2 = LoadKv<TKv>(kCol + (x + 1) * kRow);
+            s0 = S.MulAdd(S.Splat(q[x]), k, s0);
+            s1 = S.MulAdd(S.Splat(q1[x]), k, s1);
+            s2 = S.MulAdd(S.Splat(q2[x]), k, s2);
+            s3 = S.MulAdd(S.Splat(q3[x]), k, s3);
+            t0 = S.MulAdd(S.Splat(q[x + 1]), k2, t0);
+            t1 = S.MulAdd(S.Splat(q1[x + 1]), k2, t1);
+            t2 = S.MulAdd(S.Splat(q2[x + 1]), k2, t2);
+            t3 = S.MulAdd(S.Splat(q3[x + 1]), k2, t3);
         }
 
         if (x < d)
         {
-            var k = TKv.Load16(kCol + x * kRow);
-            s0 = Vector512.FusedMultiplyAdd(Vector512.Create(q[x]), k, s0);
-            s1 = Vector512.FusedMultiplyAdd(Vector512.Create(q1[x]), k, s1);
-            s2 = Vector512.FusedMultiplyAdd(Vector512.Create(q2[x]), k, s2);
-            s3 = Vector512.FusedMultiplyAdd(Vector512.Create(q3[x]), k, s3);
+            var k = LoadKv<TKv>(kCol + x * kRow);
+            s0 = S.MulAdd(S.Splat(q[x]), k, s0);
+            s1 = S.MulAdd(S.Splat(q1[x]), k, s1);
+            s2 = S.MulAdd(S.Splat(q2[x]), k, s2);
+            s3 = S.MulAdd(S.Splat(q3[x]), k, s3);
         }
 
-        (s0 + t0).Store(scores);
-        (s1 + t1).Store(scores + Lanes);
-        (s2 + t2).Store(scores + 2 * Lanes);
-        (s3 + t3).Store(scores + 3 * Lanes);
+        S.Store(S.Add(s0, t0), scores);
+        S.Store(S.Add(s1, t1), scores + Lanes);
+        S.Store(S.Add(s2, t2), scores + 2 * Lanes);
+        S.Store(S.Add(s3, t3), scores + 3 * Lanes);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static V LoadKv<TKv>(byte* p)
+        where TKv : struct, IKvFormat => TKv.Size == 2 ? S.LoadBf16((ushort*)p) : S.Load((float*)p);
+
     /// <summary>Scores for a block narrower than 16 keys (odd block sizes): never reads past the tile; unused lanes are 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void NarrowScores<TKv>(byte* kCol, int bs, int lanes, int d, float* q, float* scores)
         where TKv : struct, IKvFormat
     {
@@ -290,67 +298,69 @@ internal static unsafe class CpuAttention
         float* acc1 = acc + d, acc2 = acc + 2 * d, acc3 = acc + 3 * d;
         float* p1 = p + Lanes, p2 = p + 2 * Lanes, p3 = p + 3 * Lanes;
         long row = (long)d * TKv.Size;
+        int l = S.Lanes;
+        V va0 = S.Splat(a0), va1 = S.Splat(a1), va2 = S.Splat(a2), va3 = S.Splat(a3);
         int x = 0;
-        // Two 16-wide column slices at once: eight independent FMA chains instead of four.
-        for (; x + 32 <= d; x += 32)
+        // Two column slices at once: eight independent FMA chains instead of four.
+        for (; x + 2 * l <= d; x += 2 * l)
         {
-            var r0 = Vector512.Load(acc + x) * a0;
-            var r1 = Vector512.Load(acc1 + x) * a1;
-            var r2 = Vector512.Load(acc2 + x) * a2;
-            var r3 = Vector512.Load(acc3 + x) * a3;
-            var u0 = Vector512.Load(acc + x + 16) * a0;
-            var u1 = Vector512.Load(acc1 + x + 16) * a1;
-            var u2 = Vector512.Load(acc2 + x + 16) * a2;
-            var u3 = Vector512.Load(acc3 + x + 16) * a3;
+            var r0 = S.Mul(S.Load(acc + x), va0);
+            var r1 = S.Mul(S.Load(acc1 + x), va1);
+            var r2 = S.Mul(S.Load(acc2 + x), va2);
+            var r3 = S.Mul(S.Load(acc3 + x), va3);
+            var u0 = S.Mul(S.Load(acc + x + l), va0);
+            var u1 = S.Mul(S.Load(acc1 + x + l), va1);
+            var u2 = S.Mul(S.Load(acc2 + x + l), va2);
+            var u3 = S.Mul(S.Load(acc3 + x + l), va3);
             byte* vx = v + (long)x * TKv.Size;
             for (int o = 0; o < keys; o++)
             {
-                var vv = TKv.Load16(vx + o * row);
-                var vw = TKv.Load16(vx + o * row + 16 * TKv.Size);
-                var w0 = Vector512.Create(p[o]);
-                var w1 = Vector512.Create(p1[o]);
-                var w2 = Vector512.Create(p2[o]);
-                var w3 = Vector512.Create(p3[o]);
-                r0 = Vector512.FusedMultiplyAdd(w0, vv, r0);
-                r1 = Vector512.FusedMultiplyAdd(w1, vv, r1);
-                r2 = Vector512.FusedMultiplyAdd(w2, vv, r2);
-                r3 = Vector512.FusedMultiplyAdd(w3, vv, r3);
-                u0 = Vector512.FusedMultiplyAdd(w0, vw, u0);
-                u1 = Vector512.FusedMultiplyAdd(w1, vw, u1);
-                u2 = Vector512.FusedMultiplyAdd(w2, vw, u2);
-                u3 = Vector512.FusedMultiplyAdd(w3, vw, u3);
+                var vv = LoadKv<TKv>(vx + o * row);
+                var vw = LoadKv<TKv>(vx + o * row + l * TKv.Size);
+                var w0 = S.Splat(p[o]);
+                var w1 = S.Splat(p1[o]);
+                var w2 = S.Splat(p2[o]);
+                var w3 = S.Splat(p3[o]);
+                r0 = S.MulAdd(w0, vv, r0);
+                r1 = S.MulAdd(w1, vv, r1);
+                r2 = S.MulAdd(w2, vv, r2);
+                r3 = S.MulAdd(w3, vv, r3);
+                u0 = S.MulAdd(w0, vw, u0);
+                u1 = S.MulAdd(w1, vw, u1);
+                u2 = S.MulAdd(w2, vw, u2);
+                u3 = S.MulAdd(w3, vw, u3);
             }
 
-            r0.Store(acc + x);
-            r1.Store(acc1 + x);
-            r2.Store(acc2 + x);
-            r3.Store(acc3 + x);
-            u0.Store(acc + x + 16);
-            u1.Store(acc1 + x + 16);
-            u2.Store(acc2 + x + 16);
-            u3.Store(acc3 + x + 16);
+            S.Store(r0, acc + x);
+            S.Store(r1, acc1 + x);
+            S.Store(r2, acc2 + x);
+            S.Store(r3, acc3 + x);
+            S.Store(u0, acc + x + l);
+            S.Store(u1, acc1 + x + l);
+            S.Store(u2, acc2 + x + l);
+            S.Store(u3, acc3 + x + l);
         }
 
-        for (; x + 16 <= d; x += 16)
+        for (; x + l <= d; x += l)
         {
-            var r0 = Vector512.Load(acc + x) * a0;
-            var r1 = Vector512.Load(acc1 + x) * a1;
-            var r2 = Vector512.Load(acc2 + x) * a2;
-            var r3 = Vector512.Load(acc3 + x) * a3;
+            var r0 = S.Mul(S.Load(acc + x), va0);
+            var r1 = S.Mul(S.Load(acc1 + x), va1);
+            var r2 = S.Mul(S.Load(acc2 + x), va2);
+            var r3 = S.Mul(S.Load(acc3 + x), va3);
             byte* vx = v + (long)x * TKv.Size;
             for (int o = 0; o < keys; o++)
             {
-                var vv = TKv.Load16(vx + o * row);
-                r0 = Vector512.FusedMultiplyAdd(Vector512.Create(p[o]), vv, r0);
-                r1 = Vector512.FusedMultiplyAdd(Vector512.Create(p1[o]), vv, r1);
-                r2 = Vector512.FusedMultiplyAdd(Vector512.Create(p2[o]), vv, r2);
-                r3 = Vector512.FusedMultiplyAdd(Vector512.Create(p3[o]), vv, r3);
+                var vv = LoadKv<TKv>(vx + o * row);
+                r0 = S.MulAdd(S.Splat(p[o]), vv, r0);
+                r1 = S.MulAdd(S.Splat(p1[o]), vv, r1);
+                r2 = S.MulAdd(S.Splat(p2[o]), vv, r2);
+                r3 = S.MulAdd(S.Splat(p3[o]), vv, r3);
             }
 
-            r0.Store(acc + x);
-            r1.Store(acc1 + x);
-            r2.Store(acc2 + x);
-            r3.Store(acc3 + x);
+            S.Store(r0, acc + x);
+            S.Store(r1, acc1 + x);
+            S.Store(r2, acc2 + x);
+            S.Store(r3, acc3 + x);
         }
 
         for (; x < d; x++)
@@ -372,51 +382,56 @@ internal static unsafe class CpuAttention
         }
     }
 
-    private static readonly Vector512<int> Iota = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-
     /// <summary>
-    /// Online-softmax update of one row with 16 new scores, of which the first <paramref name="valid"/>
-    /// are visible (the rest are causal-masked or past the block): writes the 16 weights to
-    /// <paramref name="p"/> and returns the factor that rescales the row's accumulator.
+    /// Online-softmax update of one row with 16 new scores (in <paramref name="s"/>, which it may
+    /// overwrite), of which the first <paramref name="valid"/> are visible (the rest are
+    /// causal-masked or past the block): writes the 16 weights to <paramref name="p"/> and returns
+    /// the factor that rescales the row's accumulator.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Softmax(Vector512<float> s, int valid, ref float m, ref float l, float* p)
+    private static float Softmax(float* s, int valid, ref float m, ref float l, float* p)
     {
         if (valid <= 0)
         {
-            Vector512<float>.Zero.Store(p);
+            new Span<float>(p, Lanes).Clear();
             return 1f;
         }
 
-        var visible = Vector512.LessThan(Iota, Vector512.Create(valid)).AsSingle();
-        s = Vector512.ConditionalSelect(visible, s, Vector512.Create(float.NegativeInfinity));
-        float mNew = MathF.Max(m, HorizontalMax(s));
+        for (int o = valid; o < Lanes; o++) s[o] = float.NegativeInfinity;
+        var mx = S.Load(s);
+        for (int g = S.Lanes; g < Lanes; g += S.Lanes) mx = S.Max(mx, S.Load(s + g));
+        float mNew = MathF.Max(m, S.MaxAcross(mx));
         float alpha = MathF.Exp(m - mNew);
-        var e = Vector512.ConditionalSelect(visible, VectorMath.Exp(s - Vector512.Create(mNew)), Vector512<float>.Zero);
-        e.Store(p);
-        l = l * alpha + Vector512.Sum(e);
+        var mv = S.Splat(mNew);
+        var sum = S.Zero;
+        for (int g = 0; g < Lanes; g += S.Lanes)
+        {
+            var e = S.Exp(S.Sub(S.Load(s + g), mv));
+            S.Store(e, p + g);
+            sum = S.Add(sum, e);
+        }
+
+        float total = S.Sum(sum);
+        if (valid < Lanes)
+        {
+            // Exp saturates near zero rather than reaching it, so masked lanes are zeroed outright.
+            for (int o = valid; o < Lanes; o++)
+            {
+                total -= p[o];
+                p[o] = 0;
+            }
+        }
+
+        l = l * alpha + total;
         m = mNew;
         return alpha;
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float HorizontalMax(Vector512<float> v)
-    {
-        var h = Vector256.Max(v.GetLower(), v.GetUpper());
-        var g = Vector128.Max(h.GetLower(), h.GetUpper());
-        g = Vector128.Max(g, Vector128.Shuffle(g, Vector128.Create(2, 3, 0, 1)));
-        g = Vector128.Max(g, Vector128.Shuffle(g, Vector128.Create(1, 0, 3, 2)));
-        return g.ToScalar();
-    }
-
 }
 
-/// <summary>How attention reads K/V elements of the cache dtype as fp32.</summary>
+/// <summary>How attention reads K/V elements of the cache dtype as fp32 (vectors go through the ISA's loads).</summary>
 internal unsafe interface IKvFormat
 {
     static abstract int Size { get; }
-
-    static abstract Vector512<float> Load16(byte* p);
 
     static abstract float Load1(byte* p);
 }
@@ -426,20 +441,13 @@ internal unsafe struct F32Kv : IKvFormat
     public static int Size => 4;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load16(byte* p) => Vector512.Load((float*)p);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* p) => *(float*)p;
 }
 
-/// <summary>bf16 is the top half of an fp32: zero-extend each lane and shift it up.</summary>
+/// <summary>bf16 is the top half of an fp32.</summary>
 internal unsafe struct Bf16Kv : IKvFormat
 {
     public static int Size => 2;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load16(byte* p) =>
-        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)p)), 16).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* p) => BitConverter.Int32BitsToSingle(*(ushort*)p << 16);

@@ -1,12 +1,16 @@
+using Loom.Kernels.Cpu.Isa;
+
 namespace Loom.Kernels.Cpu;
 
 /// <summary>
 /// The host backend: 64-byte aligned native tensors, packed-panel GEMM and fp32 elementwise
 /// kernels, all parallelised on one persistent <see cref="CpuThreadPool"/>. Synchronous.
+/// The kernels' instruction set is chosen once, here (<see cref="CpuKernels"/>).
 /// </summary>
 public sealed unsafe class CpuBackend : IBackend
 {
     private readonly CpuThreadPool _pool;
+    private readonly CpuKernels _k;
     private readonly ScratchBuffer _gemmScratch = new();
     private readonly ScratchBuffer _attentionScratch = new();
     private readonly RopeTable _rope = new();
@@ -14,13 +18,33 @@ public sealed unsafe class CpuBackend : IBackend
     private bool _disposed;
 
     /// <param name="threads">Worker threads including the caller; 0 = Environment.ProcessorCount.</param>
-    public CpuBackend(int threads = 0)
+    /// <param name="isa">The kernel implementation; null = the best this CPU runs.</param>
+    /// <exception cref="CpuIsaUnavailableException">A forced <paramref name="isa"/> this process cannot run.</exception>
+    public CpuBackend(int threads = 0, CpuIsa? isa = null)
     {
+        if (isa is { } forced)
+        {
+            if (!CpuIsaSelector.IsSupported(forced, out var why)) throw new CpuIsaUnavailableException($"engine.cpu_isa: {CpuIsaSelector.Name(forced)}, but {why}");
+            IsaReason = "forced by engine.cpu_isa";
+        }
+        else
+        {
+            (isa, IsaReason) = CpuIsaSelector.Describe();
+        }
+
+        _k = CpuKernels.For(isa.Value);
         _pool = new CpuThreadPool(threads);
         _runRope = RunRope;
     }
 
-    public string Name => "cpu";
+    /// <summary>For example "cpu: avx2+fma (no avx512f)": the device and the kernels chosen for it, with the reason.</summary>
+    public string Name => $"cpu: {CpuIsaSelector.Label(Isa)} ({IsaReason})";
+
+    /// <summary>The instruction set the kernels run on.</summary>
+    public CpuIsa Isa => _k.Isa;
+
+    /// <summary>Why <see cref="Isa"/> was chosen.</summary>
+    public string IsaReason { get; }
 
     /// <summary>The pool every kernel runs on (exposed for diagnostics and tests).</summary>
     public CpuThreadPool Pool => _pool;
@@ -45,7 +69,8 @@ public sealed unsafe class CpuBackend : IBackend
         var t = Allocate(dtype, source.Shape);
         try
         {
-            ElementwiseKernels.Convert((void*)source.Data, source.DType, (void*)t.Data, dtype, source.ElementCount);
+            if (dtype == DType.F32) _k.ToF32((void*)source.Data, source.DType, (float*)t.Data, source.ElementCount);
+            else DTypeConvert.Convert((void*)source.Data, source.DType, (void*)t.Data, dtype, source.ElementCount);
         }
         catch (NotSupportedException e)
         {
@@ -69,7 +94,7 @@ public sealed unsafe class CpuBackend : IBackend
         {
             int id = ids[i];
             if ((uint)id >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(ids), $"token id {id} outside vocabulary of {vocab}");
-            ElementwiseKernels.ToF32((byte*)table.Data + id * rowBytes, table.DType, (float*)output.Data + (long)i * h, h);
+            _k.ToF32((byte*)table.Data + id * rowBytes, table.DType, (float*)output.Data + (long)i * h, h);
         }
     }
 
@@ -81,7 +106,7 @@ public sealed unsafe class CpuBackend : IBackend
             Kind = RowOps.Op.RmsNorm, Rows = x.Rows, Cols = x.Cols,
             A = (float*)x.Data, C = (float*)output.Data, W = (float*)weight.Data, Eps = eps,
         };
-        RowOps.Run(_pool, ref job);
+        _k.RowOps(_pool, ref job);
     }
 
     public void AddRmsNorm(Tensor x, Tensor residual, Tensor weight, float eps, Tensor output)
@@ -93,7 +118,7 @@ public sealed unsafe class CpuBackend : IBackend
             Kind = RowOps.Op.AddRmsNorm, Rows = x.Rows, Cols = x.Cols,
             A = (float*)x.Data, B = (float*)residual.Data, C = (float*)output.Data, W = (float*)weight.Data, Eps = eps,
         };
-        RowOps.Run(_pool, ref job);
+        _k.RowOps(_pool, ref job);
     }
 
     public void Linear(Tensor x, LinearWeight weight, Tensor? bias, Tensor output)
@@ -110,7 +135,7 @@ public sealed unsafe class CpuBackend : IBackend
             if (bias.ElementCount != w.OutFeatures) throw new ArgumentException($"bias has {bias.ElementCount} elements, expected {w.OutFeatures}");
         }
 
-        CpuGemm.Linear(_pool, _gemmScratch, (float*)x.Data, x.Rows, w, bias is null ? null : (float*)bias.Data, (float*)output.Data);
+        _k.Linear(_pool, _gemmScratch, (float*)x.Data, x.Rows, w, bias is null ? null : (float*)bias.Data, (float*)output.Data);
     }
 
     public void CopyColumns(Tensor source, int columnOffset, Tensor output)
@@ -155,7 +180,7 @@ public sealed unsafe class CpuBackend : IBackend
     private void RunRope(float* table, ref RowOps.Job job)
     {
         job.W = table;
-        RowOps.Run(_pool, ref job);
+        _k.RowOps(_pool, ref job);
     }
 
     public void SiluAndMul(Tensor gateUp, Tensor output)
@@ -169,7 +194,7 @@ public sealed unsafe class CpuBackend : IBackend
             Kind = RowOps.Op.SiluMul, Rows = output.Rows, Cols = output.Cols,
             A = (float*)gateUp.Data, C = (float*)output.Data,
         };
-        RowOps.Run(_pool, ref job);
+        _k.RowOps(_pool, ref job);
     }
 
     public void Add(Tensor a, Tensor b, Tensor output)
@@ -179,7 +204,7 @@ public sealed unsafe class CpuBackend : IBackend
         RequireF32(output, nameof(output));
         if (a.ElementCount != b.ElementCount || a.ElementCount != output.ElementCount)
             throw new ArgumentException($"Add of {a} and {b} into {output}: element counts differ");
-        ElementwiseKernels.Add((float*)a.Data, (float*)b.Data, (float*)output.Data, a.ElementCount);
+        _k.Add((float*)a.Data, (float*)b.Data, (float*)output.Data, a.ElementCount);
     }
 
     public void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor output)
@@ -229,13 +254,13 @@ public sealed unsafe class CpuBackend : IBackend
             float* ks = (float*)k.Data + (long)t * width, vs = (float*)v.Data + (long)t * width;
             for (int h = 0; h < spec.NumKvHeads; h++)
             {
-                ElementwiseKernels.FromF32(vs + (long)h * d, vd + c.Offset(block, h, offset) * es, spec.DType, d);
+                _k.FromF32(vs + (long)h * d, vd + c.Offset(block, h, offset) * es, spec.DType, d);
                 // K is transposed inside the tile: element x of this token sits at [x][offset].
                 long kAt = c.Offset(block, h, 0) + offset;
                 float* kh = ks + (long)h * d;
                 if (bf16)
                 {
-                    ElementwiseKernels.FromF32(kh, row, DType.BF16, d); // vector rounding, then a strided scatter
+                    _k.FromF32(kh, row, DType.BF16, d); // vector rounding, then a strided scatter
                     for (int x = 0; x < d; x++) ((ushort*)kd)[kAt + (long)x * bs] = row[x];
                 }
                 else
@@ -245,7 +270,7 @@ public sealed unsafe class CpuBackend : IBackend
     }
 
     public void PagedAttention(Tensor q, KvCache cache, int layer, AttentionMetadata meta, int numHeads, float scale, Tensor output) =>
-        CpuAttention.Run(_pool, _attentionScratch, q, AsCpuCache(cache), layer, meta, numHeads, scale, output);
+        _k.Attention(_pool, _attentionScratch, q, AsCpuCache(cache), layer, meta, numHeads, scale, output);
 
     public void CopyToHost(Tensor source, Span<float> destination)
     {

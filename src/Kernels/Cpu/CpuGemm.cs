@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
+using Loom.Kernels.Cpu.Isa;
 
 namespace Loom.Kernels.Cpu;
 
@@ -14,7 +13,9 @@ namespace Loom.Kernels.Cpu;
 /// a row block of x, and bf16 blocks are widened to f32 once per block instead of once per row
 /// block: the shift/mask would otherwise compete with the FMAs for the same two vector ports.
 /// </remarks>
-internal static unsafe class CpuGemm
+internal static unsafe class CpuGemm<S, V>
+    where S : struct, ISimd<V>
+    where V : unmanaged
 {
     private const int MaxRowBlock = 12;
     private const int PanelWidth = PackedLinearWeight.PanelWidth;
@@ -47,6 +48,7 @@ internal static unsafe class CpuGemm
         public bool Bf16;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Linear(CpuThreadPool pool, ScratchBuffer scratch, float* x, int m, PackedLinearWeight w, float* bias, float* y)
     {
         if (m == 0 || w.OutFeatures == 0) return;
@@ -95,9 +97,10 @@ internal static unsafe class CpuGemm
         pool.For(items, &PanelItem, &job);
     }
 
-    /// <summary>Row-block sizes the micro-kernels exist for, largest first.</summary>
+    /// <summary>Row-block sizes the micro-kernels exist for, largest first, capped by the register file.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int BlockRows(int remaining) =>
-        remaining >= 12 ? 12 : remaining >= 8 ? 8 : remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1;
+        remaining >= S.MaxRows ? S.MaxRows : remaining >= 8 && S.MaxRows > 8 ? 8 : remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1;
 
     private struct PackJob
     {
@@ -108,6 +111,7 @@ internal static unsafe class CpuGemm
     }
 
     /// <summary>Transposes row block <paramref name="block"/> into [K][rows] at offset r0*K.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackItem(void* ctx, int block, int thread)
     {
         var j = (PackJob*)ctx;
@@ -121,7 +125,7 @@ internal static unsafe class CpuGemm
         int k = j->K;
         float* src = j->Src + (long)r0 * k;
         float* dst = j->Dst + (long)r0 * k;
-        int k0 = rows == MaxRowBlock ? Transpose12(src, k, dst) : 0;
+        int k0 = rows == 12 ? S.Transpose12(src, k, dst) : 0;
         for (int r = 0; r < rows; r++)
         {
             float* s = src + (long)r * k;
@@ -130,78 +134,7 @@ internal static unsafe class CpuGemm
         }
     }
 
-    /// <summary>
-    /// Packs 12 rows into [k][12] 16 columns at a time with an in-register 16×16 transpose (rows
-    /// 12-15 zero); scalar scatter costs ~0.6 ns a float, 5-7% of a prefill GEMM. Returns the
-    /// first k left for the scalar tail.
-    /// </summary>
-    private static int Transpose12(float* src, int k, float* dst)
-    {
-        var zero = Vector512<float>.Zero;
-        int kk = 0;
-        for (; kk + 16 <= k; kk += 16)
-        {
-            float* s = src + kk;
-            var t0 = Avx512F.UnpackLow(Vector512.Load(s), Vector512.Load(s + k));
-            var t1 = Avx512F.UnpackHigh(Vector512.Load(s), Vector512.Load(s + k));
-            var t2 = Avx512F.UnpackLow(Vector512.Load(s + 2 * k), Vector512.Load(s + 3 * k));
-            var t3 = Avx512F.UnpackHigh(Vector512.Load(s + 2 * k), Vector512.Load(s + 3 * k));
-            var t4 = Avx512F.UnpackLow(Vector512.Load(s + 4 * k), Vector512.Load(s + 5 * k));
-            var t5 = Avx512F.UnpackHigh(Vector512.Load(s + 4 * k), Vector512.Load(s + 5 * k));
-            var t6 = Avx512F.UnpackLow(Vector512.Load(s + 6 * k), Vector512.Load(s + 7 * k));
-            var t7 = Avx512F.UnpackHigh(Vector512.Load(s + 6 * k), Vector512.Load(s + 7 * k));
-            var t8 = Avx512F.UnpackLow(Vector512.Load(s + 8 * k), Vector512.Load(s + 9 * k));
-            var t9 = Avx512F.UnpackHigh(Vector512.Load(s + 8 * k), Vector512.Load(s + 9 * k));
-            var t10 = Avx512F.UnpackLow(Vector512.Load(s + 10 * k), Vector512.Load(s + 11 * k));
-            var t11 = Avx512F.UnpackHigh(Vector512.Load(s + 10 * k), Vector512.Load(s + 11 * k));
-
-            // u[g*4 + j]: in 128-bit lane L, column 4L+j of rows 4g..4g+3.
-            Span4 u0 = Quad(t0, t1, t2, t3), u1 = Quad(t4, t5, t6, t7), u2 = Quad(t8, t9, t10, t11);
-            float* d = dst + (long)kk * MaxRowBlock;
-            StoreColumns(u0.A, u1.A, u2.A, zero, d, 0);
-            StoreColumns(u0.B, u1.B, u2.B, zero, d, 1);
-            StoreColumns(u0.C, u1.C, u2.C, zero, d, 2);
-            StoreColumns(u0.D, u1.D, u2.D, zero, d, 3);
-        }
-
-        return kk;
-    }
-
-    private struct Span4
-    {
-        public Vector512<float> A, B, C, D;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Span4 Quad(Vector512<float> t0, Vector512<float> t1, Vector512<float> t2, Vector512<float> t3) => new()
-    {
-        A = Avx512F.UnpackLow(t0.AsDouble(), t2.AsDouble()).AsSingle(),
-        B = Avx512F.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle(),
-        C = Avx512F.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle(),
-        D = Avx512F.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle(),
-    };
-
-    /// <summary>Gathers lane L of the four row groups into column 4L+j and stores its 12 rows.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreColumns(Vector512<float> g0, Vector512<float> g1, Vector512<float> g2, Vector512<float> g3, float* d, int j)
-    {
-        var v = Avx512F.Shuffle4x128(g0, g1, 0x88);
-        var v2 = Avx512F.Shuffle4x128(g0, g1, 0xDD);
-        var w = Avx512F.Shuffle4x128(g2, g3, 0x88);
-        var w2 = Avx512F.Shuffle4x128(g2, g3, 0xDD);
-        Store12(Avx512F.Shuffle4x128(v, w, 0x88), d + j * MaxRowBlock);
-        Store12(Avx512F.Shuffle4x128(v2, w2, 0x88), d + (4 + j) * MaxRowBlock);
-        Store12(Avx512F.Shuffle4x128(v, w, 0xDD), d + (8 + j) * MaxRowBlock);
-        Store12(Avx512F.Shuffle4x128(v2, w2, 0xDD), d + (12 + j) * MaxRowBlock);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store12(Vector512<float> v, float* d)
-    {
-        v.GetLower().Store(d);
-        v.GetUpper().GetLower().Store(d + 8);
-    }
-
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PanelItem(void* ctx, int item, int thread)
     {
         var j = (GemmJob*)ctx;
@@ -213,6 +146,7 @@ internal static unsafe class CpuGemm
     }
 
     /// <summary>Small M: the whole K per kernel call, bf16 widened in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunPanels<TP>(GemmJob* j, int p0, int p1)
         where TP : struct, IPanelFormat
     {
@@ -227,8 +161,8 @@ internal static unsafe class CpuGemm
             for (int r = 0; r < m;)
             {
                 int rows = BlockRows(m - r);
-                RunBlock<TP>(rows, j->X + (long)r * k, w, k, acc, prefetch: r == 0);
-                GemmKernels.Epilogue(acc, rows, j->Y + (long)r * n + n0, n, cols, bias, accumulate: false);
+                RunRows<TP>(rows, j->X + (long)r * k, w, k, acc, prefetch: r == 0);
+                GemmKernels<S, V>.Epilogue(acc, rows, j->Y + (long)r * n + n0, n, cols, bias, accumulate: false);
                 r += rows;
             }
         }
@@ -238,6 +172,7 @@ internal static unsafe class CpuGemm
     /// Large M: rows in chunks whose packed x stays in L2 across the item's panels; per panel, K
     /// blocks of f32 (widened once if bf16) that stay in L1 across the chunk's row blocks.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunBlocked(GemmJob* j, int p0, int p1, float* widen)
     {
         int m = j->M, k = j->K, n = j->N;
@@ -257,7 +192,7 @@ internal static unsafe class CpuGemm
                     byte* wb;
                     if (j->Bf16)
                     {
-                        GemmKernels.WidenBf16(w + (long)k0 * 64, kn, widen);
+                        GemmKernels<S, V>.WidenBf16(w + (long)k0 * 64, kn, widen);
                         wb = (byte*)widen;
                     }
                     else
@@ -268,8 +203,8 @@ internal static unsafe class CpuGemm
                     for (int r = c0; r < c1;)
                     {
                         int rows = BlockRows(m - r);
-                        RunBlock<F32Panel>(rows, j->X + (long)r * k + (long)k0 * rows, wb, kn, acc, prefetch: false);
-                        GemmKernels.Epilogue(acc, rows, j->Y + (long)r * n + n0, n, cols, bias, accumulate: k0 > 0);
+                        RunRows<F32Panel>(rows, j->X + (long)r * k + (long)k0 * rows, wb, kn, acc, prefetch: false);
+                        GemmKernels<S, V>.Epilogue(acc, rows, j->Y + (long)r * n + n0, n, cols, bias, accumulate: k0 > 0);
                         r += rows;
                     }
                 }
@@ -277,16 +212,36 @@ internal static unsafe class CpuGemm
         }
     }
 
+    /// <summary>One row block across the panel's lane groups (one group on AVX-512, two on AVX2, ...).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RunRows<TP>(int rows, float* x, byte* w, int k, float* acc, bool prefetch)
+        where TP : struct, IPanelFormat
+    {
+        int groups = GemmKernels<S, V>.Groups, stride = S.Lanes * 4;
+        if (rows == 1)
+        {
+            // A lone row takes two lane groups per pass, so an AVX2 panel streams once, not twice.
+            if (groups == 1) GemmKernels<S, V>.Kernel1<TP, Rows1>(x, w, k, acc);
+            else
+                for (int g = 0; g < groups; g += 2) GemmKernels<S, V>.Kernel1<TP, Rows2>(x, w + g * stride, k, acc + g * S.Lanes);
+            return;
+        }
+
+        for (int g = 0; g < groups; g++) RunBlock<TP>(rows, x, w + g * stride, k, acc + g * S.Lanes, prefetch && g == 0);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunBlock<TP>(int rows, float* x, byte* w, int k, float* acc, bool prefetch)
         where TP : struct, IPanelFormat
     {
         switch (rows)
         {
-            case 12: GemmKernels.Kernel<TP, Rows12>(x, w, k, acc, prefetch); break;
-            case 8: GemmKernels.Kernel<TP, Rows8>(x, w, k, acc, prefetch); break;
-            case 4: GemmKernels.Kernel<TP, Rows4>(x, w, k, acc, prefetch); break;
-            case 2: GemmKernels.Kernel<TP, Rows2>(x, w, k, acc, prefetch); break;
-            default: GemmKernels.Kernel1<TP>(x, w, k, acc); break;
+            case 12: GemmKernels<S, V>.Kernel<TP, Rows12>(x, w, k, acc, prefetch); break;
+            case 8: GemmKernels<S, V>.Kernel<TP, Rows8>(x, w, k, acc, prefetch); break;
+            case 6: GemmKernels<S, V>.Kernel<TP, Rows6>(x, w, k, acc, prefetch); break;
+            case 4: GemmKernels<S, V>.Kernel<TP, Rows4>(x, w, k, acc, prefetch); break;
+            case 2: GemmKernels<S, V>.Kernel<TP, Rows2>(x, w, k, acc, prefetch); break;
+            default: GemmKernels<S, V>.Kernel<TP, Rows1>(x, w, k, acc, prefetch); break;
         }
     }
 }

@@ -1,89 +1,95 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
+using Loom.Kernels.Cpu.Isa;
 
 namespace Loom.Kernels.Cpu;
 
-/// <summary>Row-wise and elementwise fp32 kernels, Vector512 bodies with scalar tails.</summary>
-internal static unsafe class ElementwiseKernels
+/// <summary>Row-wise and elementwise fp32 kernels, written once over the ISA's vectors, scalar tails.</summary>
+internal static unsafe class ElementwiseKernels<S, V>
+    where S : struct, ISimd<V>
+    where V : unmanaged
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float SumSquares(float* x, int n)
     {
-        var acc0 = Vector512<float>.Zero;
-        var acc1 = Vector512<float>.Zero;
+        int l = S.Lanes;
+        V acc0 = S.Zero, acc1 = S.Zero;
         int i = 0;
-        for (; i + 32 <= n; i += 32)
+        for (; i + 2 * l <= n; i += 2 * l)
         {
-            var a = Vector512.Load(x + i);
-            var b = Vector512.Load(x + i + 16);
-            acc0 += a * a;
-            acc1 += b * b;
+            var a = S.Load(x + i);
+            var b = S.Load(x + i + l);
+            acc0 = S.MulAdd(a, a, acc0);
+            acc1 = S.MulAdd(b, b, acc1);
         }
 
-        for (; i + 16 <= n; i += 16)
+        for (; i + l <= n; i += l)
         {
-            var a = Vector512.Load(x + i);
-            acc0 += a * a;
+            var a = S.Load(x + i);
+            acc0 = S.MulAdd(a, a, acc0);
         }
 
-        float s = Vector512.Sum(acc0 + acc1);
+        float s = S.Sum(S.Add(acc0, acc1));
         for (; i < n; i++) s += x[i] * x[i];
         return s;
     }
 
     /// <summary>HF LlamaRMSNorm in fp32: (x * rsqrt(mean(x²) + eps)) * w. o may equal x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RmsNormRow(float* x, float* w, float eps, float* o, int n)
     {
         float inv = 1f / MathF.Sqrt(SumSquares(x, n) / n + eps);
-        var vinv = Vector512.Create(inv);
+        var vinv = S.Splat(inv);
         int i = 0;
-        for (; i + 16 <= n; i += 16)
-            (Vector512.Load(x + i) * vinv * Vector512.Load(w + i)).Store(o + i);
+        for (; i + S.Lanes <= n; i += S.Lanes)
+            S.Store(S.Mul(S.Mul(S.Load(x + i), vinv), S.Load(w + i)), o + i);
         for (; i < n; i++) o[i] = x[i] * inv * w[i];
     }
 
     /// <summary>r += x, then o = rmsnorm(r). o may equal x (x is fully consumed first).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddRmsNormRow(float* x, float* r, float* w, float eps, float* o, int n)
     {
         Add(r, x, r, n);
         RmsNormRow(r, w, eps, o, n);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Add(float* a, float* b, float* o, long n)
     {
         long i = 0;
-        for (; i + 16 <= n; i += 16) (Vector512.Load(a + i) + Vector512.Load(b + i)).Store(o + i);
+        for (; i + S.Lanes <= n; i += S.Lanes) S.Store(S.Add(S.Load(a + i), S.Load(b + i)), o + i);
         for (; i < n; i++) o[i] = a[i] + b[i];
     }
 
     /// <summary>o = g / (1 + exp(-g)) * u.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SiluMulRow(float* g, float* u, float* o, int n)
     {
         int i = 0;
-        var one = Vector512<float>.One;
-        for (; i + 16 <= n; i += 16)
+        var one = S.Splat(1f);
+        for (; i + S.Lanes <= n; i += S.Lanes)
         {
-            var gv = Vector512.Load(g + i);
-            (gv / (one + VectorMath.Exp(-gv)) * Vector512.Load(u + i)).Store(o + i);
+            var gv = S.Load(g + i);
+            S.Store(S.Mul(S.Div(gv, S.Add(one, S.Exp(S.Sub(S.Zero, gv)))), S.Load(u + i)), o + i);
         }
 
         for (; i < n; i++) o[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];
     }
 
     /// <summary>HF rotate_half on one head: pairs (i, i + half) for i &lt; half.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RopeHead(float* x, float* cos, float* sin, int half)
     {
         float* y = x + half;
         int i = 0;
-        for (; i + 16 <= half; i += 16)
+        for (; i + S.Lanes <= half; i += S.Lanes)
         {
-            var a = Vector512.Load(x + i);
-            var b = Vector512.Load(y + i);
-            var c = Vector512.Load(cos + i);
-            var s = Vector512.Load(sin + i);
-            (a * c - b * s).Store(x + i);
-            (b * c + a * s).Store(y + i);
+            var a = S.Load(x + i);
+            var b = S.Load(y + i);
+            var c = S.Load(cos + i);
+            var s = S.Load(sin + i);
+            S.Store(S.Sub(S.Mul(a, c), S.Mul(b, s)), x + i);
+            S.Store(S.Add(S.Mul(b, c), S.Mul(a, s)), y + i);
         }
 
         for (; i < half; i++)
@@ -94,9 +100,47 @@ internal static unsafe class ElementwiseKernels
         }
     }
 
+    /// <summary>Writes n floats as F32 (copy) or BF16 (round-to-nearest-even, vectorised).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void FromF32(float* src, void* dst, DType to, int n)
+    {
+        if (to == DType.F32)
+        {
+            Buffer.MemoryCopy(src, dst, n * 4L, n * 4L);
+            return;
+        }
+
+        if (to != DType.BF16) throw new NotSupportedException($"cannot store {to}");
+        var d = (ushort*)dst;
+        int i = 0;
+        for (; i + S.Lanes <= n; i += S.Lanes) S.StoreBf16(S.Load(src + i), d + i);
+        for (; i < n; i++) d[i] = DTypeConvert.F32ToBf16(src[i]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ToF32(void* src, DType from, float* dst, long n)
+    {
+        if (from != DType.BF16)
+        {
+            DTypeConvert.ToF32(src, from, dst, n);
+            return;
+        }
+
+        var s = (ushort*)src;
+        long i = 0;
+        for (; i + S.Lanes <= n; i += S.Lanes) S.Store(S.LoadBf16(s + i), dst + i);
+        for (; i < n; i++) dst[i] = DTypeConvert.Bf16ToF32(s[i]);
+    }
+}
+
+/// <summary>Element type conversions off the hot path (weight loading), scalar so they run anywhere.</summary>
+public static unsafe class DTypeConvert
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Bf16ToF32(ushort v) => BitConverter.Int32BitsToSingle(v << 16);
 
     /// <summary>Round-to-nearest-even, NaN kept quiet (what torch's .to(bfloat16) does).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort F32ToBf16(float f)
     {
         uint u = BitConverter.SingleToUInt32Bits(f);
@@ -106,6 +150,7 @@ internal static unsafe class ElementwiseKernels
     }
 
     /// <summary>Converts n elements between F32/F16/BF16 (same type = copy).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Convert(void* src, DType from, void* dst, DType to, long n)
     {
         if (from == to)
@@ -138,30 +183,7 @@ internal static unsafe class ElementwiseKernels
         }
     }
 
-    /// <summary>Writes n floats as F32 (copy) or BF16 (round-to-nearest-even, vectorised).</summary>
-    public static void FromF32(float* src, void* dst, DType to, int n)
-    {
-        if (to == DType.F32)
-        {
-            Buffer.MemoryCopy(src, dst, n * 4L, n * 4L);
-            return;
-        }
-
-        if (to != DType.BF16) throw new NotSupportedException($"cannot store {to}");
-        var d = (ushort*)dst;
-        int i = 0;
-        var bias = Vector512.Create(0x7FFFu);
-        var one = Vector512.Create(1u);
-        for (; i + 16 <= n; i += 16)
-        {
-            var u = Vector512.Load((uint*)(src + i));
-            var r = (u + bias + ((u >> 16) & one)) >> 16;
-            Avx512F.ConvertToVector256UInt16(r).Store(d + i);
-        }
-
-        for (; i < n; i++) d[i] = F32ToBf16(src[i]);
-    }
-
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ToF32(void* src, DType from, float* dst, long n)
     {
         switch (from)
@@ -170,22 +192,11 @@ internal static unsafe class ElementwiseKernels
                 Buffer.MemoryCopy(src, dst, n * 4, n * 4);
                 break;
             case DType.BF16:
-                {
-                    var s = (ushort*)src;
-                    long i = 0;
-                    for (; i + 16 <= n; i += 16)
-                        Vector512.ShiftLeft(Vector512.WidenLower(Vector256.Load(s + i).ToVector512()), 16).AsSingle().Store(dst + i);
-                    for (; i < n; i++) dst[i] = Bf16ToF32(s[i]);
-                    break;
-                }
-
+                for (long i = 0; i < n; i++) dst[i] = Bf16ToF32(((ushort*)src)[i]);
+                break;
             case DType.F16:
-                {
-                    var s = (Half*)src;
-                    for (long i = 0; i < n; i++) dst[i] = (float)s[i];
-                    break;
-                }
-
+                for (long i = 0; i < n; i++) dst[i] = (float)((Half*)src)[i];
+                break;
             default:
                 throw new NotSupportedException($"cannot convert {from} to F32");
         }

@@ -1,47 +1,37 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
+using Loom.Kernels.Cpu.Isa;
 
 namespace Loom.Kernels.Cpu;
 
-/// <summary>How one K-row (32 output columns) of a packed panel widens to two fp32 zmm registers.</summary>
-internal unsafe interface IPanelFormat
+/// <summary>How one K-row of a 32-column packed panel is stored.</summary>
+internal interface IPanelFormat
 {
     static abstract int RowBytes { get; }
 
-    static abstract void Load(byte* p, out Vector512<float> lo, out Vector512<float> hi);
+    static abstract bool IsBf16 { get; }
 }
 
 /// <summary>
-/// bf16 panels are stored interleaved [c0,c16,c1,c17,…] so one load plus a shift (columns 0-15)
-/// and a mask (columns 16-31) widens them without any shuffle.
+/// bf16 panels are stored interleaved [c0,c16,c1,c17,…]: 32-bit lane i holds columns i and 16+i, so
+/// one load plus a shift (columns i..i+L) and a mask (columns 16+i..16+i+L) widens L lanes of each
+/// half without any shuffle, at any vector width L.
 /// </summary>
-internal unsafe struct Bf16Panel : IPanelFormat
+internal struct Bf16Panel : IPanelFormat
 {
     public static int RowBytes => 64;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Load(byte* p, out Vector512<float> lo, out Vector512<float> hi)
-    {
-        var v = Vector512.Load((uint*)p);
-        lo = Avx512F.ShiftLeftLogical(v, 16).AsSingle();
-        hi = (v & Vector512.Create(0xFFFF0000u)).AsSingle();
-    }
+    public static bool IsBf16 => true;
 }
 
-internal unsafe struct F32Panel : IPanelFormat
+/// <summary>f32 panels are plain [c0..c31]; lane group i reads columns i.. and 16+i.. the same way.</summary>
+internal struct F32Panel : IPanelFormat
 {
     public static int RowBytes => 128;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Load(byte* p, out Vector512<float> lo, out Vector512<float> hi)
-    {
-        lo = Vector512.Load((float*)p);
-        hi = Vector512.Load((float*)(p + 64));
-    }
+    public static bool IsBf16 => false;
 }
 
-/// <summary>A compile-time row count: the JIT specialises the micro-kernel per value and drops dead rows.</summary>
+/// <summary>A compile-time count: the JIT specialises the micro-kernel per value and drops dead rows.</summary>
 internal interface IRowCount
 {
     static abstract int Value { get; }
@@ -49,14 +39,21 @@ internal interface IRowCount
 
 internal struct Rows12 : IRowCount { public static int Value => 12; }
 internal struct Rows8 : IRowCount { public static int Value => 8; }
+internal struct Rows6 : IRowCount { public static int Value => 6; }
 internal struct Rows4 : IRowCount { public static int Value => 4; }
 internal struct Rows2 : IRowCount { public static int Value => 2; }
+internal struct Rows1 : IRowCount { public static int Value => 1; }
 
 /// <summary>
-/// Register-blocked GEMM micro-kernels over one 32-column panel: TR rows × 2 zmm accumulators
-/// (12 rows = 24 accumulators, the most that fit beside the two weight registers).
+/// Register-blocked GEMM micro-kernels. A 32-column panel row splits into 16/L lane groups; group g
+/// covers columns [gL, gL+L) ("lo") and [16+gL, 16+gL+L) ("hi"), which is exactly what one bf16
+/// pair load widens to. A kernel call computes TR rows × one lane group (2 accumulators a row), so
+/// the block is as tall as the register file allows: 12 rows = 24 zmm on AVX-512, 6 rows = 12 ymm
+/// on AVX2. Accumulators go to acc, 32 floats per row, at the group's columns.
 /// </summary>
-internal static unsafe class GemmKernels
+internal static unsafe class GemmKernels<S, V>
+    where S : struct, ISimd<V>
+    where V : unmanaged
 {
     /// <summary>
     /// Bytes ahead to software-prefetch a panel streaming from DRAM: ~15% more single-thread
@@ -64,122 +61,161 @@ internal static unsafe class GemmKernels
     /// </summary>
     public const int StreamPrefetch = 2048;
 
+    /// <summary>Lane groups per 32-column panel.</summary>
+    public static int Groups => 16 / S.Lanes;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LoadPair<TP>(byte* w, out V lo, out V hi)
+        where TP : struct, IPanelFormat
+    {
+        if (TP.IsBf16)
+        {
+            S.LoadBf16Pair(w, out lo, out hi);
+        }
+        else
+        {
+            lo = S.Load((float*)w);
+            hi = S.Load((float*)(w + 64));
+        }
+    }
+
     /// <summary>
-    /// acc[r*32 + c] = Σ_k x[k*TR + r] * panel[k][c] for r &lt; TR. x is the row block packed
-    /// K-major ([K][TR]) so every broadcast is a fixed offset from one pointer.
-    /// Results go to a 32-float-per-row buffer rather than y: any call after the loop (tails, bias)
-    /// makes the JIT spill all 24 accumulators inside the loop, since SysV has no callee-saved zmm.
+    /// acc[r*32 + c] = Σ_k x[k*TR + r] * panel[k][c] for r &lt; TR and the lane group's columns; w
+    /// and acc already point at the group. x is the row block packed K-major ([K][TR]) so every
+    /// broadcast is a fixed offset from one pointer. Results go to a 32-float-per-row buffer rather
+    /// than y: any call after the loop (tails, bias) makes the JIT spill all accumulators inside
+    /// the loop, since SysV has no callee-saved vector registers.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Kernel<TP, TR>(float* x, byte* w, int k, float* acc, bool prefetch)
         where TP : struct, IPanelFormat
         where TR : struct, IRowCount
     {
-        Vector512<float> a00 = default, a01 = default;
-        Vector512<float> a10 = default, a11 = default;
-        Vector512<float> a20 = default, a21 = default;
-        Vector512<float> a30 = default, a31 = default;
-        Vector512<float> a40 = default, a41 = default;
-        Vector512<float> a50 = default, a51 = default;
-        Vector512<float> a60 = default, a61 = default;
-        Vector512<float> a70 = default, a71 = default;
-        Vector512<float> a80 = default, a81 = default;
-        Vector512<float> a90 = default, a91 = default;
-        Vector512<float> a100 = default, a101 = default;
-        Vector512<float> a110 = default, a111 = default;
+        V a00 = S.Zero, a01 = S.Zero;
+        V a10 = S.Zero, a11 = S.Zero;
+        V a20 = S.Zero, a21 = S.Zero;
+        V a30 = S.Zero, a31 = S.Zero;
+        V a40 = S.Zero, a41 = S.Zero;
+        V a50 = S.Zero, a51 = S.Zero;
+        V a60 = S.Zero, a61 = S.Zero;
+        V a70 = S.Zero, a71 = S.Zero;
+        V a80 = S.Zero, a81 = S.Zero;
+        V a90 = S.Zero, a91 = S.Zero;
+        V a100 = S.Zero, a101 = S.Zero;
+        V a110 = S.Zero, a111 = S.Zero;
         for (int kk = 0; kk < k; kk++)
         {
             // Only the first row block of a panel streams it from DRAM; the K-blocked path reads L1.
-            if (prefetch) Sse.Prefetch0(w + StreamPrefetch);
-            TP.Load(w, out var w0, out var w1);
-            { var b = Vector512.Create(x[0]); a00 = Avx512F.FusedMultiplyAdd(b, w0, a00); a01 = Avx512F.FusedMultiplyAdd(b, w1, a01); }
-            if (TR.Value > 1) { var b = Vector512.Create(x[1]); a10 = Avx512F.FusedMultiplyAdd(b, w0, a10); a11 = Avx512F.FusedMultiplyAdd(b, w1, a11); }
-            if (TR.Value > 2) { var b = Vector512.Create(x[2]); a20 = Avx512F.FusedMultiplyAdd(b, w0, a20); a21 = Avx512F.FusedMultiplyAdd(b, w1, a21); }
-            if (TR.Value > 3) { var b = Vector512.Create(x[3]); a30 = Avx512F.FusedMultiplyAdd(b, w0, a30); a31 = Avx512F.FusedMultiplyAdd(b, w1, a31); }
-            if (TR.Value > 4) { var b = Vector512.Create(x[4]); a40 = Avx512F.FusedMultiplyAdd(b, w0, a40); a41 = Avx512F.FusedMultiplyAdd(b, w1, a41); }
-            if (TR.Value > 5) { var b = Vector512.Create(x[5]); a50 = Avx512F.FusedMultiplyAdd(b, w0, a50); a51 = Avx512F.FusedMultiplyAdd(b, w1, a51); }
-            if (TR.Value > 6) { var b = Vector512.Create(x[6]); a60 = Avx512F.FusedMultiplyAdd(b, w0, a60); a61 = Avx512F.FusedMultiplyAdd(b, w1, a61); }
-            if (TR.Value > 7) { var b = Vector512.Create(x[7]); a70 = Avx512F.FusedMultiplyAdd(b, w0, a70); a71 = Avx512F.FusedMultiplyAdd(b, w1, a71); }
-            if (TR.Value > 8) { var b = Vector512.Create(x[8]); a80 = Avx512F.FusedMultiplyAdd(b, w0, a80); a81 = Avx512F.FusedMultiplyAdd(b, w1, a81); }
-            if (TR.Value > 9) { var b = Vector512.Create(x[9]); a90 = Avx512F.FusedMultiplyAdd(b, w0, a90); a91 = Avx512F.FusedMultiplyAdd(b, w1, a91); }
-            if (TR.Value > 10) { var b = Vector512.Create(x[10]); a100 = Avx512F.FusedMultiplyAdd(b, w0, a100); a101 = Avx512F.FusedMultiplyAdd(b, w1, a101); }
-            if (TR.Value > 11) { var b = Vector512.Create(x[11]); a110 = Avx512F.FusedMultiplyAdd(b, w0, a110); a111 = Avx512F.FusedMultiplyAdd(b, w1, a111); }
+            if (prefetch) S.Prefetch(w + StreamPrefetch);
+            LoadPair<TP>(w, out var w0, out var w1);
+            { var b = S.Splat(x[0]); a00 = S.MulAdd(b, w0, a00); a01 = S.MulAdd(b, w1, a01); }
+            if (TR.Value > 1) { var b = S.Splat(x[1]); a10 = S.MulAdd(b, w0, a10); a11 = S.MulAdd(b, w1, a11); }
+            if (TR.Value > 2) { var b = S.Splat(x[2]); a20 = S.MulAdd(b, w0, a20); a21 = S.MulAdd(b, w1, a21); }
+            if (TR.Value > 3) { var b = S.Splat(x[3]); a30 = S.MulAdd(b, w0, a30); a31 = S.MulAdd(b, w1, a31); }
+            if (TR.Value > 4) { var b = S.Splat(x[4]); a40 = S.MulAdd(b, w0, a40); a41 = S.MulAdd(b, w1, a41); }
+            if (TR.Value > 5) { var b = S.Splat(x[5]); a50 = S.MulAdd(b, w0, a50); a51 = S.MulAdd(b, w1, a51); }
+            if (TR.Value > 6) { var b = S.Splat(x[6]); a60 = S.MulAdd(b, w0, a60); a61 = S.MulAdd(b, w1, a61); }
+            if (TR.Value > 7) { var b = S.Splat(x[7]); a70 = S.MulAdd(b, w0, a70); a71 = S.MulAdd(b, w1, a71); }
+            if (TR.Value > 8) { var b = S.Splat(x[8]); a80 = S.MulAdd(b, w0, a80); a81 = S.MulAdd(b, w1, a81); }
+            if (TR.Value > 9) { var b = S.Splat(x[9]); a90 = S.MulAdd(b, w0, a90); a91 = S.MulAdd(b, w1, a91); }
+            if (TR.Value > 10) { var b = S.Splat(x[10]); a100 = S.MulAdd(b, w0, a100); a101 = S.MulAdd(b, w1, a101); }
+            if (TR.Value > 11) { var b = S.Splat(x[11]); a110 = S.MulAdd(b, w0, a110); a111 = S.MulAdd(b, w1, a111); }
             x += TR.Value;
             w += TP.RowBytes;
         }
 
-        { a00.Store(acc + 0); a01.Store(acc + 16); }
-        if (TR.Value > 1) { a10.Store(acc + 32); a11.Store(acc + 48); }
-        if (TR.Value > 2) { a20.Store(acc + 64); a21.Store(acc + 80); }
-        if (TR.Value > 3) { a30.Store(acc + 96); a31.Store(acc + 112); }
-        if (TR.Value > 4) { a40.Store(acc + 128); a41.Store(acc + 144); }
-        if (TR.Value > 5) { a50.Store(acc + 160); a51.Store(acc + 176); }
-        if (TR.Value > 6) { a60.Store(acc + 192); a61.Store(acc + 208); }
-        if (TR.Value > 7) { a70.Store(acc + 224); a71.Store(acc + 240); }
-        if (TR.Value > 8) { a80.Store(acc + 256); a81.Store(acc + 272); }
-        if (TR.Value > 9) { a90.Store(acc + 288); a91.Store(acc + 304); }
-        if (TR.Value > 10) { a100.Store(acc + 320); a101.Store(acc + 336); }
-        if (TR.Value > 11) { a110.Store(acc + 352); a111.Store(acc + 368); }
+        { S.Store(a00, acc + 0); S.Store(a01, acc + 16); }
+        if (TR.Value > 1) { S.Store(a10, acc + 32); S.Store(a11, acc + 48); }
+        if (TR.Value > 2) { S.Store(a20, acc + 64); S.Store(a21, acc + 80); }
+        if (TR.Value > 3) { S.Store(a30, acc + 96); S.Store(a31, acc + 112); }
+        if (TR.Value > 4) { S.Store(a40, acc + 128); S.Store(a41, acc + 144); }
+        if (TR.Value > 5) { S.Store(a50, acc + 160); S.Store(a51, acc + 176); }
+        if (TR.Value > 6) { S.Store(a60, acc + 192); S.Store(a61, acc + 208); }
+        if (TR.Value > 7) { S.Store(a70, acc + 224); S.Store(a71, acc + 240); }
+        if (TR.Value > 8) { S.Store(a80, acc + 256); S.Store(a81, acc + 272); }
+        if (TR.Value > 9) { S.Store(a90, acc + 288); S.Store(a91, acc + 304); }
+        if (TR.Value > 10) { S.Store(a100, acc + 320); S.Store(a101, acc + 336); }
+        if (TR.Value > 11) { S.Store(a110, acc + 352); S.Store(a111, acc + 368); }
     }
 
-    /// <summary>One row (batch-1 decode): unrolled over k so four FMA chains hide FMA latency.</summary>
+    /// <summary>
+    /// One row (batch-1 decode) over TG lane groups (1 or 2) at once, unrolled over k so independent
+    /// FMA chains hide the FMA latency. With 2 groups an AVX2 panel is one pass, not two.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel1<TP>(float* x, byte* w, int k, float* acc)
+    public static void Kernel1<TP, TG>(float* x, byte* w, int k, float* acc)
         where TP : struct, IPanelFormat
+        where TG : struct, IRowCount
     {
-        Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default;
+        int g1 = S.Lanes * 4; // byte offset of the second lane group inside a panel row (bf16 and f32 alike)
+        V a0 = S.Zero, a1 = S.Zero, b0 = S.Zero, b1 = S.Zero;
+        V c0 = S.Zero, c1 = S.Zero, d0 = S.Zero, d1 = S.Zero;
         int kk = 0;
         for (; kk + 2 <= k; kk += 2)
         {
-            Sse.Prefetch0(w + StreamPrefetch);
-            TP.Load(w, out var w0, out var w1);
-            TP.Load(w + TP.RowBytes, out var v0, out var v1);
-            var s = Vector512.Create(x[kk]);
-            var t = Vector512.Create(x[kk + 1]);
-            a0 = Avx512F.FusedMultiplyAdd(s, w0, a0);
-            a1 = Avx512F.FusedMultiplyAdd(s, w1, a1);
-            b0 = Avx512F.FusedMultiplyAdd(t, v0, b0);
-            b1 = Avx512F.FusedMultiplyAdd(t, v1, b1);
+            S.Prefetch(w + StreamPrefetch);
+            var s = S.Splat(x[kk]);
+            var t = S.Splat(x[kk + 1]);
+            LoadPair<TP>(w, out var w0, out var w1);
+            LoadPair<TP>(w + TP.RowBytes, out var v0, out var v1);
+            a0 = S.MulAdd(s, w0, a0);
+            a1 = S.MulAdd(s, w1, a1);
+            b0 = S.MulAdd(t, v0, b0);
+            b1 = S.MulAdd(t, v1, b1);
+            if (TG.Value > 1)
+            {
+                LoadPair<TP>(w + g1, out var u0, out var u1);
+                LoadPair<TP>(w + TP.RowBytes + g1, out var z0, out var z1);
+                c0 = S.MulAdd(s, u0, c0);
+                c1 = S.MulAdd(s, u1, c1);
+                d0 = S.MulAdd(t, z0, d0);
+                d1 = S.MulAdd(t, z1, d1);
+            }
+
             w += 2 * TP.RowBytes;
         }
 
         if (kk < k)
         {
-            TP.Load(w, out var w0, out var w1);
-            var s = Vector512.Create(x[kk]);
-            a0 = Avx512F.FusedMultiplyAdd(s, w0, a0);
-            a1 = Avx512F.FusedMultiplyAdd(s, w1, a1);
+            var s = S.Splat(x[kk]);
+            LoadPair<TP>(w, out var w0, out var w1);
+            a0 = S.MulAdd(s, w0, a0);
+            a1 = S.MulAdd(s, w1, a1);
+            if (TG.Value > 1)
+            {
+                LoadPair<TP>(w + g1, out var u0, out var u1);
+                c0 = S.MulAdd(s, u0, c0);
+                c1 = S.MulAdd(s, u1, c1);
+            }
         }
 
-        (a0 + b0).Store(acc);
-        (a1 + b1).Store(acc + 16);
+        S.Store(S.Add(a0, b0), acc);
+        S.Store(S.Add(a1, b1), acc + 16);
+        if (TG.Value > 1)
+        {
+            S.Store(S.Add(c0, d0), acc + S.Lanes);
+            S.Store(S.Add(c1, d1), acc + 16 + S.Lanes);
+        }
     }
 
     /// <summary>
     /// y[r, 0..cols) = acc[r] (+ bias), or y += acc when <paramref name="accumulate"/> (later K blocks),
     /// for r &lt; rows; never writes past column N.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Epilogue(float* acc, int rows, float* y, nint ldy, int cols, float* bias, bool accumulate)
     {
         for (int r = 0; r < rows; r++, acc += 32, y += ldy)
         {
             if (cols == 32)
             {
-                var lo = Vector512.Load(acc);
-                var hi = Vector512.Load(acc + 16);
-                if (accumulate)
+                for (int c = 0; c < 32; c += S.Lanes)
                 {
-                    lo += Vector512.Load(y);
-                    hi += Vector512.Load(y + 16);
+                    var v = S.Load(acc + c);
+                    if (accumulate) v = S.Add(v, S.Load(y + c));
+                    else if (bias != null) v = S.Add(v, S.Load(bias + c));
+                    S.Store(v, y + c);
                 }
-                else if (bias != null)
-                {
-                    lo += Vector512.Load(bias);
-                    hi += Vector512.Load(bias + 16);
-                }
-
-                lo.Store(y);
-                hi.Store(y + 16);
             }
             else
             {
@@ -190,14 +226,17 @@ internal static unsafe class GemmKernels
     }
 
     /// <summary>Widens <paramref name="rows"/> K-rows of an interleaved bf16 panel into a plain f32 panel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WidenBf16(byte* src, int rows, float* dst)
     {
-        var mask = Vector512.Create(0xFFFF0000u);
         for (int i = 0; i < rows; i++, src += 64, dst += 32)
         {
-            var v = Vector512.Load((uint*)src);
-            Avx512F.ShiftLeftLogical(v, 16).AsSingle().Store(dst);
-            (v & mask).AsSingle().Store(dst + 16);
+            for (int g = 0; g < 16; g += S.Lanes)
+            {
+                S.LoadBf16Pair(src + g * 4, out var lo, out var hi);
+                S.Store(lo, dst + g);
+                S.Store(hi, dst + 16 + g);
+            }
         }
     }
 }

@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using Loom.Kernels.Cpu.Isa;
+
 namespace Loom.Kernels.Cpu;
 
 /// <summary>Spreads row-wise elementwise ops over the pool once they are big enough to pay for it.</summary>
@@ -34,7 +37,10 @@ internal static unsafe class RowOps
         public int* Positions;
     }
 
-    public static void Run(CpuThreadPool pool, ref Job job)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<S, V>(CpuThreadPool pool, ref Job job)
+        where S : struct, ISimd<V>
+        where V : unmanaged
     {
         if (job.Rows == 0) return;
         long work = (long)job.Rows * Math.Max(1, job.Cols);
@@ -43,12 +49,15 @@ internal static unsafe class RowOps
         items = (job.Rows + job.RowsPerItem - 1) / job.RowsPerItem;
         fixed (Job* j = &job)
         {
-            if (items == 1) Item(j, 0, 0);
-            else pool.For(items, &Item, j);
+            if (items == 1) Item<S, V>(j, 0, 0);
+            else pool.For(items, &Item<S, V>, j);
         }
     }
 
-    private static void Item(void* ctx, int item, int thread)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Item<S, V>(void* ctx, int item, int thread)
+        where S : struct, ISimd<V>
+        where V : unmanaged
     {
         var j = (Job*)ctx;
         int r0 = item * j->RowsPerItem;
@@ -58,27 +67,30 @@ internal static unsafe class RowOps
         {
             case Op.RmsNorm:
                 for (int r = r0; r < r1; r++)
-                    ElementwiseKernels.RmsNormRow(j->A + (long)r * n, j->W, j->Eps, j->C + (long)r * n, n);
+                    ElementwiseKernels<S, V>.RmsNormRow(j->A + (long)r * n, j->W, j->Eps, j->C + (long)r * n, n);
                 break;
             case Op.AddRmsNorm:
                 for (int r = r0; r < r1; r++)
-                    ElementwiseKernels.AddRmsNormRow(j->A + (long)r * n, j->B + (long)r * n, j->W, j->Eps, j->C + (long)r * n, n);
+                    ElementwiseKernels<S, V>.AddRmsNormRow(j->A + (long)r * n, j->B + (long)r * n, j->W, j->Eps, j->C + (long)r * n, n);
                 break;
             case Op.SiluMul:
                 for (int r = r0; r < r1; r++)
                 {
                     float* g = j->A + (long)r * 2 * n;
-                    ElementwiseKernels.SiluMulRow(g, g + n, j->C + (long)r * n, n);
+                    ElementwiseKernels<S, V>.SiluMulRow(g, g + n, j->C + (long)r * n, n);
                 }
 
                 break;
             case Op.Rope:
-                RopeRows(j, r0, r1);
+                RopeRows<S, V>(j, r0, r1);
                 break;
         }
     }
 
-    private static void RopeRows(Job* j, int r0, int r1)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RopeRows<S, V>(Job* j, int r0, int r1)
+        where S : struct, ISimd<V>
+        where V : unmanaged
     {
         int half = j->Half;
         if (half == 0) return;
@@ -87,7 +99,7 @@ internal static unsafe class RowOps
         {
             float* cs = j->W + (long)j->Positions[r] * 2 * half;
             float* row = j->A + (long)r * j->Cols;
-            for (int h = 0; h < heads; h++) ElementwiseKernels.RopeHead(row + (long)h * j->HeadDim, cs, cs + half, half);
+            for (int h = 0; h < heads; h++) ElementwiseKernels<S, V>.RopeHead(row + (long)h * j->HeadDim, cs, cs + half, half);
         }
     }
 }

@@ -44,7 +44,7 @@ public sealed unsafe class CudaBackend : IBackend, IDeviceSampler
         // The device stores fp32 or bf16; f16 weights become bf16.
         var target = dtype == DType.F32 ? DType.F32 : DType.BF16;
         var host = new byte[source.ElementCount * target.Size()];
-        fixed (byte* h = host) ElementwiseKernels.Convert((void*)source.Data, source.DType, h, target, source.ElementCount);
+        fixed (byte* h = host) DTypeConvert.Convert((void*)source.Data, source.DType, h, target, source.ElementCount);
         var t = Allocate(target, source.Shape);
         fixed (byte* h = host) CuDriver.Check(CuDriver.cuMemcpyHtoD_v2(t.Data, h, (nuint)host.Length), nameof(CuDriver.cuMemcpyHtoD_v2));
         return t;
@@ -63,7 +63,7 @@ public sealed unsafe class CudaBackend : IBackend, IDeviceSampler
         fixed (ushort* h = host)
             foreach (var p in parts)
             {
-                ElementwiseKernels.Convert((void*)p.Data, p.DType, h + at, DType.BF16, p.ElementCount);
+                DTypeConvert.Convert((void*)p.Data, p.DType, h + at, DType.BF16, p.ElementCount);
                 at += p.ElementCount;
             }
         var w = Allocate(DType.BF16, n, k);

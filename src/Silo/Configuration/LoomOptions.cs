@@ -52,6 +52,9 @@ public sealed class LoomOptions
         /// <summary>CPU threads for the kernels; 0 = all cores.</summary>
         [ConfigurationKeyName("threads")] public int Threads { get; set; }
 
+        /// <summary>CPU kernels: auto (the best this CPU runs) | avx512 | avx2 | neon | portable; forcing one the CPU lacks fails at start-up.</summary>
+        [ConfigurationKeyName("cpu_isa")] public string CpuIsa { get; set; } = "auto";
+
         /// <summary>model (run the model) | simulated (a cost model, no compute).</summary>
         [ConfigurationKeyName("backend")] public string Backend { get; set; } = "model";
     }
@@ -109,6 +112,8 @@ public sealed class LoomOptions
         if (e.TensorParallelSize < 1) return ("engine.tensor_parallel_size", $"must be at least 1, got {e.TensorParallelSize}");
         if (e.Sampling is not ("auto" or "host" or "device")) return ("engine.sampling", $"must be auto, host or device, got '{e.Sampling}'");
         if (e.Threads < 0) return ("engine.threads", $"must be 0 (all cores) or positive, got {e.Threads}");
+        if (e.CpuIsa is not ("auto" or "avx512" or "avx2" or "neon" or "portable"))
+            return ("engine.cpu_isa", $"must be auto, avx512, avx2, neon or portable, got '{e.CpuIsa}'");
         if (e.Backend is not ("model" or "simulated")) return ("engine.backend", $"must be model or simulated, got '{e.Backend}'");
         var s = Simulated;
         if (!(s.StepOverheadMs >= 0)) return ("simulated.step_overhead_ms", $"must be >= 0, got {s.StepOverheadMs}");

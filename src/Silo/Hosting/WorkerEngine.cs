@@ -65,6 +65,9 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     /// <summary>The engine's load, also while draining; null before the model is loaded.</summary>
     public WorkerStats? TryGetStats() => _engine is { } e ? WithUnadmitted(e.GetStats()) : null;
 
+    /// <summary>What the worker computes on ("cpu", "cuda:NAME", "simulated"), and the CPU kernels' ISA.</summary>
+    public (string Device, string Isa) Device { get; private set; } = ("", "");
+
     // Sequences of the requests whose streams are open on this worker, admitted by the engine or not.
     private int _inFlight;
 
@@ -97,6 +100,7 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     /// </summary>
     private WorkerStats WithUnadmitted(WorkerStats s)
     {
+        s = s with { Device = Device.Device, Isa = Device.Isa };
         int unadmitted = Volatile.Read(ref _inFlight) - s.Running - s.Waiting;
         if (unadmitted <= 0) return s;
         int room = s.Waiting > 0 ? 0 : s.MaxNumSeqs > 0 ? Math.Max(0, s.MaxNumSeqs - s.Running) : unadmitted;
@@ -142,10 +146,12 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
             _info = new ModelInfo(options.Model.Name is { Length: > 0 } n ? n : "simulated", config.ArchitectureName, _engine.MaxModelLen,
                 config.VocabSize, config.EosTokenIds, "", null);
             log.LogInformation("simulated worker: {Overhead} ms per step + {PerToken} ms per token, vocab {Vocab}", s.StepOverheadMs, s.PerTokenMs, s.VocabSize);
+            Device = ("simulated", "");
             return;
         }
         var dir = options.Model.Path is { Length: > 0 } p ? p : DemoModelFiles.EnsureCreated();
         IForwardModel model = e.TensorParallelSize > 1 ? LoadTensorParallel(dir, e.TensorParallelSize) : LoadSingle(dir);
+        Device = model.Backend is Loom.Kernels.Cpu.CpuBackend cpu ? ("cpu", Loom.Kernels.Cpu.Isa.CpuIsaSelector.Name(cpu.Isa)) : (model.Backend.Name, "");
         var sampler = ModelRunner.DeviceSamplerFor(model.Backend, engineOptions.Sampling);
         if (model.Backend is Loom.Kernels.Cuda.CudaBackend cuda)
         {
@@ -171,11 +177,12 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     {
         try
         {
-            var (backend, why) = BackendFactory.Create(options.Device, options.Engine.Threads);
+            var (backend, why) = BackendFactory.Create(options.Device, options.Engine.Threads, cpuIsa: options.Engine.CpuIsa);
             _backend = backend;
             log.LogInformation("{Why}", why);
         }
         catch (BackendUnavailableException ex) { throw new LoomConfigException("device", ex.Message); }
+        catch (Loom.Kernels.Cpu.Isa.CpuIsaUnavailableException ex) { throw new LoomConfigException("engine.cpu_isa", ex.Message); }
         _model = LlamaModel.Load(dir, _backend);
         return new SingleDeviceModel(_model);
     }
@@ -187,10 +194,11 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         Loom.Kernels.Collectives.ICommunicator[] comms;
         try
         {
-            (backends, comms, var why) = BackendFactory.CreateGroup(options.Device, options.Engine.Threads, worldSize);
+            (backends, comms, var why) = BackendFactory.CreateGroup(options.Device, options.Engine.Threads, worldSize, cpuIsa: options.Engine.CpuIsa);
             log.LogInformation("{Why}", why);
         }
         catch (BackendUnavailableException ex) { throw new LoomConfigException("device", ex.Message); }
+        catch (Loom.Kernels.Cpu.Isa.CpuIsaUnavailableException ex) { throw new LoomConfigException("engine.cpu_isa", ex.Message); }
         try { _tensorParallel = TensorParallelModel.Load(dir, backends, comms); }
         catch (ArgumentException ex) when (ex.Message.StartsWith("tensor_parallel_size", StringComparison.Ordinal))
         {

@@ -56,6 +56,17 @@ public sealed class UtilityEndpointTests : IAsyncLifetime
         ErrorShape.Assert(await down.Content.ReadAsStringAsync(), null);
         var v = JsonDocument.Parse(await _server.Http.GetStringAsync("version")).RootElement;
         Assert.False(string.IsNullOrEmpty(v.GetProperty("version").GetString()));
+        Assert.False(v.TryGetProperty("workers", out _)); // nobody answered: no device list, still a version
+
+        _server.Cluster.Stats = () =>
+        [
+            new WorkerStats(0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, Device: "cpu", Isa: "avx2"),
+            new WorkerStats(0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, Device: "cpu", Isa: "avx2"),
+            new WorkerStats(0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, Device: "cpu", Isa: "avx512"),
+        ];
+        v = JsonDocument.Parse(await _server.Http.GetStringAsync("version")).RootElement;
+        var workers = v.GetProperty("workers").EnumerateArray().Select(w => (w.GetProperty("device").GetString(), w.GetProperty("isa").GetString(), w.GetProperty("count").GetInt32())).ToList();
+        Assert.Equal([("cpu", "avx2", 2), ("cpu", "avx512", 1)], workers);
     }
 
     // One exposition line: a comment, or name{labels} value.
@@ -67,8 +78,8 @@ public sealed class UtilityEndpointTests : IAsyncLifetime
     {
         _server.Cluster.Stats = () =>
         [
-            new WorkerStats(2, 1, 100, 60, 40, 5, 0.4, 1000, 250, 3, 0, 0),
-            new WorkerStats(1, 4, 300, 240, 60, 0, 0.2, 500, 100, 2, 0, 0),
+            new WorkerStats(2, 1, 100, 60, 40, 5, 0.4, 1000, 250, 3, 0, 0, Device: "cpu", Isa: "avx2"),
+            new WorkerStats(1, 4, 300, 240, 60, 0, 0.2, 500, 100, 2, 0, 0, Device: "cpu", Isa: "avx2"),
         ];
         await _server.PostOkAsync("v1/completions", """{"prompt":"ab","max_tokens":3}""");
         await _server.PostOkAsync("v1/completions", """{"prompt":"a","max_tokens":50}""");
@@ -90,6 +101,7 @@ public sealed class UtilityEndpointTests : IAsyncLifetime
         const string l = "model_name=\"loom-test\"";
         Assert.Equal(3, samples[$"vllm:num_requests_running{{{l}}}"]);
         Assert.Equal(5, samples[$"vllm:num_requests_waiting{{{l}}}"]);
+        Assert.Equal(2, samples[$"loom:worker_info{{{l},device=\"cpu\",isa=\"avx2\"}}"]);
         Assert.Equal(0.25, samples[$"vllm:kv_cache_usage_perc{{{l}}}"], 6);
         Assert.Equal(5, samples[$"vllm:num_preemptions_total{{{l}}}"]);
         Assert.Equal(1500, samples[$"vllm:prefix_cache_queries_total{{{l}}}"]);
