@@ -67,6 +67,7 @@ internal sealed unsafe class CudaDevice : IDisposable
     /// <summary>Launches <paramref name="kernel"/> with each argument boxed as it appears in the .cu signature (nint pointers, int, long, float).</summary>
     public void Launch(string kernel, LaunchShape shape, params object[] args)
     {
+        CudaLaunch.Validate(kernel, shape);
         var slots = stackalloc long[args.Length];
         var ptrs = stackalloc void*[args.Length];
         for (int i = 0; i < args.Length; i++)
