@@ -82,6 +82,19 @@ public sealed class GpuCheckHarnessTests
     [InlineData("/anything", "/", true)]
     public void GpuCheckInsideIsByPathSegments(string path, string dir, bool inside) => Assert.Equal(inside, GpuCheckOptions.IsInside(path, dir));
 
+    [Fact]
+    public void GpuCheckScriptKeepsModelsOutOfOut()
+    {
+        var script = File.ReadAllText(Path.Combine(RepoRoot(), "scripts", "gpu-check.sh"));
+        var run = script.Split('\n').Single(l => l.TrimStart().StartsWith("\"$bin\" ", StringComparison.Ordinal));
+        Assert.Contains("--out \"$out\"", run);
+        Assert.Contains("--models \"$models\"", run);
+        Assert.Contains("models=/tmp/", script);
+        Assert.Contains("--require-gpu", run);
+        Assert.Contains("chmod +x", script);
+        Assert.Contains("ldd --version", script);
+    }
+
     public static TheoryData<string> BackendFailures => new() { "dll", "cuda", "cublas" };
 
     [Theory]
@@ -155,4 +168,11 @@ public sealed class GpuCheckHarnessTests
     }
 
     private static List<string> Lines(StringWriter sw) => [.. sw.ToString().Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0)];
+
+    private static string RepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "Cluster.sln"))) return d.FullName;
+        throw new DirectoryNotFoundException("repository root (Cluster.sln) not found above " + AppContext.BaseDirectory);
+    }
 }
