@@ -99,6 +99,9 @@ public sealed class Checks(CheckLog log, IBackend device, IBackend cpu)
             ("attention prefill+decode mixed", [37, 50, 9, 1, 90], [37, 13, 1, 1, 40]),
         })
             Run(name, b => Attention(b, seqLens, queryLens), 2e-3);
+        // More query tokens in one step than gridDim.y allows (65,535): the prefill grid puts tokens on x.
+        int[] many = [.. Enumerable.Repeat(100, 700)];
+        Run("attention prefill 70,000 tokens in one step", b => Attention(b, many, many, heads: 2, kvHeads: 1, d: 64), 2e-3);
         Run("copy_blocks (KV block copy, 2 layers)", CopyBlocks, 2e-3);
     }
 
@@ -142,9 +145,9 @@ public sealed class Checks(CheckLog log, IBackend device, IBackend cpu)
         return [.. result];
     }
 
-    private static float[] Attention(IBackend b, int[] seqLens, int[] queryLens)
+    private static float[] Attention(IBackend b, int[] seqLens, int[] queryLens, int heads = 8, int kvHeads = 2, int d = 128)
     {
-        int kvHeads = 2, heads = 8, d = 128, bs = 16, n = seqLens.Length;
+        int bs = 16, n = seqLens.Length;
         int maxBlocks = seqLens.Max() / bs + 2;
         var spec = new KvCacheSpec(1, n * maxBlocks, bs, kvHeads, d, DType.BF16);
         using var cache = b.AllocateKvCache(spec);

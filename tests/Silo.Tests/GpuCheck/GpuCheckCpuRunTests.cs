@@ -43,19 +43,19 @@ public sealed class GpuCheckCpuRunTests(GpuCheckModelFixture f) : IClassFixture<
             var text = sw.ToString();
             Assert.True(rc == 0, text);
             Assert.Equal(0, log.Failed);
-            foreach (var name in new[] { "rms_norm", "embedding bf16", "embedding f32", "copy_blocks (KV block copy, 2 layers)", "attention decode split-K",
+            foreach (var name in new[] { "rms_norm", "embedding bf16", "embedding f32", "copy_blocks (KV block copy, 2 layers)", "attention decode split-K", "attention prefill 70,000 tokens in one step",
                          "device sampling", "end-to-end greedy agreement", "engine run (16 mixed requests)" })
                 Assert.Contains($"PASS {name}:", text);
-            Assert.Equal(17, log.Passed); // 13 ops, sampling, 2 end-to-end, the engine run
+            Assert.Equal(18, log.Passed); // 14 ops, sampling, 2 end-to-end, the engine run
             var lines = log.Lines.ToList();
-            int summary = lines.IndexOf("17 passed, 0 failed");
+            int summary = lines.IndexOf("18 passed, 0 failed");
             Assert.True(summary > 0, text);
             Assert.Contains("not measured", lines[summary + 1]);
             // --out holds the small result file and nothing else: the model stayed in the model folder.
             var written = Directory.GetFiles(outDir, "*", SearchOption.AllDirectories);
             Assert.Equal([Path.Combine(outDir, GpuCheckRun.ResultFile)], written);
             Assert.True(new FileInfo(written[0]).Length < 64 * 1024);
-            Assert.Contains("17 passed, 0 failed", File.ReadAllText(written[0]));
+            Assert.Contains("18 passed, 0 failed", File.ReadAllText(written[0]));
         }
         finally { Directory.Delete(outDir, recursive: true); }
     }
