@@ -25,6 +25,11 @@ public sealed class CheckLog(TextWriter output)
 
     public string Summary => $"{Passed} passed, {Failed} failed";
 
+    private int _finished;
+
+    /// <summary>True for the first caller only: the run's end and the watchdog race to print the one summary.</summary>
+    public bool TryFinish() => Interlocked.Exchange(ref _finished, 1) == 0;
+
     public void Info(string line)
     {
         lock (_gate)

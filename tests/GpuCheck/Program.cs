@@ -28,13 +28,13 @@ try
 }
 catch (Exception e) { log.Info($"NVRTC probe failed: {e.Message}"); }
 
-// A crash on another thread or a hang must still end with a named failure and the summary line.
-int finished = 0;
+// A crash on another thread or a hang must still end with a named failure and the summary line
+// (once: if the run printed its summary first, there is nothing to add).
 void Abandon(string name, string detail)
 {
-    if (Interlocked.Exchange(ref finished, 1) != 0) return;
+    if (!log.TryFinish()) return;
     log.Fail(name, detail);
-    GpuCheckRun.Finish(options, log, null, null);
+    GpuCheckRun.Summarize(options, log, null, null);
     Environment.Exit(1);
 }
 AppDomain.CurrentDomain.UnhandledException += (_, e) => Abandon("unhandled", e.ExceptionObject is Exception ex ? CheckLog.Describe(ex) : $"{e.ExceptionObject}");
@@ -46,5 +46,4 @@ int rc = options.CpuStandIn
     ? GpuCheckRun.Run(options, log, () => new CudaDeviceInfo(true, "CPU stand-in (--cpu-standin)", "CPU stand-in"),
         () => new CpuBackend(Environment.ProcessorCount), () => new CpuBackend(Environment.ProcessorCount))
     : GpuCheckRun.Run(options, log, () => CudaDetection.Detect(), () => new CudaBackend(), () => new CpuBackend(Environment.ProcessorCount));
-// The run finished: the watchdog must not add a second summary now.
-return Interlocked.Exchange(ref finished, 1) == 0 ? rc : 1;
+return rc;

@@ -130,6 +130,27 @@ public sealed class GpuCheckHarnessTests
     }
 
     [Fact]
+    public void GpuCheckFailureWhileDisposingTheBackendStillPrecedesTheSummary()
+    {
+        var events = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var sw = new StringWriter();
+        var log = new CheckLog(sw);
+        var gpu = new CudaDeviceInfo(true, "simulated", "NVIDIA H200");
+        var o = new GpuCheckOptions(true, true, null, "/tmp/unused", 0);
+        int rc = GpuCheckRun.Run(o, log, () => gpu,
+            () => new Models.RecordingBackend(new Kernels.Cpu.CpuBackend(1), "device", events, () => throw new CudaException("cuCtxSetCurrent", 700)),
+            () => throw new OutOfMemoryException("no memory for the CPU reference"));
+        var lines = Lines(sw);
+        Assert.Equal(1, rc);
+        Assert.Equal(["device"], events);
+        int cpu = lines.FindIndex(l => l.StartsWith("FAIL cpu backend: OutOfMemoryException", StringComparison.Ordinal));
+        int dispose = lines.FindIndex(l => l.StartsWith("FAIL harness: CudaException: cuCtxSetCurrent failed", StringComparison.Ordinal));
+        int summary = lines.IndexOf("0 passed, 2 failed");
+        Assert.True(cpu >= 0 && dispose > cpu && summary > dispose, string.Join("\n", lines));
+        Assert.Contains("HBM fraction: not measured", lines[^1]);
+    }
+
+    [Fact]
     public void GpuCheckWithoutAGpuIsFineUnlessRequired()
     {
         var none = new CudaDeviceInfo(false, "libcuda.so.1 was not found");

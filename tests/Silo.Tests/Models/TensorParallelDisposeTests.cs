@@ -63,8 +63,8 @@ public sealed class TensorParallelDisposeTests : IDisposable
     }
 }
 
-/// <summary>A backend that forwards every op to another and reports its disposal.</summary>
-internal sealed class RecordingBackend(IBackend inner, string name, ConcurrentQueue<string> events) : IBackend
+/// <summary>A backend that forwards every op to another and reports its disposal (then runs <paramref name="onDispose"/>).</summary>
+internal sealed class RecordingBackend(IBackend inner, string name, ConcurrentQueue<string> events, Action? onDispose = null) : IBackend
 {
     public string Name => inner.Name;
     public Tensor Allocate(DType dtype, params int[] shape) => inner.Allocate(dtype, shape);
@@ -93,5 +93,6 @@ internal sealed class RecordingBackend(IBackend inner, string name, ConcurrentQu
     {
         events.Enqueue(name);
         inner.Dispose();
+        onDispose?.Invoke();
     }
 }
