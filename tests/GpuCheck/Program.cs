@@ -1,37 +1,49 @@
-using System.Diagnostics;
-using Loom.Kernels;
+using Loom.GpuCheck;
 using Loom.Kernels.Cpu;
 using Loom.Kernels.Cuda;
-using Loom.Silo.Models;
 
-// loom-gpu-check [--quick] [--out DIR]: every CUDA op against the CPU backend, end-to-end logits of a
-// generated model, and decode throughput on llama3-8b generated on the device. Prints
-// "N passed, N failed" and the figures; with no usable GPU it says why and exits 0.
-// NVRTC is not needed on the device; when present its version line shows the P/Invoke resolver works in this native image.
-if (Loom.Kernels.Cuda.Interop.Nvrtc.IsAvailable(out _)) Console.WriteLine($"NVRTC: {Loom.Kernels.Cuda.Interop.Nvrtc.Version()}");
-var gpu = CudaDetection.Detect();
-Console.WriteLine($"GPU: {gpu.Reason}");
-if (!gpu.Available)
+// loom-gpu-check [--quick] [--require-gpu] [--out DIR] [--models DIR] [--deadline SECONDS] [--cpu-standin]:
+// every CUDA op against the CPU backend, device sampling, end-to-end logits and an engine run on
+// a small generated model, and decode throughput on llama3-8b generated under --models (default
+// /tmp/loom-gpu-check; never under --out, which gets only the small result file). Prints
+// "N passed, N failed", then the figures. With no GPU it says why and exits 0, unless --require-gpu.
+var log = new CheckLog(Console.Out);
+GpuCheckOptions options;
+try { options = GpuCheckOptions.Parse(args, Path.GetTempPath()); }
+catch (Exception e)
 {
-    Console.WriteLine("0 passed, 0 failed (no GPU: nothing to check)");
-    return 0;
+    log.Fail("arguments", e.Message);
+    log.Info(log.Summary);
+    return 2;
 }
-bool quick = args.Contains("--quick");
-string work = args.SkipWhile(a => a != "--out").Skip(1).FirstOrDefault() ?? Path.Combine(Path.GetTempPath(), "loom-gpu-check");
-Directory.CreateDirectory(work);
-var checks = new Loom.GpuCheck.Checks();
-using (var cuda = new CudaBackend())
-using (var cpu = new CpuBackend(Environment.ProcessorCount))
+log.Info($"models: {options.ModelRoot}; results: {options.OutDir ?? "(stdout only)"}");
+try
 {
-    Console.WriteLine($"backend: {cuda.Name}");
-    checks.Ops(cuda, cpu);
-    checks.Sampling(cuda, cpu);
-    checks.EndToEnd(cuda, cpu, work);
+    // NVRTC is not needed on the device; when present its version line shows the P/Invoke resolver works in this native image.
+    if (Loom.Kernels.Cuda.Interop.Nvrtc.IsAvailable(out _))
+    {
+        var (major, minor) = Loom.Kernels.Cuda.Interop.Nvrtc.Version();
+        log.Info($"NVRTC: {major}.{minor}");
+    }
 }
-if (!quick)
+catch (Exception e) { log.Info($"NVRTC probe failed: {e.Message}"); }
+
+// A crash on another thread or a hang must still end with a named failure and the summary line
+// (once: if the run printed its summary first, there is nothing to add).
+void Abandon(string name, string detail)
 {
-    try { Loom.GpuCheck.Throughput.Run(work, checks); }
-    catch (Exception e) { checks.Fail("throughput llama3-8b", e.ToString()); }
+    if (!log.TryFinish()) return;
+    log.Fail(name, detail);
+    GpuCheckRun.Summarize(options, log, null, null);
+    Environment.Exit(1);
 }
-Console.WriteLine($"{checks.Passed} passed, {checks.Failed} failed");
-return checks.Failed == 0 ? 0 : 1;
+AppDomain.CurrentDomain.UnhandledException += (_, e) => Abandon("unhandled", e.ExceptionObject is Exception ex ? CheckLog.Describe(ex) : $"{e.ExceptionObject}");
+using var watchdog = options.DeadlineSeconds > 0
+    ? new Timer(_ => Abandon("deadline", log.DeadlineFailure(options.DeadlineSeconds)), null, TimeSpan.FromSeconds(options.DeadlineSeconds), Timeout.InfiniteTimeSpan)
+    : null;
+
+int rc = options.CpuStandIn
+    ? GpuCheckRun.Run(options, log, () => new CudaDeviceInfo(true, "CPU stand-in (--cpu-standin)", "CPU stand-in"),
+        () => new CpuBackend(Environment.ProcessorCount), () => new CpuBackend(Environment.ProcessorCount))
+    : GpuCheckRun.Run(options, log, () => CudaDetection.Detect(), () => new CudaBackend(), () => new CpuBackend(Environment.ProcessorCount));
+return rc;

@@ -87,10 +87,30 @@ public sealed class CudaLaunchGeometryTests
     public void LimitsAreClearErrors()
     {
         Assert.Throws<NotSupportedException>(() => CudaLaunch.Prefill(8, 10, 512));
-        Assert.Equal((8u, 10u, 32u), (CudaLaunch.Prefill(8, 10, 256).GridX, CudaLaunch.Prefill(8, 10, 256).GridY, CudaLaunch.Prefill(8, 10, 256).Block));
+        Assert.Equal((10u, 8u, 32u), (CudaLaunch.Prefill(8, 10, 256).GridX, CudaLaunch.Prefill(8, 10, 256).GridY, CudaLaunch.Prefill(8, 10, 256).Block));
         Assert.Throws<NotSupportedException>(() => CudaLaunch.Decode(8, 1, 10, 12000));
         Assert.Equal(1024u, CudaLaunch.Sample(5).Block);
         Assert.Equal(65535u, CudaLaunch.Elementwise(1L << 40).GridX);
         Assert.Equal(1u, CudaLaunch.Elementwise(1).GridX);
+    }
+
+    [Fact]
+    public void PrefillOfMoreThan65535TokensFitsTheGrid()
+    {
+        // 100,000 tokens in one step: on y this was CUDA_ERROR_INVALID_VALUE; on x it is legal.
+        var s = CudaLaunch.Prefill(heads: 32, tokens: 100_000, headDim: 128);
+        Assert.Equal((100_000u, 32u), (s.GridX, s.GridY));
+        CudaLaunch.Validate("paged_attention_prefill", s);
+    }
+
+    [Fact]
+    public void ShapesOutsideTheHardwareLimitsAreNamedErrors()
+    {
+        var e = Assert.Throws<NotSupportedException>(() => CudaLaunch.Validate("k", new LaunchShape(8, 70_000, 1, 32, 0)));
+        Assert.Contains("kernel k", e.Message);
+        Assert.Throws<NotSupportedException>(() => CudaLaunch.Validate("k", new LaunchShape(0, 1, 1, 32, 0)));
+        Assert.Throws<NotSupportedException>(() => CudaLaunch.Validate("k", new LaunchShape(1, 1, 1, 2048, 0)));
+        CudaLaunch.Validate("k", CudaLaunch.Decode(32, 64, 8192, 128));
+        CudaLaunch.Validate("k", CudaLaunch.Elementwise(1L << 40));
     }
 }

@@ -20,6 +20,7 @@ internal sealed unsafe class CudaDevice : IDisposable
         Device = dev;
         CuDriver.Check(CuDriver.cuDevicePrimaryCtxRetain(out nint ctx, dev), nameof(CuDriver.cuDevicePrimaryCtxRetain));
         Context = ctx;
+        KeepPrimaryContext(dev);
         MakeCurrent();
         CuDriver.Check(CuDriver.cuStreamCreate(out nint stream, 0), nameof(CuDriver.cuStreamCreate));
         Stream = stream;
@@ -37,6 +38,24 @@ internal sealed unsafe class CudaDevice : IDisposable
             }
         }
         Name = CuDriver.DeviceName(dev);
+    }
+
+    private static readonly HashSet<int> Kept = [];
+
+    /// <summary>
+    /// Holds one extra primary-context reference per device for the life of the process. Without
+    /// it, disposing the last backend drops the count to zero and the driver destroys the context;
+    /// a backend made later (a worker restart, a second check) would get a fresh context while
+    /// cuBLAS may still hold per-context state from the old one.
+    /// </summary>
+    private static void KeepPrimaryContext(int dev)
+    {
+        lock (Kept)
+        {
+            if (Kept.Contains(dev)) return;
+            CuDriver.Check(CuDriver.cuDevicePrimaryCtxRetain(out _, dev), nameof(CuDriver.cuDevicePrimaryCtxRetain));
+            Kept.Add(dev);
+        }
     }
 
     public int Device { get; }
@@ -67,6 +86,7 @@ internal sealed unsafe class CudaDevice : IDisposable
     /// <summary>Launches <paramref name="kernel"/> with each argument boxed as it appears in the .cu signature (nint pointers, int, long, float).</summary>
     public void Launch(string kernel, LaunchShape shape, params object[] args)
     {
+        CudaLaunch.Validate(kernel, shape);
         var slots = stackalloc long[args.Length];
         var ptrs = stackalloc void*[args.Length];
         for (int i = 0; i < args.Length; i++)

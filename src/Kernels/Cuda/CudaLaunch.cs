@@ -52,12 +52,30 @@ public static class CudaLaunch
         return (slots, slots * headDim);
     }
 
-    /// <summary>paged_attention_prefill: one warp per (head, query token).</summary>
+    /// <summary>
+    /// paged_attention_prefill: one warp per (query token, head). Tokens go on x: gridDim.y and .z
+    /// stop at 65,535, and one step's prefill may carry more tokens than that (heads never do).
+    /// </summary>
     public static LaunchShape Prefill(int heads, int tokens, int headDim)
     {
         if (headDim > MaxPrefillHeadDim) throw new NotSupportedException($"head_dim {headDim} > {MaxPrefillHeadDim} for the prefill kernel");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(tokens);
-        return new LaunchShape((uint)heads, (uint)tokens, 1, 32, 0);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
+        return new LaunchShape((uint)tokens, (uint)heads, 1, 32, 0);
+    }
+
+    /// <summary>The hardware grid limits (every GPU since compute 3.0): x up to 2^31 - 1, y and z up to 65,535.</summary>
+    public const uint MaxGridX = int.MaxValue, MaxGridYZ = 65535;
+
+    /// <summary>
+    /// Throws a clear error for a shape the driver would refuse with a bare CUDA_ERROR_INVALID_VALUE
+    /// (a zero or oversized grid dimension, a block over 1024 threads), naming the kernel.
+    /// </summary>
+    public static void Validate(string kernel, LaunchShape s)
+    {
+        if (s.GridX is 0 or > MaxGridX || s.GridY is 0 or > MaxGridYZ || s.GridZ is 0 or > MaxGridYZ || s.Block is 0 or > 1024)
+            throw new NotSupportedException($"kernel {kernel}: grid ({s.GridX}, {s.GridY}, {s.GridZ}) x {s.Block} threads is outside the CUDA limits " +
+                $"(x <= {MaxGridX}, y and z <= {MaxGridYZ}, 1..1024 threads)");
     }
 
     /// <summary>Sampling kernels: one 1024-thread block per row.</summary>

@@ -66,8 +66,9 @@ public sealed class TensorParallelModel : IForwardModel, IDisposable
         catch
         {
             foreach (var s in shards) s?.Dispose();
+            // Communicators before backends: see Dispose.
+            DestroyCommunicators(communicators);
             foreach (var b in backends) b.Dispose();
-            foreach (var c in communicators) c.Dispose();
             throw;
         }
     }
@@ -84,8 +85,8 @@ public sealed class TensorParallelModel : IForwardModel, IDisposable
         }
         catch
         {
+            DestroyCommunicators(comms);
             foreach (var b in backends) b?.Dispose();
-            foreach (var c in comms) c.Dispose();
             throw;
         }
         var model = Load(modelDir, backends, comms);
@@ -156,13 +157,33 @@ public sealed class TensorParallelModel : IForwardModel, IDisposable
             _backends[r].CopyKvBlocks(_caches[r] ?? throw new InvalidOperationException("the KV pool is not allocated"), src, dst);
     }
 
+    /// <summary>
+    /// Tears down in dependency order. The communicators go first, while every backend's context,
+    /// stream and buffers still exist: ncclCommDestroy frees NCCL's buffers on those devices and
+    /// joins its proxy threads, and a backend's Dispose releases the primary context they live in.
+    /// The ranks destroy their communicators all at once, each on its own thread, because newer NCCL
+    /// versions may synchronise the ranks of a node inside ncclCommDestroy.
+    /// </summary>
     public void Dispose()
     {
         foreach (var t in _ranks) t.Dispose();
+        DestroyCommunicators(_comms);
         FreeKvCache();
         foreach (var s in _shards) s.Dispose();
         foreach (var b in _backends) b.Dispose();
-        foreach (var c in _comms) c.Dispose();
+    }
+
+    /// <summary>Disposes every communicator, each on its own thread at once (see <see cref="Dispose"/>); errors are dropped, as in any Dispose.</summary>
+    private static void DestroyCommunicators(ICommunicator[] comms)
+    {
+        if (comms.Length <= 1)
+        {
+            foreach (var c in comms) c.Dispose();
+            return;
+        }
+        var threads = comms.Select(c => new Thread(() => { try { c.Dispose(); } catch (Exception) { } }) { IsBackground = true, Name = $"loom-tp-destroy-{c.Rank}" }).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
     }
 
     /// <summary>One rank's thread: runs each posted action and reports its failure, if any.</summary>

@@ -103,13 +103,14 @@ extern "C" __global__ void paged_attention_reduce(
 
 // Prefill chunks (any query length, after any cached context), flash-style: one warp per
 // (query token, head) keeps a running max, sum and output (lanes split head_dim, up to 256)
-// and streams the causal keys through the block table once. grid (heads, tokens), 32 threads.
+// and streams the causal keys through the block table once. grid (tokens, heads), 32 threads:
+// tokens on x, whose limit is 2^31 - 1; y and z stop at 65,535 and a step may carry more tokens.
 extern "C" __global__ void paged_attention_prefill(
     const float* __restrict__ q, const unsigned short* __restrict__ k_cache, const unsigned short* __restrict__ v_cache,
     const int* __restrict__ query_start, int num_seqs, const int* __restrict__ seq_lens, const int* __restrict__ block_tables, int max_blocks,
     int heads, int kv_heads, int head_dim, int block_size, float scale, float* __restrict__ out)
 {
-    int head = blockIdx.x, token = blockIdx.y, lane = threadIdx.x;
+    int token = blockIdx.x, head = blockIdx.y, lane = threadIdx.x;
     int lo = 0, hi = num_seqs - 1; // the sequence that owns this token: last s with query_start[s] <= token
     while (lo < hi)
     {
