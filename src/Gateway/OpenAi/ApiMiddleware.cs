@@ -15,6 +15,10 @@ internal static class ApiErrors
         ApiException api => api,
         OverloadedException o => new ApiException(503, $"The server is overloaded ({o.Message}); retry after the interval in Retry-After.", "server_error", null, "overloaded")
         { RetryAfter = o.RetryAfter },
+        TooManyRequestsException t => new ApiException(429, $"The model is overloaded ({t.Message}); retry after the interval in Retry-After.", "rate_limit_exceeded", null, "overloaded")
+        { RetryAfter = t.RetryAfter },
+        FirstTokenTimeoutException f => new ApiException(504, $"No token came back in time: {f.Message}", "server_error", null, "timeout"),
+        InvalidRequestException r => ApiException.BadRequest(r.Message, r.Param),
         ArgumentException a => ApiException.BadRequest(a.Message, a.ParamName),
         BadHttpRequestException { StatusCode: 413 } => new ApiException(413, "The request body is too large.", "invalid_request_error", null, "request_too_large"),
         BadHttpRequestException b => ApiException.BadRequest($"Bad request: {b.Message}"),

@@ -25,3 +25,26 @@ public sealed class OverloadedException(string message, TimeSpan retryAfter) : E
 {
     public TimeSpan RetryAfter { get; } = retryAfter;
 }
+
+/// <summary>
+/// The client's input is invalid: the only exception the HTTP and gRPC layers turn into a 400 (with
+/// <see cref="Param"/>). Anything else that escapes is an internal error: a logged 500 whose message
+/// says nothing internal.
+/// </summary>
+public sealed class InvalidRequestException(string message, string? param = null) : Exception(message)
+{
+    public string? Param { get; } = param;
+}
+
+/// <summary>
+/// Every worker's queue is full (engine.max_waiting), or this gateway is at
+/// gateway.max_concurrent_requests: the HTTP layer answers 429 with Retry-After, like TGI's
+/// "Model is overloaded"; gRPC answers RESOURCE_EXHAUSTED.
+/// </summary>
+public sealed class TooManyRequestsException(string message, TimeSpan retryAfter) : Exception(message)
+{
+    public TimeSpan RetryAfter { get; } = retryAfter;
+}
+
+/// <summary>No worker produced a first token within gateway.first_token_timeout_s: a 504 that says so.</summary>
+public sealed class FirstTokenTimeoutException(string message) : Exception(message);
