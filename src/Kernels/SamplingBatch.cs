@@ -8,18 +8,25 @@ namespace Loom.Kernels;
 /// steps a batch allocates nothing.
 /// </summary>
 /// <remarks>
-/// The algorithm a device sampler implements, per slot (the CUDA kernels in sampling.cu and
-/// <see cref="Cpu.ReferenceDeviceSampler"/> are the same steps):
+/// The one sampling algorithm. <see cref="Sampling.TokenSampler"/> (host) and the CUDA kernels
+/// (sampling.cu) implement these steps, so a seeded draw gives the same token on either, up to float
+/// ties (their exp and sums round differently). Per slot:
 /// <list type="number">
-/// <item>adjusted = the raw row with each adjustment applied: l = l &gt; 0 ? l / div : l · div, then
-/// l −= sub (sub = +∞ masks the token);</item>
-/// <item>temperature below <see cref="GreedyTemperature"/>: the argmax of adjusted (ties: lower id);</item>
-/// <item>otherwise p = softmax(adjusted / T); the kept set is {p ≥ τ}: τ = min_p · p_max, raised by
-/// bisection (40 halvings) to the largest value that still keeps top_k tokens, then to the largest
-/// that keeps top_p of the mass left (vLLM's order: top-p sees the top-k set renormalised; ties
-/// are kept); the draw walks the kept tokens in id order to u · (kept mass);</item>
-/// <item>the logprob is the chosen token's under the raw softmax; the top-N are the raw row's N most
-/// likely tokens (ties: lower id first).</item>
+/// <item>a = the raw row with each adjustment applied: l = l &gt; 0 ? l / div : l · div, then l −= sub
+/// (sub = +∞ masks the token);</item>
+/// <item>temperature below <see cref="GreedyTemperature"/>, or everything masked: the argmax of a
+/// (ties: the lowest id);</item>
+/// <item>otherwise w = exp((a − max a) / T), so the most likely token has w = 1 and w = p / p_max;</item>
+/// <item>τ = min_p (w ≥ min_p is p ≥ min_p · p_max), or 0;</item>
+/// <item>top_k (0 &lt; k &lt; vocab), when more than k tokens have w ≥ τ: τ = the k-th largest w, so every
+/// token tied at the cut is kept;</item>
+/// <item>top_p (&lt; 1): τ = the largest weight v ≥ τ such that the tokens with w ≥ v hold at least
+/// top_p of the mass of those with w ≥ τ (vLLM's order: top-p sees the top-k set renormalised; ties
+/// kept). Both cuts are exact: τ is always one of the row's weights;</item>
+/// <item>the draw walks the kept tokens {w ≥ τ} in id order and returns the first whose running mass
+/// exceeds u · (kept mass), u the slot's counter-based uniform in [0, 1);</item>
+/// <item>only when asked (<see cref="WantLogprob"/>): the chosen token's logprob under the raw row's
+/// softmax, and the raw row's N most likely tokens (ties: lower id first).</item>
 /// </list>
 /// </remarks>
 public sealed class SamplingBatch
@@ -39,6 +46,12 @@ public sealed class SamplingBatch
     public float[] TopP { get; private set; } = new float[8];
     public float[] MinP { get; private set; } = new float[8];
     public float[] Uniform { get; private set; } = new float[8];
+
+    /// <summary>Whether the slot's request asked for logprobs: only then is the raw softmax computed.</summary>
+    public bool[] WantLogprob { get; private set; } = new bool[8];
+
+    /// <summary>Where each slot's adjustments start: a slot's are the ones added after it and before the next slot.</summary>
+    public int[] AdjustStart { get; private set; } = new int[8];
 
     public int[] AdjustSlot { get; private set; } = new int[64];
     public int[] AdjustToken { get; private set; } = new int[64];
@@ -60,8 +73,12 @@ public sealed class SamplingBatch
         TopLogprobs = 0;
     }
 
-    /// <summary>Adds a slot and returns its index. Top-k ≤ 0 and top-p ≥ 1 disable those cuts.</summary>
-    public int AddSlot(int logitRow, float temperature, int topK, float topP, float minP, double uniform, int topLogprobs)
+    /// <summary>
+    /// Adds a slot and returns its index; its adjustments follow (<see cref="AddAdjustment"/>) before
+    /// the next slot. Top-k ≤ 0 and top-p ≥ 1 disable those cuts. <paramref name="logprobs"/>: null
+    /// for none, else how many top logprobs (0: only the chosen token's).
+    /// </summary>
+    public int AddSlot(int logitRow, float temperature, int topK, float topP, float minP, double uniform, int? logprobs)
     {
         if (Count == LogitRow.Length) GrowSlots(Count * 2);
         int s = Count++;
@@ -72,13 +89,16 @@ public sealed class SamplingBatch
         MinP[s] = minP;
         // Below 1 in float too: a uniform that rounds up to 1.0 would walk past the kept mass.
         Uniform[s] = Math.Min((float)uniform, 0.99999994f);
-        TopLogprobs = Math.Max(TopLogprobs, topLogprobs);
+        WantLogprob[s] = logprobs.HasValue;
+        AdjustStart[s] = AdjustCount;
+        TopLogprobs = Math.Max(TopLogprobs, logprobs ?? 0);
         return s;
     }
 
-    /// <summary>Adds one adjustment; a (slot, token) pair must appear at most once.</summary>
+    /// <summary>Adds one adjustment to the last slot added; a token must appear at most once per slot.</summary>
     public void AddAdjustment(int slot, int token, float divide, float subtract)
     {
+        if (slot != Count - 1) throw new InvalidOperationException($"adjustments belong to the last slot added ({Count - 1}), not {slot}");
         if (AdjustCount == AdjustSlot.Length)
         {
             int n = AdjustCount * 2;
@@ -113,6 +133,8 @@ public sealed class SamplingBatch
         TopP = Grow(TopP, n);
         MinP = Grow(MinP, n);
         Uniform = Grow(Uniform, n);
+        WantLogprob = Grow(WantLogprob, n);
+        AdjustStart = Grow(AdjustStart, n);
         Ids = Grow(Ids, n);
         Logprobs = Grow(Logprobs, n);
     }

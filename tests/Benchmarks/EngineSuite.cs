@@ -114,7 +114,7 @@ public static class EngineSuite
             {
                 var w = work[i];
                 metrics.Submitted(i, clock.Elapsed.TotalSeconds);
-                var request = new EngineRequest($"b{i}", w.Prompt, new SamplingParams { Temperature = 0, MaxTokens = w.OutputTokens, IgnoreEos = true });
+                var request = new GenerationRequest($"b{i}", w.Prompt, new SamplingParams { Temperature = 0, MaxTokens = w.OutputTokens, IgnoreEos = true });
                 await foreach (var d in engine.Submit(request)) metrics.Token(i, clock.Elapsed.TotalSeconds);
             }
         }
@@ -122,14 +122,14 @@ public static class EngineSuite
         {
             var w = work[i];
             metrics.Submitted(i, clock.Elapsed.TotalSeconds);
-            var request = new EngineRequest($"b{i}", w.Prompt, new SamplingParams { Temperature = 0, MaxTokens = w.OutputTokens, IgnoreEos = true });
+            var request = new GenerationRequest($"b{i}", w.Prompt, new SamplingParams { Temperature = 0, MaxTokens = w.OutputTokens, IgnoreEos = true });
             await foreach (var d in engine.Submit(request)) metrics.Token(i, clock.Elapsed.TotalSeconds);
         }
         if (rate is { } r) Task.WaitAll(Arrivals.Poisson(work.Count, r).Select(async (at, i) => { await Arrivals.Until(clock, at); await One(i); }).ToArray());
         else Task.WaitAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(Client)).ToArray());
         metrics.Complete(clock.Elapsed.TotalSeconds, engine.PeakRunning);
-        var (steps, tokens, fwd, smp) = engine.StepTotals;
-        Console.WriteLine($"  {steps} steps, {tokens / (double)Math.Max(steps, 1):F1} tokens/step, forward {fwd:F1} s ({tokens / Math.Max(fwd, 1e-9):F0} tok/s), sampling+emit {smp:F1} s, preemptions {engine.Preemptions}");
+        var (steps, tokens, exec) = engine.StepTotals;
+        Console.WriteLine($"  {steps} steps, {tokens / (double)Math.Max(steps, 1):F1} tokens/step, forward+sampling {exec:F1} s ({tokens / Math.Max(exec, 1e-9):F0} tok/s), preemptions {engine.Preemptions}");
         return (metrics, engine.KvWasteFraction);
     }
 

@@ -141,15 +141,12 @@ public sealed class FaultClusterTests(ITestOutputHelper output)
         {
             private bool _stalled;
 
-            public ReadOnlySpan<float> Execute(SchedulerOutput step)
+            public ReadOnlySpan<SampleResult> Execute(SchedulerOutput step)
             {
                 if (!_stalled) { _stalled = true; Thread.Sleep(first); }
                 return inner.Execute(step);
             }
 
-            public bool SamplesOnDevice => inner.SamplesOnDevice;
-            public void SampleOnDevice(Loom.Kernels.SamplingBatch batch) => inner.SampleOnDevice(batch);
-            public void CopyBlock(BlockCopy copy) => inner.CopyBlock(copy);
             public void Dispose() => inner.Dispose();
         }
     }

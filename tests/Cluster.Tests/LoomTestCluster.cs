@@ -129,10 +129,7 @@ internal sealed class LoomTestCluster : IAsyncDisposable
 
         private sealed class Slow(IModelRunner inner, TimeSpan delay) : IModelRunner
         {
-            public ReadOnlySpan<float> Execute(SchedulerOutput step) { Thread.Sleep(delay); return inner.Execute(step); }
-            public void CopyBlock(BlockCopy copy) => inner.CopyBlock(copy);
-            public bool SamplesOnDevice => inner.SamplesOnDevice;
-            public void SampleOnDevice(Loom.Kernels.SamplingBatch batch) => inner.SampleOnDevice(batch);
+            public ReadOnlySpan<SampleResult> Execute(SchedulerOutput step) { Thread.Sleep(delay); return inner.Execute(step); }
             public void Dispose() => inner.Dispose();
         }
     }

@@ -82,27 +82,6 @@ public sealed class ContiguousKvCacheManager : IKvCacheManager
         _spare.Push(st);
     }
 
-    /// <summary>The child reserves its own max_model_len and receives a copy of every block holding the
-    /// parent's first <paramref name="numTokens"/> tokens: no sharing, so the copy is the whole prefix.</summary>
-    public bool Fork(long parent, long child, int numTokens, List<BlockCopy> copies)
-    {
-        var p = Get(parent);
-        if (_seqs.ContainsKey(child)) throw new InvalidOperationException($"Sequence {child} already exists.");
-        if (numTokens <= 0 || numTokens > p.NumTokens)
-            throw new ArgumentOutOfRangeException(nameof(numTokens), $"Fork of {numTokens} tokens from a sequence holding {p.NumTokens}.");
-        _scratch.Clear();
-        if (!_pool.TryAllocate(BlocksPerSequence, _scratch)) return false;
-        var c = _spare.Count > 0 ? _spare.Pop() : new SequenceBlocks();
-        foreach (var b in _scratch) c.Add(b);
-        _scratch.Clear();
-        _seqs.Add(child, c);
-        int used = (numTokens + BlockSize - 1) / BlockSize;
-        for (int i = 0; i < used; i++) copies.Add(new BlockCopy(p.BlockIds[i], c.BlockIds[i]));
-        c.NumTokens = numTokens;
-        _tokensHeld += numTokens;
-        return true;
-    }
-
     public ReadOnlySpan<int> BlockTable(long seq) => CollectionsMarshal.AsSpan(Get(seq).BlockIds);
     public int NumBlocksOf(long seq) => _seqs.TryGetValue(seq, out var st) ? st.Blocks.Count : 0;
     public int NumTokensOf(long seq) => _seqs.TryGetValue(seq, out var st) ? st.NumTokens : 0;

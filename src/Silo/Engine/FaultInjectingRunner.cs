@@ -36,7 +36,7 @@ public sealed class FaultInjectingRunner(IModelRunner inner, FaultPlan plan) : I
     /// <summary>Steps made to throw so far.</summary>
     public long Injected { get; private set; }
 
-    public ReadOnlySpan<float> Execute(SchedulerOutput step)
+    public ReadOnlySpan<SampleResult> Execute(SchedulerOutput step)
     {
         long n = _step++;
         string? why = plan.FailAll?.Invoke() == true ? "the worker is set to fail every step"
@@ -61,12 +61,6 @@ public sealed class FaultInjectingRunner(IModelRunner inner, FaultPlan plan) : I
         }
         return false;
     }
-
-    public bool SamplesOnDevice => inner.SamplesOnDevice;
-
-    public void SampleOnDevice(Loom.Kernels.SamplingBatch batch) => inner.SampleOnDevice(batch);
-
-    public void CopyBlock(BlockCopy copy) => inner.CopyBlock(copy);
 
     public void Dispose() => inner.Dispose();
 }

@@ -7,7 +7,7 @@ namespace Loom.Silo.Engine;
 /// </summary>
 /// <remarks>
 /// Sequences are keyed by a <c>long</c> sequence id, not a request id: the n&gt;1 samples of one
-/// request are separate sequences with separate block tables (see <see cref="Fork"/>). Not
+/// request are separate sequences with separate block tables. Not
 /// thread-safe; the engine loop owns it.
 /// <para>Slot contract: a sequence's token count here is the sum of every <see cref="AllocateSlots"/>
 /// (computed prefix + new tokens) — the tokens that have, or are about to get, KV. Token i of the
@@ -47,14 +47,6 @@ public interface IKvCacheManager
     /// <see cref="InvalidOperationException"/> for a sequence holding nothing — a double free.
     /// </summary>
     void Free(long seq);
-
-    /// <summary>
-    /// Parallel sampling: <paramref name="child"/> starts as a copy of the first <paramref name="numTokens"/>
-    /// tokens of <paramref name="parent"/>. Appends to <paramref name="copies"/> the block copies the
-    /// model runner must perform before the child's next step. Returns false with no side effect when
-    /// the pool cannot supply the child's blocks.
-    /// </summary>
-    bool Fork(long parent, long child, int numTokens, List<BlockCopy> copies);
 
     /// <summary>Block ids of <paramref name="seq"/> in token order. Valid until the next call that changes it.</summary>
     ReadOnlySpan<int> BlockTable(long seq);

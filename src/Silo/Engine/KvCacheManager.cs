@@ -163,41 +163,6 @@ public sealed class KvCacheManager : IKvCacheManager
         _spare.Push(st);
     }
 
-    public bool Fork(long parent, long child, int numTokens, List<BlockCopy> copies)
-    {
-        var p = Get(parent);
-        if (_seqs.ContainsKey(child)) throw new InvalidOperationException($"Sequence {child} already exists.");
-        if (numTokens <= 0 || numTokens > p.NumTokens)
-            throw new ArgumentOutOfRangeException(nameof(numTokens), $"Fork of {numTokens} tokens from a sequence holding {p.NumTokens}.");
-
-        int full = numTokens / BlockSize;
-        bool partial = numTokens % BlockSize != 0;
-        _scratch.Clear();
-        if (partial && !_pool.TryAllocate(1, _scratch)) return false;
-
-        var c = _spare.Count > 0 ? _spare.Pop() : new SequenceBlocks();
-        _seqs.Add(child, c);
-        for (int i = 0; i < full; i++)
-        {
-            _pool.Touch(p.Blocks[i]);
-            c.Add(p.Blocks[i]);
-        }
-        // The child continues the parent's hash chain over the shared blocks.
-        for (int i = 0; i < Math.Min(full, p.Hashes.Count); i++) c.Hashes.Add(p.Hashes[i]);
-        if (partial)
-        {
-            // Both sequences will append to the last block, so the child gets its own copy of it.
-            var fresh = _scratch[0];
-            c.Add(fresh);
-            copies.Add(new BlockCopy(p.Blocks[full].BlockId, fresh.BlockId));
-        }
-        _scratch.Clear();
-        c.NumTokens = numTokens;
-        _tokensHeld += numTokens;
-        _blockRefsHeld += c.Blocks.Count;
-        return true;
-    }
-
     public ReadOnlySpan<int> BlockTable(long seq) => CollectionsMarshal.AsSpan(Get(seq).BlockIds);
     public int NumBlocksOf(long seq) => _seqs.TryGetValue(seq, out var st) ? st.Blocks.Count : 0;
     public int NumTokensOf(long seq) => _seqs.TryGetValue(seq, out var st) ? st.NumTokens : 0;

@@ -10,8 +10,10 @@ namespace Loom.Silo.Engine;
 /// "workers" to test routing and scale-out honestly.
 /// </summary>
 /// <remarks>
-/// The next token is a hash of (previous token, position), given as a one-hot logit row: greedy and
-/// seeded requests are reproducible on any worker, which is what failover tests need. Waiting is a
+/// The next token is a hash of (previous token, position), the one likely token of a row that is
+/// otherwise flat (logit 10 against 0), sampled sparsely by <see cref="SparseRowSampler"/> with the
+/// engine's one algorithm: greedy and seeded requests are reproducible on any worker, which is what
+/// failover tests need, and no step touches a vocabulary-sized row. Waiting is a
 /// sleep against a virtual clock, so sub-millisecond costs add up correctly over many steps while the
 /// thread yields its core (a spin would steal it from the other simulated workers).
 /// </remarks>
@@ -19,7 +21,10 @@ public sealed class SimulatedModelRunner(int vocabSize, double stepOverheadMs, d
 {
     private readonly long _start = Stopwatch.GetTimestamp();
     private double _virtualMs;
-    private float[] _logits = [];
+    private readonly Loom.Kernels.SamplingBatch _batch = new();
+    private readonly SamplingSlots _slots = new();
+    private readonly SparseRowSampler _sampler = new();
+    private SampleResult[] _results = new SampleResult[8];
 
     /// <summary>A small made-up model shape: it only sizes KV blocks (a few KiB each) and gives vocab and context length.</summary>
     public static ModelConfig Config(int vocabSize, int maxModelLen) => new()
@@ -38,27 +43,31 @@ public sealed class SimulatedModelRunner(int vocabSize, double stepOverheadMs, d
         EosTokenIds = [0],
     };
 
-    public bool SamplesOnDevice => false;
-
-    public void SampleOnDevice(Loom.Kernels.SamplingBatch batch) => throw new NotSupportedException("the simulated runner samples on the host");
-
-    public ReadOnlySpan<float> Execute(SchedulerOutput step)
+    public ReadOnlySpan<SampleResult> Execute(SchedulerOutput step)
     {
         Wait(stepOverheadMs + perTokenMs * step.NumTokens);
+        _batch.Clear();
         int rows = 0;
-        foreach (var s in step.Scheduled) if (s.Samples) rows++;
-        if (_logits.Length < rows * vocabSize) _logits = new float[Math.Max(rows, 8) * vocabSize];
-        var host = _logits.AsSpan(0, rows * vocabSize);
-        host.Clear();
-        int row = 0;
+        foreach (var s in step.Scheduled)
+        {
+            if (!s.Samples) continue;
+            _slots.Add(_batch, rows++, s.Sequence.Sampling);
+        }
+        if (rows == 0) return [];
+        _batch.PrepareOutputs();
+        if (_results.Length < rows) _results = new SampleResult[Math.Max(rows, 2 * _results.Length)];
+        int slot = 0;
         foreach (var s in step.Scheduled)
         {
             if (!s.Samples) continue;
             var tokens = s.Sequence.Tokens;
             int pos = s.Sequence.NumComputedTokens + s.NumNewTokens - 1;
-            host[row++ * vocabSize + NextToken(tokens[pos], pos, vocabSize)] = 10f;
+            // The row is 0 everywhere but the predicted token (10): sampled without ever being built.
+            _sampler.Sample(_batch, slot, vocabSize, 0f, [(NextToken(tokens[pos], pos, vocabSize), 10f)]);
+            _results[slot] = SamplingSlots.Result(_batch, slot, s.Sequence.Sampling.Params);
+            slot++;
         }
-        return host;
+        return _results.AsSpan(0, rows);
     }
 
     /// <summary>The token the simulated model predicts after <paramref name="token"/> at <paramref name="position"/>; never 0 (the EOS id).</summary>
@@ -69,11 +78,6 @@ public sealed class SimulatedModelRunner(int vocabSize, double stepOverheadMs, d
         h = unchecked(h * 0xBF58476D1CE4E5B9UL);
         h ^= h >> 32;
         return 1 + (int)(h % (ulong)(vocabSize - 1));
-    }
-
-    public void CopyBlock(BlockCopy copy)
-    {
-        // No KV exists to copy.
     }
 
     private void Wait(double costMs)

@@ -23,8 +23,7 @@ public sealed class WorkerGrain(WorkerEngine worker) : Grain, IWorkerGrain
         IAsyncEnumerable<TokenDelta> stream;
         try
         {
-            stream = engine.Submit(new EngineRequest(request.RequestId, request.PromptTokenIds, request.Sampling, request.CacheSalt,
-                request.ResumeTokenIds is { Count: > 0 } r ? r : null), cancellationToken);
+            stream = engine.Submit(request, cancellationToken);
         }
         catch (EngineRequestException e)
         {

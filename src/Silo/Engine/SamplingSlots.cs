@@ -4,24 +4,23 @@ using Loom.Kernels;
 namespace Loom.Silo.Engine;
 
 /// <summary>
-/// Translates a sequence's <see cref="SamplingState"/> into a <see cref="SamplingBatch"/> slot and the
-/// batch's outputs back into a <see cref="SampleResult"/>. The penalties and min_tokens masks the
-/// host <see cref="Sampler"/> applies densely become sparse per-token adjustments, so the device
-/// receives a few hundred numbers per sequence instead of sending the vocabulary back.
+/// Translates a sequence's <see cref="SamplingState"/> into a <see cref="SamplingBatch"/> slot, and
+/// the batch's outputs back into a <see cref="SampleResult"/>. The penalties and the min_tokens mask
+/// become sparse per-token adjustments: a few hundred numbers per sequence, never a vocabulary row.
 /// </summary>
-internal sealed class DeviceSampling
+internal sealed class SamplingSlots
 {
     private readonly Dictionary<int, (float Divide, float Subtract)> _adjust = [];
 
     /// <summary>Adds <paramref name="state"/>'s next draw, reading logits row <paramref name="row"/>; returns the slot.</summary>
-    public int AddSlot(SamplingBatch batch, int row, SamplingState state)
+    public int Add(SamplingBatch batch, int row, SamplingState state)
     {
         var p = state.Params;
-        bool greedy = p.Temperature < Sampler.GreedyTemperature;
-        int slot = batch.AddSlot(row, greedy ? 0f : p.Temperature, p.TopK, p.TopP, p.MinP, greedy ? 0 : state.NextUniform(), p.Logprobs ?? 0);
+        bool greedy = p.Temperature < SamplingBatch.GreedyTemperature;
+        int slot = batch.AddSlot(row, greedy ? 0f : p.Temperature, p.TopK, p.TopP, p.MinP, greedy ? 0 : state.NextUniform(), p.Logprobs);
 
-        // The host sampler's order: mask stop ids, repetition over prompt ∪ output, then frequency
-        // and presence over the output. One entry per token: l' = rep(l) − sub, a mask being sub = +∞.
+        // vLLM's order: mask stop ids, repetition over prompt ∪ output, then frequency and presence
+        // over the output. One entry per token: l' = rep(l) − sub, a mask being sub = +∞.
         _adjust.Clear();
         if (state.StopsMasked)
             foreach (int id in state.StopTokenIds) _adjust[id] = (1f, float.PositiveInfinity);
@@ -37,11 +36,11 @@ internal sealed class DeviceSampling
         return slot;
     }
 
-    /// <summary>The sampled token of <paramref name="slot"/>, with the top logprobs its request asked for.</summary>
+    /// <summary>The sampled token of <paramref name="slot"/>, with the logprobs its request asked for.</summary>
     public static SampleResult Result(SamplingBatch batch, int slot, SamplingParams p)
     {
         TokenLogprob[]? top = null;
-        if (p.Logprobs is int n)
+        if (p.Logprobs is int n && n > 0)
         {
             int stride = batch.TopLogprobs, have = 0;
             n = Math.Min(n, stride);
@@ -49,6 +48,10 @@ internal sealed class DeviceSampling
             top = new TokenLogprob[have];
             for (int i = 0; i < have; i++) top[i] = new TokenLogprob(batch.TopIds[slot * stride + i], batch.TopValues[slot * stride + i]);
         }
-        return new SampleResult(batch.Ids[slot], batch.Logprobs[slot], top);
+        else if (p.Logprobs is not null)
+        {
+            top = [];
+        }
+        return new SampleResult(batch.Ids[slot], p.Logprobs is null ? null : batch.Logprobs[slot], top);
     }
 }
