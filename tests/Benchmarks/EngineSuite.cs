@@ -42,8 +42,9 @@ public static class EngineSuite
         Row? stat = null, seq = null, contiguous = null, peer = null;
         if (args.Has("compare"))
         {
-            stat = RunLoom($"static@{top}", model, options with { Admission = AdmissionPolicy.Static }, work, top);
-            contiguous = RunLoom($"contiguous@{top}", model, options with { KvAllocation = KvAllocation.Contiguous }, work, top);
+            stat = RunLoom($"static@{top}", model, options, work, top, admission: new Baselines.StaticAdmission(top));
+            contiguous = RunLoom($"contiguous@{top}", model, options, work, top,
+                createKv: (blocks, maxLen) => new Baselines.ContiguousKvCacheManager(blocks, options.BlockSize, maxLen));
             rows.AddRange([stat, contiguous]);
             if (levels.Contains(1) && !args.Has("sequential-run"))
             {
@@ -55,7 +56,7 @@ public static class EngineSuite
             }
             else if (!args.Has("no-sequential"))
             {
-                seq = RunLoom("sequential", model, options with { Admission = AdmissionPolicy.Sequential }, work, top);
+                seq = RunLoom("sequential", model, options, work, top, admission: new Baselines.SequentialAdmission());
                 rows.Add(seq);
             }
         }
@@ -93,17 +94,19 @@ public static class EngineSuite
         return 0;
     }
 
-    private static Row RunLoom(string name, LlamaModel model, EngineOptions options, List<WorkItem> work, int concurrency)
+    private static Row RunLoom(string name, LlamaModel model, EngineOptions options, List<WorkItem> work, int concurrency,
+        IAdmissionPolicy? admission = null, Func<int, int, IKvCacheManager>? createKv = null)
     {
-        var (metrics, waste) = RunEngine(name, model, options, work, concurrency);
+        var (metrics, waste) = RunEngine(name, model, options, work, concurrency, admission: admission, createKv: createKv);
         return new Row(name, metrics, waste);
     }
 
     /// <summary>The workload on an in-process engine with <paramref name="concurrency"/> closed-loop clients (or Poisson arrivals at <paramref name="rate"/> req/s).</summary>
-    internal static (RunMetrics Metrics, double KvWaste) RunEngine(string name, LlamaModel model, EngineOptions options, List<WorkItem> work, int concurrency, double? rate = null)
+    internal static (RunMetrics Metrics, double KvWaste) RunEngine(string name, LlamaModel model, EngineOptions options, List<WorkItem> work, int concurrency,
+        double? rate = null, IAdmissionPolicy? admission = null, Func<int, int, IKvCacheManager>? createKv = null)
     {
         Console.WriteLine($"{name} ...");
-        using var engine = new EngineLoop(model, options);
+        using var engine = new EngineLoop(model, options, admission: admission, createKv: createKv);
         var metrics = new RunMetrics(work.Count);
         var clock = Stopwatch.StartNew();
         int next = -1;

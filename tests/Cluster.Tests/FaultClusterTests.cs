@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Loom.Silo.Simulation;
 using Loom.Gateway.OpenAi;
 using Loom.Gateway.Serving;
 using Loom.Grains.Abstractions;

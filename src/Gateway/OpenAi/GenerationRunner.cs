@@ -115,8 +115,8 @@ public sealed class GenerationRunner(IGenerationClient client, LoomMetrics metri
                     bool stopToken = d.Finish == FinishReason.Stop && !text.IncludeStopStrInOutput && stopIds[item.Prompt].Contains(d.TokenId);
                     if (!stopToken) piece = c.Text.Add(d.TokenId).Text;
                 }
-                if (d.Error is not null || d.Finish == FinishReason.Abort)
-                    throw new GenerationFailedException(d.Error ?? "the worker aborted the request");
+                if (d.Finish == FinishReason.Abort)
+                    throw new GenerationFailedException("the worker aborted the request");
 
                 string? finish = null;
                 if (c.Text.Stopped) finish = "stop";

@@ -91,14 +91,35 @@ public sealed class EngineFrontend(ModelConfig config, EngineOptions options, in
 
     public bool TryTakeSubmission(out RequestState state) => _submissions.TryDequeue(out state!);
 
-    public bool TryTakeAbort(out string id, out TaskCompletionSource done)
+    /// <summary>The next abort: its request (null when it already ended, with an abort delta per open sample) and its completion.</summary>
+    public bool TryTakeAbort(out RequestState? request, out TaskCompletionSource done)
     {
         bool got = _aborts.TryDequeue(out var a);
-        (id, done) = a;
+        done = a.Done;
+        request = got && _requests.TryGetValue(a.Id, out var r) ? r : null;
+        if (request is not null)
+            foreach (var seq in request.Sequences)
+                if (seq.Status != SequenceStatus.Finished)
+                    request.Emit(new TokenDelta(seq.Index, -1, null, null, FinishReason.Abort));
         return got;
     }
 
-    public RequestState? Find(string id) => _requests.TryGetValue(id, out var r) ? r : null;
+    /// <summary>One sequence per sample: sample i draws with seed + i (or its own fresh seed), resumed tokens and all.</summary>
+    public IEnumerable<Sequence> CreateSequences(RequestState state, ref long nextSeqId)
+    {
+        var p = state.Request.Sampling;
+        var created = new Sequence[p.N];
+        for (int i = 0; i < p.N; i++)
+        {
+            ulong seed = SamplingState.DeriveSeed(p, i);
+            var sampling = state.Request.ResumeTokenIds is { Count: > 0 } resumed
+                ? SamplingState.Resume(p, state.PromptArray, resumed as int[] ?? [.. resumed], eos, seed, i, state.StopIds)
+                : SamplingState.Create(p, state.PromptArray, eos, i, seed, state.StopIds);
+            created[i] = new Sequence(nextSeqId++, state, i, sampling);
+            state.Sequences.Add(created[i]);
+        }
+        return created;
+    }
 
     /// <summary>Closes a request's stream (with <paramref name="error"/>, or normally) and forgets it.</summary>
     public void Close(RequestState request, Exception? error = null)
@@ -109,6 +130,20 @@ public sealed class EngineFrontend(ModelConfig config, EngineOptions options, in
 
     /// <summary>Every registered request, for failing them all over.</summary>
     public IReadOnlyList<RequestState> All() => [.. _requests.Values];
+
+    /// <summary>The worker is sick: from now on it refuses work; everything it holds goes elsewhere (it was not at fault).</summary>
+    public void MarkSick(string reason, Action<RequestState, Exception> retire)
+    {
+        SickReason = reason;
+        var unavailable = new WorkerUnavailableException($"the worker became unhealthy ({reason}); retry on another worker");
+        while (_submissions.TryDequeue(out var queued)) retire(queued, unavailable);
+        foreach (var request in All()) retire(request, unavailable);
+    }
+
+    /// <summary>A CUDA, cuBLAS or NCCL error leaves the device unusable: no later step can be trusted.</summary>
+    public static bool IsDeviceError(Exception e) =>
+        e is Loom.Kernels.Cuda.Interop.CudaException or Loom.Kernels.Cuda.Interop.CublasException or Loom.Kernels.Collectives.NcclException
+        || e.InnerException is { } inner && IsDeviceError(inner);
 
     /// <summary>The engine thread is gone: fail everything, answer every pending abort, refuse from now on.</summary>
     public void Stop(string reason)

@@ -2,7 +2,7 @@ namespace Loom.Silo.Engine;
 
 /// <summary>
 /// What the engine loop needs to execute a step: the real <see cref="ModelRunner"/> over a
-/// <see cref="Models.IForwardModel"/>, or <see cref="SimulatedModelRunner"/>, which only takes the
+/// <see cref="Models.IForwardModel"/>, or <see cref="Simulation.SimulatedModelRunner"/>, which only takes the
 /// time a cost model says a GPU would. Either way scheduling, KV blocks and the sampling algorithm
 /// are the same code; where the sampling runs (host or device) is the runner's business.
 /// </summary>

@@ -38,6 +38,13 @@ public sealed class RequestState
 
     public void Emit(TokenDelta delta) => _channel.Writer.TryWrite(delta);
 
+    /// <summary>Streams one sampled token of <paramref name="seq"/>; true when it finished the request's last sequence.</summary>
+    public bool Deliver(Sequence seq, SampleResult r, FinishReason? finish)
+    {
+        Emit(new TokenDelta(seq.Index, r.Token, r.Logprob, r.TopLogprobs, finish));
+        return finish is not null && ++FinishedSequences == Request.Sampling.N;
+    }
+
     public void Complete(Exception? error = null) => _channel.Writer.TryComplete(error);
 
     public bool IsFinished => FinishedSequences == Request.Sampling.N;

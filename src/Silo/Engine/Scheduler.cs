@@ -12,14 +12,16 @@ public sealed class Scheduler
 {
     private readonly EngineOptions _options;
     private readonly IKvCacheManager _kv;
+    private readonly IAdmissionPolicy _admission;
     private readonly LinkedList<Sequence> _waiting = new();
     private readonly List<Sequence> _running = [];
     private readonly SchedulerOutput _output = new();
 
-    public Scheduler(EngineOptions options, IKvCacheManager kv)
+    public Scheduler(EngineOptions options, IKvCacheManager kv, IAdmissionPolicy? admission = null)
     {
         _options = options;
         _kv = kv;
+        _admission = admission ?? new ContinuousAdmission(options.MaxNumSeqs);
     }
 
     public int NumWaiting => _waiting.Count;
@@ -32,8 +34,6 @@ public sealed class Scheduler
     public long PromptTokens { get; private set; }
 
     public long GenerationTokens { get; private set; }
-
-    private int SeatLimit => _options.Admission == AdmissionPolicy.Sequential ? 1 : _options.MaxNumSeqs;
 
     public Sequence? PeekWaiting() => _waiting.First?.Value;
 
@@ -70,10 +70,10 @@ public sealed class Scheduler
         }
 
         // 2. Waiting sequences, unless this step had to preempt (vLLM: no admission under memory
-        // pressure). A static batch is admitted whole, only once the previous one has drained.
-        bool isStatic = _options.Admission == AdmissionPolicy.Static;
-        bool admit = output.Preempted.Count == 0 && (!isStatic || _running.Count == 0);
-        for (var node = _waiting.First; admit && node is not null && (budget > 0 || isStatic) && _running.Count < SeatLimit;)
+        // pressure), as long as the admission policy lets them join.
+        int runningAtStart = _running.Count;
+        bool admit = output.Preempted.Count == 0;
+        for (var node = _waiting.First; admit && node is not null && _admission.MayAdmit(runningAtStart, _running.Count, budget);)
         {
             var seq = node.Value;
             var next = node.Next;
@@ -161,3 +161,15 @@ public sealed class Scheduler
 
 /// <summary>One token a step produced for a sequence, and whether it finished the sequence.</summary>
 public readonly record struct Emitted(Sequence Sequence, SampleResult Result, Loom.Grains.Abstractions.FinishReason? Finish);
+
+/// <summary>Whether a step may admit one more waiting sequence. The engine serves with <see cref="ContinuousAdmission"/>; the benchmark swaps in its baselines.</summary>
+public interface IAdmissionPolicy
+{
+    bool MayAdmit(int runningAtStepStart, int running, int tokenBudgetLeft);
+}
+
+/// <summary>vLLM's continuous batching: every step, waiting sequences join while seats and token budget last.</summary>
+public sealed class ContinuousAdmission(int maxNumSeqs) : IAdmissionPolicy
+{
+    public bool MayAdmit(int runningAtStepStart, int running, int tokenBudgetLeft) => running < maxNumSeqs && tokenBudgetLeft > 0;
+}

@@ -1,3 +1,4 @@
+using Loom.Silo.Simulation;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
 

@@ -1,3 +1,4 @@
+using Loom.Benchmarks.Baselines;
 using Loom.Silo.Engine;
 
 namespace Loom.Silo.Tests.Engine;

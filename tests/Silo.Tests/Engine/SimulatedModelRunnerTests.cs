@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Loom.Silo.Simulation;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
 

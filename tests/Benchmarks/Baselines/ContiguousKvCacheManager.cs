@@ -1,11 +1,13 @@
 using System.Runtime.InteropServices;
 
-namespace Loom.Silo.Engine;
+using Loom.Silo.Engine;
+
+namespace Loom.Benchmarks.Baselines;
 
 /// <summary>
 /// The baseline paged attention replaced: each sequence reserves room for max_model_len tokens
 /// (ceil(max_model_len / block_size) blocks) at its first allocation, whatever it ends up using, and
-/// nothing is shared — no prefix cache, and a fork copies every block of the parent's prefix. It exists
+/// nothing is shared — no prefix cache. It exists
 /// for the benchmark's KV-waste comparison (<see cref="KvCacheStats.KvWaste"/>) and to show admission
 /// failing once reservations, not tokens, exhaust the pool.
 /// </summary>

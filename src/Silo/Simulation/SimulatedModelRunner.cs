@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using Loom.Silo.Models;
 
-namespace Loom.Silo.Engine;
+using Loom.Silo.Engine;
+
+namespace Loom.Silo.Simulation;
 
 /// <summary>
 /// A model runner that computes nothing: each step takes the time a cost model of a GPU says it

@@ -1,4 +1,6 @@
-namespace Loom.Silo.Engine;
+using Loom.Silo.Engine;
+
+namespace Loom.Silo.Simulation;
 
 /// <summary>When a <see cref="FaultInjectingRunner"/> makes a step throw.</summary>
 public sealed record FaultPlan

@@ -1,7 +1,9 @@
 using Loom.Grains.Abstractions;
 using Loom.Kernels;
 
-namespace Loom.Silo.Engine;
+using Loom.Silo.Engine;
+
+namespace Loom.Silo.Simulation;
 
 /// <summary>
 /// <see cref="SamplingBatch"/>'s algorithm on a row given sparsely: one default logit for most of the
