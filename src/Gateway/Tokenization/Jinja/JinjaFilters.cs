@@ -17,14 +17,7 @@ internal static partial class JinjaFilters
 
         switch (name)
         {
-            case "tojson":
-                var indent = Arg(0, "indent");
-                return JinjaJson.Dumps(v, indent switch
-                {
-                    long n => new string(' ', (int)n),
-                    string s => s,
-                    _ => null,
-                }, JinjaValues.IsTruthy(Arg(99, "sort_keys")), JinjaValues.IsTruthy(Arg(99, "ensure_ascii")));
+            case "tojson": return JinjaJson.Dumps(v, JinjaJson.Options.FromArguments(args, kwargs));
             case "trim": return JinjaMethods.Strip(Str(v), Arg(0, "chars"), true, true);
             case "length" or "count":
                 return v switch

@@ -222,6 +222,23 @@ internal static class JinjaValues
         };
     }
 
+    /// <summary>Python orders str by code point. Ordinal UTF-16 order puts surrogate pairs (past the
+    /// BMP) before U+E000..U+FFFF; shifting those two ranges restores code point order.</summary>
+    public static readonly IComparer<string> CodePointComparer = Comparer<string>.Create((x, y) =>
+    {
+        int n = Math.Min(x.Length, y.Length);
+        for (int i = 0; i < n; i++)
+        {
+            if (x[i] != y[i])
+            {
+                return CodePointKey(x[i]).CompareTo(CodePointKey(y[i]));
+            }
+        }
+        return x.Length.CompareTo(y.Length);
+    });
+
+    private static int CodePointKey(char c) => c >= 0xE000 ? c - 0x800 : char.IsSurrogate(c) ? c + 0x2000 : c;
+
     public static int Compare(object? a, object? b)
     {
         if (a is long or double or bool && b is long or double or bool)
@@ -230,7 +247,7 @@ internal static class JinjaValues
         }
         if (a is string x && b is string y)
         {
-            return string.CompareOrdinal(x, y);
+            return CodePointComparer.Compare(x, y);
         }
         if (a is List<object?> la && b is List<object?> lb)
         {
