@@ -53,6 +53,38 @@ internal static class JinjaGoldenCases
           {"role": "tool", "content": "{\"temp\": 21}"}]}
         """;
 
+    // AI21 Jamba 1.6 style: the macros to run and their argument lists are collected first,
+    // then each macro is called with its arguments spread by *.
+    private const string JambaStyle = """
+        {%- macro handle_tools(tools) -%}
+        <|tools|>{% for t in tools %}{{ t.function.name }}{{ ', ' if not loop.last }}{% endfor %}
+        {%- endmacro -%}
+        {%- macro handle_documents(docs, title='Documents') -%}
+        {{ title }}:{% for d in docs %} [{{ d.title }}]{% endfor %}
+        {%- endmacro -%}
+        {%- set macros_to_call = [] -%}
+        {%- set params_for_macros = [] -%}
+        {%- if tools -%}
+        {%- set macros_to_call = macros_to_call + [handle_tools] -%}
+        {%- set params_for_macros = params_for_macros + [[tools]] -%}
+        {%- endif -%}
+        {%- if documents -%}
+        {%- set macros_to_call = macros_to_call + [handle_documents] -%}
+        {%- set params_for_macros = params_for_macros + [[documents, 'Docs']] -%}
+        {%- endif -%}
+        {%- for i in range(macros_to_call | length) -%}
+        {{ macros_to_call[i](*params_for_macros[i]) }}
+        {% endfor -%}
+        {%- for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}
+        """;
+
+    private const string JambaContext = """
+        {"tools": TOOLS, "documents": [{"title": "A"}, {"title": "B"}], "messages": [{"role": "user", "content": "Hi"}]}
+        """;
+
+    // A macro that shows how its arguments were bound.
+    private const string Show = "{% macro m(a, b, c='C') %}[{{ a }}|{{ b }}|{{ c }}|{{ varargs | join(',') }}|{{ kwargs }}]{% endmacro %}";
+
     public static readonly IReadOnlyList<Case> All =
     [
         // tojson keyword arguments, as json.dumps takes them
@@ -71,6 +103,16 @@ internal static class JinjaGoldenCases
         new("tojson-numbers", "{{ [1.0, 2.5, 1e20, 1e-7, 0.1 + 0.2, -0.0, 10 ** 18, 7 / 2] | tojson }}", "{}", "[1.0, 2.5, 1e+20, 1e-07, 0.30000000000000004, -0.0, 1000000000000000000, 3.5]"),
         new("tojson-kimi-k2-style", KimiStyle, KimiContext.Replace("TOOLS", Tools, StringComparison.Ordinal), "<|im_system|>tool_declare<|im_middle|>[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Weather in °C for a city, e.g. \\\"Zürich\\\"\",\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"},\"days\":{\"type\":\"integer\",\"minimum\":1}},\"required\":[\"city\"]}}},{\"type\":\"function\",\"function\":{\"name\":\"search\",\"description\":\"Web search\",\"parameters\":{\"type\":\"object\",\"properties\":{},\"required\":[]}}}]<|im_end|><|im_user|>user<|im_middle|>Weather in Zürich?<|im_end|><|im_assistant|>assistant<|im_middle|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{\"city\":\"Zürich\",\"days\":2}<|tool_call_end|><|im_end|><|im_tool|>tool<|im_middle|>{\"temp\": 21}<|im_end|><|im_assistant|>assistant<|im_middle|>"),
 
+        // *args and **kwargs at call sites
+        new("star-jamba-style", JambaStyle, JambaContext.Replace("TOOLS", Tools, StringComparison.Ordinal), "<|tools|>get_weather, search\nDocs: [A] [B]\n<|user|>Hi"),
+        new("star-macro-args", Show + "{{ m(*[1, 2]) }}{{ m(*[1, 2, 3, 4]) }}{{ m(0, *(5, 6)) }}", "{}", "[1|2|C||{}][1|2|3|4|{}][0|5|6||{}]"),
+        new("star-macro-kwargs", Show + "{{ m(1, **{'b': 2, 'd': 4}) }}{{ m(**{'c': 3, 'a': 1, 'b': 2}) }}", "{}", "[1|2|C||{'d': 4}][1|2|3||{}]"),
+        new("star-macro-both", Show + "{{ m(*[1], c=3, **{'b': 2}) }}{{ m(b=2, *'x') }}", "{}", "[1|2|3||{}][x|2|C||{}]"),
+        new("star-spreads-iterables", Show + "{{ m(*'xy') }}{{ m(*{'p': 1, 'q': 2}) }}{{ m(*nope) }}{{ m(*ps) }}", """{"ps": ["j", "s"]}""", "[x|y|C||{}][p|q|C||{}][||C||{}][j|s|C||{}]"),
+        new("star-caller", "{% macro w(n) %}{{ caller(*['x', n]) }}|{{ caller(**{'q': 'k', 'p': 'v'}) }}{% endmacro %}{% call(p, q) w('y') %}{{ q }}{{ p }}{% endcall %}", "{}", "yx|kv"),
+        new("star-filters", "{{ 'a-b' | replace(*['-', '+']) }} {{ [3, 1, 2] | sort(**{'reverse': true}) | join }} {{ [1, 2] | join(*[':']) }}", "{}", "a+b 321 1:2"),
+        new("star-methods-and-globals", "{{ '{}:{}'.format(*['k', 'v']) }} {{ '{a}{b}'.format(**{'a': 1, 'b': 2}) }} {{ range(*[1, 7, 2]) | join(',') }} {{ dict(z=2, **{'k': 1}) }} {{ namespace(**{'a': 5}).a }}", "{}", "k:v 12 1,3,5 {'z': 2, 'k': 1} 5"),
+        new("star-tests", "{{ 9 is divisibleby(*[3]) }} {{ 2 is in(*[[1, 2]]) }}", "{}", "True True"),
     ];
 
     public static readonly IReadOnlyList<ErrorCase> Errors =
@@ -79,5 +121,13 @@ internal static class JinjaGoldenCases
         new("tojson-bad-separators", "{{ [1] | tojson(separators=(',',)) }}", "{}", "separators must be a pair of strings"),
         new("tojson-too-many-arguments", "{{ [1] | tojson(false, 2, none, false, 5) }}", "{}", "at most 4 arguments"),
         new("tojson-twice", "{{ [1] | tojson(false, ensure_ascii=true) }}", "{}", "multiple values for argument 'ensure_ascii'"),
+        new("star-twice", "{{ f(*a, *b) }}", "{}", "Only one *args"),
+        new("star-after-double-star", "{{ f(**a, *b) }}", "{}", "*args unpacking must come before **kwargs"),
+        new("positional-after-star", "{{ f(*a, b) }}", "{}", "Positional argument after *args"),
+        new("keyword-after-double-star", "{{ f(**a, k=1) }}", "{}", "Keyword argument after **kwargs"),
+        new("star-in-macro-signature", "{% macro m(*args) %}{% endmacro %}", "{}", "Macro parameters cannot start with '*'"),
+        new("star-of-int", Show + "{{ m(*1) }}", "{}", "Value after * must be an iterable, not int"),
+        new("double-star-of-list", Show + "{{ m(**[1]) }}", "{}", "Argument after ** must be a mapping, not list"),
+        new("double-star-repeats-keyword", Show + "{{ m(a=1, **{'a': 2}) }}", "{}", "multiple values for keyword argument 'a'"),
     ];
 }

@@ -44,11 +44,19 @@ internal sealed record ItemExpr(JinjaExpr Target, JinjaExpr Key, int Line) : Jin
 
 internal sealed record SliceExpr(JinjaExpr Target, JinjaExpr? Start, JinjaExpr? Stop, JinjaExpr? Step, int Line) : JinjaExpr(Line);
 
-internal sealed record CallExpr(JinjaExpr Callee, IReadOnlyList<JinjaExpr> Args, IReadOnlyList<(string Name, JinjaExpr Value)> Kwargs, int Line) : JinjaExpr(Line);
+/// <summary>The arguments at a call site, as Jinja2 parses them: <c>f(a, b, *rest, k=v, **more)</c>.
+/// <paramref name="Star"/> and <paramref name="DoubleStar"/> are Python's argument unpacking
+/// (AI21 Jamba's template calls <c>macros_to_call[i](*params_for_macros[i])</c>).</summary>
+internal sealed record CallArgs(IReadOnlyList<JinjaExpr> Positional, IReadOnlyList<(string Name, JinjaExpr Value)> Keywords, JinjaExpr? Star, JinjaExpr? DoubleStar)
+{
+    public static readonly CallArgs None = new([], [], null, null);
+}
 
-internal sealed record FilterExpr(JinjaExpr? Target, string Name, IReadOnlyList<JinjaExpr> Args, IReadOnlyList<(string Name, JinjaExpr Value)> Kwargs, int Line) : JinjaExpr(Line);
+internal sealed record CallExpr(JinjaExpr Callee, CallArgs Args, int Line) : JinjaExpr(Line);
 
-internal sealed record TestExpr(JinjaExpr Target, string Name, IReadOnlyList<JinjaExpr> Args, bool Negated, int Line) : JinjaExpr(Line);
+internal sealed record FilterExpr(JinjaExpr? Target, string Name, CallArgs Args, int Line) : JinjaExpr(Line);
+
+internal sealed record TestExpr(JinjaExpr Target, string Name, CallArgs Args, bool Negated, int Line) : JinjaExpr(Line);
 
 internal sealed record UnaryExpr(string Op, JinjaExpr Operand, int Line) : JinjaExpr(Line);
 

@@ -84,7 +84,7 @@ internal sealed class JinjaInterpreter
                 case CallBlockNode c:
                     var caller = MakeMacro("caller", c.CallerParameters, c.Body, scope);
                     var callee = Eval(c.Call.Callee, scope) as JinjaCallable ?? throw new JinjaException("call block target is not callable", c.Line);
-                    var (args, kwargs) = EvalArgs(c.Call.Args, c.Call.Kwargs, scope);
+                    var (args, kwargs) = EvalArgs(c.Call.Args, scope);
                     kwargs["caller"] = caller;
                     sb.Append(JinjaValues.ToStr(callee.Invoke(args, kwargs)));
                     return Flow.Normal;
@@ -231,24 +231,51 @@ internal sealed class JinjaInterpreter
             return RenderBody(body, local);
         });
 
-    private (List<object?> Args, JinjaDict Kwargs) EvalArgs(IReadOnlyList<JinjaExpr> args, IReadOnlyList<(string Name, JinjaExpr Value)> kwargs, JinjaScope scope)
+    /// <summary>Evaluates call arguments left to right, as Python does for <c>f(a, *b, k=c, **d)</c>:
+    /// <c>*</c> spreads any iterable (Undefined spreads nothing), <c>**</c> needs a mapping and may not
+    /// repeat a keyword given explicitly.</summary>
+    private (List<object?> Args, JinjaDict Kwargs) EvalArgs(CallArgs call, JinjaScope scope)
     {
-        var a = new List<object?>(args.Count);
-        foreach (var e in args)
+        var a = new List<object?>(call.Positional.Count);
+        foreach (var e in call.Positional)
         {
             a.Add(Eval(e, scope));
         }
+        if (call.Star is not null)
+        {
+            var spread = Eval(call.Star, scope);
+            if (spread is null or bool or long or double or JinjaCallable or JinjaNamespace)
+            {
+                throw new JinjaException($"Value after * must be an iterable, not {JinjaValues.TypeName(spread)}", call.Star.Line);
+            }
+            a.AddRange(JinjaValues.Iterate(spread));
+        }
         var k = new JinjaDict();
-        foreach (var (name, value) in kwargs)
+        foreach (var (name, value) in call.Keywords)
         {
             k[name] = Eval(value, scope);
+        }
+        if (call.DoubleStar is not null)
+        {
+            var mapping = Eval(call.DoubleStar, scope);
+            if (mapping is not JinjaDict d)
+            {
+                throw new JinjaException($"Argument after ** must be a mapping, not {JinjaValues.TypeName(mapping)}", call.DoubleStar.Line);
+            }
+            foreach (var (name, value) in d)
+            {
+                if (!k.TryAdd(name, value))
+                {
+                    throw new JinjaException($"Got multiple values for keyword argument '{name}'", call.DoubleStar.Line);
+                }
+            }
         }
         return (a, k);
     }
 
     private object? ApplyFilter(FilterExpr f, object? value, JinjaScope scope)
     {
-        var (args, kwargs) = EvalArgs(f.Args, f.Kwargs, scope);
+        var (args, kwargs) = EvalArgs(f.Args, scope);
         return JinjaFilters.Apply(f.Name, value, args, kwargs);
     }
 
@@ -289,12 +316,17 @@ internal sealed class JinjaInterpreter
                     };
                     throw new JinjaException(callee is JinjaUndefined ? $"'{what}' is undefined" : $"'{what}' is not callable", c.Line);
                 }
-                var (args, kwargs) = EvalArgs(c.Args, c.Kwargs, scope);
+                var (args, kwargs) = EvalArgs(c.Args, scope);
                 return fn.Invoke(args, kwargs);
             case FilterExpr f: return ApplyFilter(f, Eval(f.Target!, scope), scope);
             case TestExpr t:
-                var (targs, _) = EvalArgs(t.Args, [], scope);
-                return JinjaTestFunctions.Apply(t.Name, Eval(t.Target, scope), targs) != t.Negated;
+                var tested = Eval(t.Target, scope);
+                var (targs, tkwargs) = EvalArgs(t.Args, scope);
+                if (tkwargs.Count > 0)
+                {
+                    throw new JinjaException($"Test '{t.Name}' takes no keyword arguments here", t.Line);
+                }
+                return JinjaTestFunctions.Apply(t.Name, tested, targs) != t.Negated;
             case UnaryExpr u:
                 var operand = Eval(u.Operand, scope);
                 return u.Op switch

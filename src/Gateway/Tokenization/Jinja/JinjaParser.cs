@@ -278,6 +278,11 @@ internal sealed partial class JinjaParser
                     break;
                 }
             }
+            if (Current.IsOp("*") || Current.IsOp("**"))
+            {
+                // Jinja2 macros take no starred parameters; extra arguments land in varargs/kwargs.
+                throw Error($"Macro parameters cannot start with '{Current.Value}': extra arguments are in 'varargs' and 'kwargs'");
+            }
             string p = ExpectName();
             parameters.Add((p, TryOp("=") ? ParseExpression() : null));
         }
