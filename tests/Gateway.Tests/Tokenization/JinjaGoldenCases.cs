@@ -113,6 +113,13 @@ internal static class JinjaGoldenCases
         new("star-filters", "{{ 'a-b' | replace(*['-', '+']) }} {{ [3, 1, 2] | sort(**{'reverse': true}) | join }} {{ [1, 2] | join(*[':']) }}", "{}", "a+b 321 1:2"),
         new("star-methods-and-globals", "{{ '{}:{}'.format(*['k', 'v']) }} {{ '{a}{b}'.format(**{'a': 1, 'b': 2}) }} {{ range(*[1, 7, 2]) | join(',') }} {{ dict(z=2, **{'k': 1}) }} {{ namespace(**{'a': 5}).a }}", "{}", "k:v 12 1,3,5 {'z': 2, 'k': 1} 5"),
         new("star-tests", "{{ 9 is divisibleby(*[3]) }} {{ 2 is in(*[[1, 2]]) }}", "{}", "True True"),
+
+        // Jinja2 syntax no published template needed yet, closed while checking them
+        new("syntax-crlf-line-ends", "{% for x in xs %}\r\n[{{ x }}]\r\n{% endfor %}\r\nend\r{{ 'q\r\nr' | tojson }}\r\n", """{"xs": ["a", "b"]}""", "[a]\n[b]\nend\n\"q\\nr\""),
+        new("syntax-plus-keeps-newline", "{% if true +%}\nx{% endif %}\n{% if true %}\ny{% endif %}", "{}", "\nxy"),
+        new("syntax-string-escapes", "{{ 'a\\x41\\101\\u0041\\U0001F600\\a\\v\\0\\q' | tojson(ensure_ascii=true) }}", "{}", "\"aAAA\\ud83d\\ude00\\u0007\\u000b\\u0000\\\\q\""),
+        new("syntax-integer-literals", "{{ 0x1F }} {{ 0o17 }} {{ 0B101 }} {{ 1_000 }} {{ 1_0.5 }} {{ 1e3 }} {{ 0x_ff + 1 }}", "{}", "31 15 5 1000 10.5 1000.0 256"),
+        new("syntax-chained-comparisons", "{{ 1 < 2 < 3 }} {{ 3 > 2 > 1 }} {{ 1 < 3 > 2 }} {{ 1 < 2 > 5 }} {{ 1 == 1 == 1 }} {{ 0 < x.n <= 10 }} {{ 'a' in 'abc' in 'xabcx' }}", """{"x": {"n": 5}}""", "True True True False True True True"),
     ];
 
     public static readonly IReadOnlyList<ErrorCase> Errors =
@@ -129,5 +136,6 @@ internal static class JinjaGoldenCases
         new("star-of-int", Show + "{{ m(*1) }}", "{}", "Value after * must be an iterable, not int"),
         new("double-star-of-list", Show + "{{ m(**[1]) }}", "{}", "Argument after ** must be a mapping, not list"),
         new("double-star-repeats-keyword", Show + "{{ m(a=1, **{'a': 2}) }}", "{}", "multiple values for keyword argument 'a'"),
+        new("bad-hex-escape", "{{ 'ab\\x4' }}", "{}", "Truncated or invalid \\x escape"),
     ];
 }

@@ -131,6 +131,10 @@ public sealed class JinjaTemplateTests
     [InlineData("{{ x", "Unclosed tag")]
     [InlineData("{# x", "Unclosed comment")]
     [InlineData("line1\nline2 {% endfor %}", "template line 2")]
+    // Python accepts these; Loom refuses them by name rather than render something else.
+    [InlineData("{{ '\\N{BULLET}' }}", "\\N{...} escapes are not supported")]
+    [InlineData("{{ 99999999999999999999 }}", "does not fit in 64 bits")]
+    [InlineData("{{ 0x }}", "Invalid integer literal")]
     public void SyntaxErrors(string template, string message)
     {
         var e = Assert.Throws<JinjaException>(() => new JinjaTemplate(template));

@@ -62,4 +62,8 @@ internal sealed record UnaryExpr(string Op, JinjaExpr Operand, int Line) : Jinja
 
 internal sealed record BinaryExpr(string Op, JinjaExpr Left, JinjaExpr Right, int Line) : JinjaExpr(Line);
 
+/// <summary>A chain like <c>a &lt; b &lt;= c</c>, which Jinja2 (like Python) reads as
+/// <c>a &lt; b and b &lt;= c</c> with b evaluated once. A single comparison is a BinaryExpr.</summary>
+internal sealed record CompareChainExpr(JinjaExpr First, IReadOnlyList<(string Op, JinjaExpr Operand)> Rest, int Line) : JinjaExpr(Line);
+
 internal sealed record ConditionalExpr(JinjaExpr Condition, JinjaExpr Then, JinjaExpr? Else, int Line) : JinjaExpr(Line);

@@ -344,6 +344,18 @@ internal sealed class JinjaInterpreter
                     "or" => JinjaValues.IsTruthy(left) ? left : Eval(b.Right, scope),
                     _ => JinjaOperators.Binary(b.Op, left, Eval(b.Right, scope)),
                 };
+            case CompareChainExpr chain:
+                var lhs = Eval(chain.First, scope);
+                foreach (var (op, next) in chain.Rest)
+                {
+                    var rhs = Eval(next, scope);
+                    if (!JinjaValues.IsTruthy(JinjaOperators.Binary(op, lhs, rhs)))
+                    {
+                        return false;
+                    }
+                    lhs = rhs;
+                }
+                return true;
             case ConditionalExpr c:
                 return JinjaValues.IsTruthy(Eval(c.Condition, scope)) ? Eval(c.Then, scope)
                     : c.Else is null ? JinjaUndefined.Instance : Eval(c.Else, scope);

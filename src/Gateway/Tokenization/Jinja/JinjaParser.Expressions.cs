@@ -54,29 +54,37 @@ internal sealed partial class JinjaParser
 
     private JinjaExpr ParseCompare()
     {
-        var left = ParseMath1();
+        int line = Current.Line;
+        var first = ParseMath1();
+        var rest = new List<(string, JinjaExpr)>();
         while (true)
         {
-            int line = Current.Line;
+            string op;
             if (Current.Kind == JinjaTokenKind.Operator && CompareOps.Contains(Current.Value))
             {
-                string op = Next().Value;
-                left = new BinaryExpr(op, left, ParseMath1(), line);
+                op = Next().Value;
             }
             else if (TryName("in"))
             {
-                left = new BinaryExpr("in", left, ParseMath1(), line);
+                op = "in";
             }
             else if (Current.IsName("not") && _tokens[_pos + 1].IsName("in"))
             {
                 _pos += 2;
-                left = new BinaryExpr("not in", left, ParseMath1(), line);
+                op = "not in";
             }
             else
             {
-                return left;
+                break;
             }
+            rest.Add((op, ParseMath1()));
         }
+        return rest.Count switch
+        {
+            0 => first,
+            1 => new BinaryExpr(rest[0].Item1, first, rest[0].Item2, line),
+            _ => new CompareChainExpr(first, rest, line),
+        };
     }
 
     private JinjaExpr ParseMath1()

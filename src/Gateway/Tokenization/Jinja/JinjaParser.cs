@@ -329,7 +329,10 @@ internal sealed partial class JinjaParser
         return new ListExpr(items, line);
     }
 
-    private static object ParseNumber(JinjaToken tok) => tok.Kind == JinjaTokenKind.Integer
-        ? (object)long.Parse(tok.Value, CultureInfo.InvariantCulture)
-        : double.Parse(tok.Value, CultureInfo.InvariantCulture);
+    // Python ints are unbounded; Loom's are 64-bit, so a larger literal is refused rather than wrapped.
+    // The casts keep ints ints: a bare ?: would widen the long arm to double.
+    private static object ParseNumber(JinjaToken tok) => tok.Kind != JinjaTokenKind.Integer
+        ? (object)double.Parse(tok.Value, CultureInfo.InvariantCulture)
+        : long.TryParse(tok.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long l) ? (object)l
+        : throw new JinjaException($"Integer literal {tok.Value} does not fit in 64 bits", tok.Line);
 }
