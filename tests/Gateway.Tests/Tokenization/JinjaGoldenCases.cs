@@ -120,6 +120,8 @@ internal static class JinjaGoldenCases
         new("syntax-string-escapes", "{{ 'a\\x41\\101\\u0041\\U0001F600\\a\\v\\0\\q' | tojson(ensure_ascii=true) }}", "{}", "\"aAAA\\ud83d\\ude00\\u0007\\u000b\\u0000\\\\q\""),
         new("syntax-integer-literals", "{{ 0x1F }} {{ 0o17 }} {{ 0B101 }} {{ 1_000 }} {{ 1_0.5 }} {{ 1e3 }} {{ 0x_ff + 1 }}", "{}", "31 15 5 1000 10.5 1000.0 256"),
         new("syntax-chained-comparisons", "{{ 1 < 2 < 3 }} {{ 3 > 2 > 1 }} {{ 1 < 3 > 2 }} {{ 1 < 2 > 5 }} {{ 1 == 1 == 1 }} {{ 0 < x.n <= 10 }} {{ 'a' in 'abc' in 'xabcx' }}", """{"x": {"n": 5}}""", "True True True False True True True"),
+        new("runtime-float-repr", "{{ 1e16 }} {{ 1e15 }} {{ 2.5e-5 }} {{ 0.0001 }} {{ 1e22 }} {{ 123456789.125 }} {{ [1e16, 0.5] | tojson }}", "{}", "1e+16 1000000000000000.0 2.5e-05 0.0001 1e+22 123456789.125 [1e+16, 0.5]"),
+        new("runtime-select-map-none", "{{ none | selectattr('type', 'equalto', 'x') | list | length }} {{ none | map(attribute='a') | list }} {{ '' | select | list }} {{ tools | rejectattr('a') | list }}", """{"tools": null}""", "0 [] [] []"),
     ];
 
     public static readonly IReadOnlyList<ErrorCase> Errors =

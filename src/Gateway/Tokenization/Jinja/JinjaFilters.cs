@@ -83,11 +83,13 @@ internal static partial class JinjaFilters
                     _ => Math.Round(rv, precision, MidpointRounding.ToEven),
                 };
             case "map": return Map(v, args, kwargs);
+            // Jinja2 runs map/select/reject only `if seq:`, so None (a template's `tools` when the
+            // request has none) filters to nothing instead of failing.
             case "select" or "reject":
-                return Select(JinjaValues.Iterate(v), x => x, args, 0, name == "select");
+                return Select(IterateIfTruthy(v), x => x, args, 0, name == "select");
             case "selectattr" or "rejectattr":
                 var path = Arg(0, "attribute");
-                return Select(JinjaValues.Iterate(v), x => GetPath(x, path), args, 1, name == "selectattr");
+                return Select(IterateIfTruthy(v), x => GetPath(x, path), args, 1, name == "selectattr");
             case "unique":
                 var seen = new List<object?>();
                 var uattr = Arg(1, "attribute");
@@ -181,9 +183,11 @@ internal static partial class JinjaFilters
         return item;
     }
 
+    private static List<object?> IterateIfTruthy(object? v) => JinjaValues.IsTruthy(v) ? JinjaValues.Iterate(v) : [];
+
     private static List<object?> Map(object? v, List<object?> args, JinjaDict kwargs)
     {
-        var items = JinjaValues.Iterate(v);
+        var items = IterateIfTruthy(v);
         if (kwargs.TryGetValue("attribute", out var attr))
         {
             kwargs.TryGetValue("default", out var dflt);

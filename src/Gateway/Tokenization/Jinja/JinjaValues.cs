@@ -149,7 +149,9 @@ internal static class JinjaValues
         sb.Append(quote);
     }
 
-    /// <summary>Python's float repr: shortest round-trip digits, always with a '.0' or exponent.</summary>
+    /// <summary>Python's float repr: the shortest digits that round-trip, written positionally when
+    /// the leading digit's exponent is in [-4, 16) (always with a fraction, "2.0") and as d.ddde±XX
+    /// otherwise. .NET's "R" gives the same digits but switches notation at other points.</summary>
     public static string FormatFloat(double d)
     {
         if (double.IsNaN(d))
@@ -160,23 +162,37 @@ internal static class JinjaValues
         {
             return d > 0 ? "inf" : "-inf";
         }
-        if (d == Math.Floor(d) && Math.Abs(d) < 1e16)
+        string sign = double.IsNegative(d) ? "-" : "";
+        if (d == 0)
         {
-            return (d == 0 && double.IsNegative(d) ? "-0" : ((decimal)d).ToString(CultureInfo.InvariantCulture)) + ".0";
+            return sign + "0.0";
         }
-        string r = d.ToString("R", CultureInfo.InvariantCulture);
+        string r = Math.Abs(d).ToString("R", CultureInfo.InvariantCulture);
         int e = r.IndexOf('E', StringComparison.Ordinal);
-        if (e < 0)
+        int exp10 = e < 0 ? 0 : int.Parse(r.AsSpan(e + 1), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+        string mantissa = e < 0 ? r : r[..e];
+        int dot = mantissa.IndexOf('.', StringComparison.Ordinal);
+        string fraction = dot < 0 ? "" : mantissa[(dot + 1)..];
+        // value = digits × 10^scale, digits without leading or trailing zeros
+        string digits = (dot < 0 ? mantissa : mantissa[..dot]) + fraction;
+        int scale = exp10 - fraction.Length;
+        digits = digits.TrimStart('0');
+        int trimmed = digits.Length;
+        digits = digits.TrimEnd('0');
+        scale += trimmed - digits.Length;
+        int lead = digits.Length - 1 + scale; // exponent of the leading digit
+        if (lead is < -4 or >= 16)
         {
-            return r;
+            string m = digits.Length == 1 ? digits : digits[..1] + "." + digits[1..];
+            return $"{sign}{m}e{(lead < 0 ? '-' : '+')}{Math.Abs(lead):00}";
         }
-        string mantissa = r[..e];
-        int exp = int.Parse(r.AsSpan(e + 1), CultureInfo.InvariantCulture);
-        if (exp is >= -4 and < 16)
+        if (lead < 0)
         {
-            return ((decimal)d).ToString(CultureInfo.InvariantCulture);
+            return sign + "0." + new string('0', -lead - 1) + digits;
         }
-        return $"{mantissa}e{(exp < 0 ? '-' : '+')}{Math.Abs(exp):00}";
+        return digits.Length <= lead + 1
+            ? sign + digits + new string('0', lead + 1 - digits.Length) + ".0"
+            : sign + digits[..(lead + 1)] + "." + digits[(lead + 1)..];
     }
 
     public static string TypeName(object? v) => v switch
