@@ -82,6 +82,17 @@ internal static class JinjaGoldenCases
         {"tools": TOOLS, "documents": [{"title": "A"}, {"title": "B"}], "messages": [{"role": "user", "content": "Hi"}]}
         """;
 
+    // ByteDance Seed-OSS style: a table keyed by int, walked in key order and indexed by int.
+    private const string SeedStyle = """
+        {%- set budgets = {0: 0, 512: 128, 1024: 256, 16384: 1024} -%}
+        {%- set ns = namespace(interval=None) -%}
+        {%- for k, v in budgets | dictsort -%}
+        {%- if ns.interval is none and thinking_budget <= k -%}{%- set ns.interval = v -%}{%- endif -%}
+        {%- endfor -%}
+        {{ ns.interval }} {{ budgets[16384] }} {{ budgets | dictsort | map('first') | join(',') }} {{ 512 in budgets }} {{ '512' in budgets }} {{ budgets.get(0) }}
+        {{ {1: 'a', 1.0: 'b', true: 'c'} }} {{ {2: 'x', 1: 'y'} | tojson(sort_keys=true) }} {{ {1.5: 1, true: 2, 'k': 3} | tojson }}
+        """;
+
     // A macro that shows how its arguments were bound.
     private const string Show = "{% macro m(a, b, c='C') %}[{{ a }}|{{ b }}|{{ c }}|{{ varargs | join(',') }}|{{ kwargs }}]{% endmacro %}";
 
@@ -122,6 +133,8 @@ internal static class JinjaGoldenCases
         new("syntax-chained-comparisons", "{{ 1 < 2 < 3 }} {{ 3 > 2 > 1 }} {{ 1 < 3 > 2 }} {{ 1 < 2 > 5 }} {{ 1 == 1 == 1 }} {{ 0 < x.n <= 10 }} {{ 'a' in 'abc' in 'xabcx' }}", """{"x": {"n": 5}}""", "True True True False True True True"),
         new("runtime-float-repr", "{{ 1e16 }} {{ 1e15 }} {{ 2.5e-5 }} {{ 0.0001 }} {{ 1e22 }} {{ 123456789.125 }} {{ [1e16, 0.5] | tojson }}", "{}", "1e+16 1000000000000000.0 2.5e-05 0.0001 1e+22 123456789.125 [1e+16, 0.5]"),
         new("runtime-select-map-none", "{{ none | selectattr('type', 'equalto', 'x') | list | length }} {{ none | map(attribute='a') | list }} {{ '' | select | list }} {{ tools | rejectattr('a') | list }}", """{"tools": null}""", "0 [] [] []"),
+        new("runtime-int-dict-keys", SeedStyle, """{"thinking_budget": 600}""", "256 1024 0,512,1024,16384 True False 0\n{1: 'c'} {\"1\": \"y\", \"2\": \"x\"} {\"1.5\": 1, \"true\": 2, \"k\": 3}"),
+        new("runtime-stable-reverse-sort", "{{ xs | sort(attribute='k', reverse=true) | map(attribute='n') | join }} {{ {'b': 1, 'a': 1, 'c': 0} | dictsort(by='value', reverse=true) | map('first') | join }}", """{"xs": [{"k": 1, "n": "a"}, {"k": 1, "n": "b"}, {"k": 0, "n": "c"}, {"k": 2, "n": "d"}]}""", "dabc bac"),
     ];
 
     public static readonly IReadOnlyList<ErrorCase> Errors =
@@ -139,5 +152,8 @@ internal static class JinjaGoldenCases
         new("double-star-of-list", Show + "{{ m(**[1]) }}", "{}", "Argument after ** must be a mapping, not list"),
         new("double-star-repeats-keyword", Show + "{{ m(a=1, **{'a': 2}) }}", "{}", "multiple values for keyword argument 'a'"),
         new("bad-hex-escape", "{{ 'ab\\x4' }}", "{}", "Truncated or invalid \\x escape"),
+        new("unhashable-dict-key", "{{ {[1]: 2} }}", "{}", "unhashable type: 'list'"),
+        new("sort-keys-mixed-types", "{{ {1: 'a', 'b': 2} | tojson(sort_keys=true) }}", "{}", "'<' not supported"),
+        new("sort-mixed-types", "{{ [1, 'a'] | sort }}", "{}", "'<' not supported"),
     ];
 }

@@ -108,15 +108,10 @@ internal static partial class JinjaFilters
                 bool reverse = JinjaValues.IsTruthy(Arg(0, "reverse"));
                 bool cs = JinjaValues.IsTruthy(Arg(1, "case_sensitive"));
                 var sattr = Arg(2, "attribute");
-                var sorted = JinjaValues.Iterate(v).ToList();
-                var cmp = Comparer<object?>.Create((a, b) => JinjaValues.Compare(
+                // Python's sorted(reverse=True) keeps equal items in their original order, so the
+                // comparison is flipped rather than the sorted list reversed.
+                return JinjaValues.Sort(JinjaValues.Iterate(v), (a, b) => (reverse ? -1 : 1) * JinjaValues.Compare(
                     Fold(sattr is null ? a : GetPath(a, sattr), cs), Fold(sattr is null ? b : GetPath(b, sattr), cs)));
-                sorted = [.. sorted.Order(cmp)];
-                if (reverse)
-                {
-                    sorted.Reverse();
-                }
-                return sorted;
             case "dictsort":
                 if (v is not JinjaDict dd)
                 {
@@ -124,12 +119,9 @@ internal static partial class JinjaFilters
                 }
                 bool dcs = JinjaValues.IsTruthy(Arg(0, "case_sensitive"));
                 int by = Arg(1, "by", "key") as string == "value" ? 1 : 0;
-                var pairs = dd.Select(kv => new List<object?> { kv.Key, kv.Value })
-                    .Order(Comparer<List<object?>>.Create((a, b) => JinjaValues.Compare(Fold(a[by], dcs), Fold(b[by], dcs)))).ToList();
-                if (JinjaValues.IsTruthy(Arg(2, "reverse")))
-                {
-                    pairs.Reverse();
-                }
+                int sign = JinjaValues.IsTruthy(Arg(2, "reverse")) ? -1 : 1;
+                var pairs = JinjaValues.Sort(dd.Select(kv => new List<object?> { kv.Key, kv.Value }),
+                    (a, b) => sign * JinjaValues.Compare(Fold(a[by], dcs), Fold(b[by], dcs)));
                 return pairs.Cast<object?>().ToList();
             case "sum":
                 var sumAttr = Arg(0, "attribute");

@@ -218,11 +218,11 @@ internal sealed class JinjaInterpreter
             var extra = new JinjaDict();
             foreach (var kv in kwargs)
             {
-                if (kv.Key == "caller")
+                if (kv.Key is "caller")
                 {
                     local.Set("caller", kv.Value);
                 }
-                else if (!parameters.Any(p => p.Name == kv.Key))
+                else if (!parameters.Any(p => kv.Key is string k && p.Name == k))
                 {
                     extra[kv.Key] = kv.Value;
                 }
@@ -264,6 +264,10 @@ internal sealed class JinjaInterpreter
             }
             foreach (var (name, value) in d)
             {
+                if (name is not string)
+                {
+                    throw new JinjaException("Keywords must be strings", call.DoubleStar.Line);
+                }
                 if (!k.TryAdd(name, value))
                 {
                     throw new JinjaException($"Got multiple values for keyword argument '{name}'", call.DoubleStar.Line);
@@ -296,7 +300,7 @@ internal sealed class JinjaInterpreter
                 var dict = new JinjaDict();
                 foreach (var (k, v) in d.Items)
                 {
-                    dict[JinjaValues.ToStr(Eval(k, scope))] = Eval(v, scope);
+                    dict[JinjaDict.ToKey(Eval(k, scope))] = Eval(v, scope);
                 }
                 return dict;
             case AttributeExpr a: return JinjaOperators.GetAttribute(Eval(a.Target, scope), a.Name);

@@ -32,8 +32,9 @@ internal static class JinjaJson
             {
                 bound[Parameters[i]] = args[i];
             }
-            foreach (var (name, value) in kwargs)
+            foreach (var (keyword, value) in kwargs)
             {
+                string name = (string)keyword; // call sites only make string keywords
                 if (!Parameters.Contains(name))
                 {
                     throw new JinjaException($"tojson() got an unexpected keyword argument '{name}'");
@@ -107,11 +108,19 @@ internal static class JinjaJson
 
     private static void WriteDict(StringBuilder sb, JinjaDict dict, Options o, int depth)
     {
-        // Python sorts str keys by code point; ordinal UTF-16 order differs past the BMP.
-        var entries = o.SortKeys ? dict.OrderBy(kv => kv.Key, JinjaValues.CodePointComparer).ToList() : dict.ToList();
+        // Python sorts the keys as they are (str by code point; mixing str and int raises),
+        // then writes non-str keys the way JSON needs them: 1 → "1", True → "true", 1.5 → "1.5".
+        var entries = o.SortKeys ? JinjaValues.Sort(dict, (a, b) => JinjaValues.Compare(a.Key, b.Key)) : dict.ToList();
         WriteContainer(sb, '{', '}', entries.Count, o, depth, i =>
         {
-            WriteString(sb, entries[i].Key, o.EnsureAscii);
+            var key = entries[i].Key;
+            WriteString(sb, key switch
+            {
+                string s => s,
+                bool b => b ? "true" : "false",
+                double d => double.IsNaN(d) ? "NaN" : double.IsInfinity(d) ? (d > 0 ? "Infinity" : "-Infinity") : JinjaValues.FormatFloat(d),
+                _ => JinjaValues.ToStr(key),
+            }, o.EnsureAscii);
             sb.Append(o.KeySeparator);
             Write(sb, entries[i].Value, o, depth + 1);
         });

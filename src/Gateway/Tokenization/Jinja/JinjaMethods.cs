@@ -47,7 +47,7 @@ internal static class JinjaMethods
         "items" => Method(name, (_, _) => d.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList()),
         "keys" => Method(name, (_, _) => d.Keys.Cast<object?>().ToList()),
         "values" => Method(name, (_, _) => d.Values.ToList()),
-        "get" => Method(name, (a, k) => Arg(a, k, 0, "key") is string key && d.TryGetValue(key, out var v) ? v : Arg(a, k, 1, "default")),
+        "get" => Method(name, (a, k) => Arg(a, k, 0, "key") is var key && JinjaDict.IsKey(key) && d.TryGetValue(key!, out var v) ? v : Arg(a, k, 1, "default")),
         _ => null,
     };
 

@@ -91,7 +91,7 @@ internal static class JinjaOperators
         string s => item is string sub ? s.Contains(sub, StringComparison.Ordinal)
             : throw new JinjaException($"'in <string>' requires string as left operand, not {JinjaValues.TypeName(item)}"),
         List<object?> l => l.Any(x => JinjaValues.AreEqual(x, item)),
-        JinjaDict d => item is string k && d.ContainsKey(k),
+        JinjaDict d => JinjaDict.IsKey(item) ? d.ContainsKey(item!) : item is JinjaUndefined or null ? false : throw new JinjaException($"unhashable type: '{JinjaValues.TypeName(item)}'"),
         JinjaNamespace ns => item is string k2 && ns.Attributes.ContainsKey(k2),
         JinjaUndefined => false,
         _ => throw new JinjaException($"Argument of type '{JinjaValues.TypeName(container)}' is not iterable"),
@@ -122,8 +122,8 @@ internal static class JinjaOperators
     {
         switch (obj)
         {
-            case JinjaDict d when key is string k:
-                return d.TryGetValue(k, out var v) ? v : JinjaUndefined.Instance;
+            case JinjaDict d when JinjaDict.IsKey(key):
+                return d.TryGetValue(key!, out var v) ? v : JinjaUndefined.Instance;
             case List<object?> l when key is long or bool:
                 long i = key is bool b ? (b ? 1 : 0) : (long)key;
                 if (i < 0)

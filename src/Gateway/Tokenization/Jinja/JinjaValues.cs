@@ -20,15 +20,6 @@ internal sealed class JinjaUndefined
     }
 }
 
-/// <summary>A dict with insertion order kept, as Python dicts (and JSON objects) have.</summary>
-internal sealed class JinjaDict : OrderedDictionary<string, object?>
-{
-    public JinjaDict()
-        : base(StringComparer.Ordinal)
-    {
-    }
-}
-
 /// <summary>namespace(): the one mutable object templates can assign attributes on from inside loops.</summary>
 internal sealed class JinjaNamespace
 {
@@ -106,7 +97,7 @@ internal static class JinjaValues
                         sb.Append(", ");
                     }
                     first = false;
-                    AppendStringRepr(sb, kv.Key);
+                    AppendRepr(sb, kv.Key);
                     sb.Append(": ");
                     AppendRepr(sb, kv.Value);
                 }
@@ -254,6 +245,22 @@ internal static class JinjaValues
     });
 
     private static int CodePointKey(char c) => c >= 0xE000 ? c - 0x800 : char.IsSurrogate(c) ? c + 0x2000 : c;
+
+    /// <summary>A stable sort by <paramref name="compare"/>. .NET's sort wraps an exception from the
+    /// comparison (Python's TypeError for 1 &lt; 'a') in InvalidOperationException; this unwraps it so
+    /// the template error reaches the caller as one.</summary>
+    public static List<T> Sort<T>(IEnumerable<T> items, Func<T, T, int> compare)
+    {
+        try
+        {
+            return items.Order(Comparer<T>.Create((a, b) => compare(a, b))).ToList();
+        }
+        catch (InvalidOperationException e) when (e.InnerException is JinjaException inner)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(inner);
+            throw;
+        }
+    }
 
     public static int Compare(object? a, object? b)
     {
