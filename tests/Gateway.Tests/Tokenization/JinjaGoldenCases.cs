@@ -131,6 +131,10 @@ internal static class JinjaGoldenCases
         new("syntax-string-escapes", "{{ 'a\\x41\\101\\u0041\\U0001F600\\a\\v\\0\\q' | tojson(ensure_ascii=true) }}", "{}", "\"aAAA\\ud83d\\ude00\\u0007\\u000b\\u0000\\\\q\""),
         new("syntax-integer-literals", "{{ 0x1F }} {{ 0o17 }} {{ 0B101 }} {{ 1_000 }} {{ 1_0.5 }} {{ 1e3 }} {{ 0x_ff + 1 }}", "{}", "31 15 5 1000 10.5 1000.0 256"),
         new("syntax-chained-comparisons", "{{ 1 < 2 < 3 }} {{ 3 > 2 > 1 }} {{ 1 < 3 > 2 }} {{ 1 < 2 > 5 }} {{ 1 == 1 == 1 }} {{ 0 < x.n <= 10 }} {{ 'a' in 'abc' in 'xabcx' }}", """{"x": {"n": 5}}""", "True True True False True True True"),
+        new("syntax-with", "{% set a = 'outer' %}{% with a = 1, b = a %}{{ a }}{{ b }}{% set c = 3 %}{% endwith %}[{{ a }}{{ c }}]{% with %}{% set q = 4 %}{{ q }}{% endwith %}[{{ q }}]", "{}", "1outer[outer]4[]"),
+        new("syntax-tuple-targets", "{% for (a, b) in [(1, 2), (3, 4)] %}{{ a }}{{ b }}{% endfor %} {% for k, (x, y) in {'p': [5, 6]}.items() %}{{ k }}{{ x }}{{ y }}{% endfor %} {% set (m, n) = 'mn' %}{{ n }}{{ m }} {% with (s, t) = [8, 9] %}{{ t }}{{ s }}{% endwith %}", "{}", "1234 p56 nm 98"),
+        new("runtime-loop-changed", "{% for x in [1, 1, 2, 2, 1] %}{{ 'y' if loop.changed(x) else 'n' }}{% endfor %} {% for m in ms %}{% if loop.changed(m.day, m.who) %}|{{ m.day }} {{ m.who }}:{% endif %}{{ m.text }}{% endfor %}", """{"ms": [{"day": 1, "who": "a", "text": "x"}, {"day": 1, "who": "a", "text": "y"}, {"day": 1, "who": "b", "text": "z"}]}""", "ynyny |1 a:xy|1 b:z"),
+        new("runtime-repeat-either-side", "{{ 3 * 'ab' }} {{ 'ab' * 2 }} {{ 2 * [0] }} {{ true * 'x' }} {{ 'x' * -1 }}", "{}", "ababab abab [0, 0] x "),
         new("runtime-float-repr", "{{ 1e16 }} {{ 1e15 }} {{ 2.5e-5 }} {{ 0.0001 }} {{ 1e22 }} {{ 123456789.125 }} {{ [1e16, 0.5] | tojson }}", "{}", "1e+16 1000000000000000.0 2.5e-05 0.0001 1e+22 123456789.125 [1e+16, 0.5]"),
         new("runtime-select-map-none", "{{ none | selectattr('type', 'equalto', 'x') | list | length }} {{ none | map(attribute='a') | list }} {{ '' | select | list }} {{ tools | rejectattr('a') | list }}", """{"tools": null}""", "0 [] [] []"),
         new("runtime-int-dict-keys", SeedStyle, """{"thinking_budget": 600}""", "256 1024 0,512,1024,16384 True False 0\n{1: 'c'} {\"1\": \"y\", \"2\": \"x\"} {\"1.5\": 1, \"true\": 2, \"k\": 3}"),
@@ -155,5 +159,7 @@ internal static class JinjaGoldenCases
         new("unhashable-dict-key", "{{ {[1]: 2} }}", "{}", "unhashable type: 'list'"),
         new("sort-keys-mixed-types", "{{ {1: 'a', 'b': 2} | tojson(sort_keys=true) }}", "{}", "'<' not supported"),
         new("sort-mixed-types", "{{ [1, 'a'] | sort }}", "{}", "'<' not supported"),
+        new("include-has-no-loader", "{% include 'other.jinja' %}", "{}", "needs other templates"),
+        new("target-count-mismatch", "{% for a, (b, c) in [(1, (2, 3, 4))] %}{% endfor %}", "{}", "Cannot unpack 3 values into 2 names"),
     ];
 }

@@ -10,10 +10,22 @@ internal sealed record OutputNode(JinjaExpr Expr, int Line) : JinjaNode(Line);
 
 internal sealed record IfNode(IReadOnlyList<(JinjaExpr Condition, IReadOnlyList<JinjaNode> Body)> Branches, IReadOnlyList<JinjaNode>? Else, int Line) : JinjaNode(Line);
 
-internal sealed record ForNode(IReadOnlyList<string> Targets, JinjaExpr Iterable, JinjaExpr? Filter, IReadOnlyList<JinjaNode> Body, IReadOnlyList<JinjaNode>? Else, int Line) : JinjaNode(Line);
+/// <summary>What a for loop, set or with binds: a name, or a tuple of targets that unpacks an
+/// iterable (<c>k, v</c>, <c>(a, b)</c>, <c>a, (b, c)</c>).</summary>
+internal abstract record JinjaTarget;
 
-/// <summary>{% set a = x %}, {% set a, b = x %} or {% set ns.attr = x %} (Namespace is then "ns").</summary>
-internal sealed record SetNode(IReadOnlyList<string> Targets, string? Namespace, JinjaExpr Value, int Line) : JinjaNode(Line);
+internal sealed record NameTarget(string Name) : JinjaTarget;
+
+internal sealed record TupleTarget(IReadOnlyList<JinjaTarget> Items) : JinjaTarget;
+
+internal sealed record ForNode(JinjaTarget Target, JinjaExpr Iterable, JinjaExpr? Filter, IReadOnlyList<JinjaNode> Body, IReadOnlyList<JinjaNode>? Else, int Line) : JinjaNode(Line);
+
+/// <summary>{% set a = x %}, {% set a, b = x %} or {% set ns.attr = x %} (Namespace is then "ns"
+/// and Target the attribute).</summary>
+internal sealed record SetNode(JinjaTarget Target, string? Namespace, JinjaExpr Value, int Line) : JinjaNode(Line);
+
+/// <summary>{% with a = x, b = y %}...{% endwith %}: values are evaluated outside, bound inside.</summary>
+internal sealed record WithNode(IReadOnlyList<(JinjaTarget Target, JinjaExpr Value)> Bindings, IReadOnlyList<JinjaNode> Body, int Line) : JinjaNode(Line);
 
 /// <summary>{% set name %}...{% endset %}, optionally piped through filters.</summary>
 internal sealed record BlockSetNode(string Target, IReadOnlyList<FilterExpr> Filters, IReadOnlyList<JinjaNode> Body, int Line) : JinjaNode(Line);

@@ -70,6 +70,14 @@ internal sealed class JinjaInterpreter
                 case SetNode s:
                     ExecSet(s, scope);
                     return Flow.Normal;
+                case WithNode w:
+                    var values = w.Bindings.Select(b => Eval(b.Value, scope)).ToList();
+                    var inner = new JinjaScope(scope);
+                    for (int k = 0; k < values.Count; k++)
+                    {
+                        BindTarget(w.Bindings[k].Target, values[k], inner);
+                    }
+                    return Exec(w.Body, inner, sb);
                 case BlockSetNode bs:
                     object? captured = RenderBody(bs.Body, new JinjaScope(scope));
                     foreach (var filter in bs.Filters)
@@ -126,7 +134,7 @@ internal sealed class JinjaInterpreter
             items = items.Where(item =>
             {
                 var probe = new JinjaScope(scope);
-                BindTargets(f.Targets, item, probe);
+                BindTarget(f.Target, item, probe);
                 return JinjaValues.IsTruthy(Eval(f.Filter, probe));
             }).ToList();
         }
@@ -139,10 +147,22 @@ internal sealed class JinjaInterpreter
             return;
         }
         int n = items.Count;
+        // loop.changed(*values) compares with the values of its previous call in this loop.
+        object? lastChanged = null;
+        bool calledChanged = false;
+        var changed = new JinjaCallable("changed", (args, _) =>
+        {
+            if (calledChanged && JinjaValues.AreEqual(lastChanged, args))
+            {
+                return false;
+            }
+            (lastChanged, calledChanged) = (args, true);
+            return true;
+        });
         for (int i = 0; i < n; i++)
         {
             var iter = new JinjaScope(scope);
-            BindTargets(f.Targets, items[i], iter);
+            BindTarget(f.Target, items[i], iter);
             int index0 = i;
             var loop = new JinjaDict
             {
@@ -159,6 +179,7 @@ internal sealed class JinjaInterpreter
                 ["nextitem"] = i < n - 1 ? items[i + 1] : JinjaUndefined.Instance,
                 ["cycle"] = new JinjaCallable("cycle", (args, _) =>
                     args.Count == 0 ? throw new JinjaException("cycle() needs arguments") : args[index0 % args.Count]),
+                ["changed"] = changed,
             };
             iter.Set("loop", loop);
             if (Exec(f.Body, iter, sb) == Flow.Break)
@@ -168,13 +189,14 @@ internal sealed class JinjaInterpreter
         }
     }
 
-    private static void BindTargets(IReadOnlyList<string> targets, object? item, JinjaScope scope)
+    private static void BindTarget(JinjaTarget target, object? item, JinjaScope scope)
     {
-        if (targets.Count == 1)
+        if (target is NameTarget name)
         {
-            scope.Set(targets[0], item);
+            scope.Set(name.Name, item);
             return;
         }
+        var targets = ((TupleTarget)target).Items;
         var parts = JinjaValues.Iterate(item);
         if (parts.Count != targets.Count)
         {
@@ -182,7 +204,7 @@ internal sealed class JinjaInterpreter
         }
         for (int i = 0; i < targets.Count; i++)
         {
-            scope.Set(targets[i], parts[i]);
+            BindTarget(targets[i], parts[i], scope);
         }
     }
 
@@ -195,10 +217,10 @@ internal sealed class JinjaInterpreter
             {
                 throw new JinjaException($"Cannot assign attribute on non-namespace object '{s.Namespace}'");
             }
-            ns.Attributes[s.Targets[0]] = value;
+            ns.Attributes[((NameTarget)s.Target).Name] = value;
             return;
         }
-        BindTargets(s.Targets, value, scope);
+        BindTarget(s.Target, value, scope);
     }
 
     private JinjaCallable MakeMacro(string name, IReadOnlyList<(string Name, JinjaExpr? Default)> parameters, IReadOnlyList<JinjaNode> body, JinjaScope defining) =>

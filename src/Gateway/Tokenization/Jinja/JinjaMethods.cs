@@ -234,6 +234,10 @@ internal static class JinjaMethods
                 throw new JinjaException("Single '{' encountered in format string");
             }
             string field = s[(i + 1)..close];
+            if (field.AsSpan().ContainsAny(":!.["))
+            {
+                throw new JinjaException($"str.format field '{{{field}}}' uses a conversion, format spec or lookup, which is not supported");
+            }
             object? v = field.Length == 0 ? (auto < args.Count ? args[auto++] : throw new JinjaException("Replacement index out of range"))
                 : int.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out int idx) ? (idx < args.Count ? args[idx] : throw new JinjaException("Replacement index out of range"))
                 : kwargs.TryGetValue(field, out var kv) ? kv : throw new JinjaException($"Missing format key '{field}'");

@@ -35,16 +35,22 @@ internal static class JinjaOperators
                 case (_, string y) when a is long or double or bool or null: return JinjaValues.ToStr(a) + y;
             }
         }
-        if (op == "*")
+        if (op == "*" && (a is string or List<object?> ? b : a) is long or bool)
         {
-            if (a is string s && b is long n)
+            // Python repeats a sequence by an int on either side: 'ab' * 2 == 2 * 'ab'.
+            var (seq, times) = a is string or List<object?> ? (a, ToLong(b)) : (b, ToLong(a));
+            if (seq is string s)
             {
-                return n <= 0 ? "" : new StringBuilder().Insert(0, s, (int)n).ToString();
+                return times <= 0 ? "" : new StringBuilder().Insert(0, s, (int)times).ToString();
             }
-            if (a is List<object?> l && b is long m)
+            if (seq is List<object?> l)
             {
-                return Enumerable.Repeat(l, (int)Math.Max(0, m)).SelectMany(x => x).ToList();
+                return Enumerable.Repeat(l, (int)Math.Max(0, times)).SelectMany(x => x).ToList();
             }
+        }
+        if (op == "%" && a is string)
+        {
+            throw new JinjaException("printf-style '%' string formatting is not supported; build the string with '~' or str.format()");
         }
         if (!IsNumeric(a) || !IsNumeric(b))
         {
