@@ -22,7 +22,7 @@ internal static partial class JinjaFilters
             case "length" or "count":
                 return v switch
                 {
-                    string s => (long)s.Length,
+                    string s => (long)StringInfoHelper.Length(s),
                     List<object?> l => (long)l.Count,
                     JinjaDict d => (long)d.Count,
                     JinjaNamespace ns => (long)ns.Attributes.Count,
@@ -66,7 +66,7 @@ internal static partial class JinjaFilters
                 var l2 = JinjaValues.Iterate(v);
                 return l2.Count > 0 ? l2[^1] : JinjaUndefined.Instance;
             case "reverse":
-                return v is string rs ? new string(rs.Reverse().ToArray()) : Enumerable.Reverse(JinjaValues.Iterate(v)).ToList();
+                return v is string rs ? string.Concat(Enumerable.Reverse(StringInfoHelper.CodePoints(rs))) : Enumerable.Reverse(JinjaValues.Iterate(v)).ToList();
             case "replace":
                 return JinjaMethods.Replace(JinjaValues.ToStr(v), Str(Arg(0, "old")), Str(Arg(1, "new")), Arg(2, "count"));
             case "int": return ToInt(v, Arg(0, "default", 0L));

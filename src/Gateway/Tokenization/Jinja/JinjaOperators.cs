@@ -138,11 +138,13 @@ internal static class JinjaOperators
                 }
                 return i >= 0 && i < l.Count ? l[(int)i] : JinjaUndefined.Instance;
             case string s when key is long idx:
+                var chars = StringInfoHelper.HasSurrogates(s) ? StringInfoHelper.CodePoints(s) : null;
+                int count = chars?.Count ?? s.Length;
                 if (idx < 0)
                 {
-                    idx += s.Length;
+                    idx += count;
                 }
-                return idx >= 0 && idx < s.Length ? s[(int)idx].ToString() : JinjaUndefined.Instance;
+                return idx < 0 || idx >= count ? JinjaUndefined.Instance : chars is null ? s[(int)idx].ToString() : chars[(int)idx];
             default:
                 return JinjaUndefined.Instance;
         }
@@ -155,10 +157,11 @@ internal static class JinjaOperators
         {
             throw new JinjaException("Slice step cannot be zero");
         }
+        var chars = obj is string str && StringInfoHelper.HasSurrogates(str) ? StringInfoHelper.CodePoints(str) : null;
         int len = obj switch
         {
             List<object?> l => l.Count,
-            string s => s.Length,
+            string s => chars?.Count ?? s.Length,
             JinjaUndefined => 0,
             _ => throw new JinjaException($"'{JinjaValues.TypeName(obj)}' object is not subscriptable"),
         };
@@ -166,7 +169,7 @@ internal static class JinjaOperators
         return obj switch
         {
             List<object?> l => indices.Select(i => l[i]).ToList(),
-            string s => string.Concat(indices.Select(i => s[i])),
+            string s => chars is null ? string.Concat(indices.Select(i => s[i])) : string.Concat(indices.Select(i => chars[i])),
             _ => new List<object?>(),
         };
     }

@@ -297,13 +297,7 @@ internal static class JinjaValues
         _ => throw new JinjaException($"'{TypeName(v)}' object is not iterable"),
     };
 
-    private static List<object?> EnumerateChars(string s)
-    {
-        var list = new List<object?>();
-        var e = StringInfoHelper.Runes(s);
-        list.AddRange(e);
-        return list;
-    }
+    private static List<object?> EnumerateChars(string s) => [.. StringInfoHelper.CodePoints(s)];
 
     public static object? FromJson(JsonElement e) => e.ValueKind switch
     {
@@ -352,14 +346,29 @@ internal static class JinjaValues
     }
 }
 
-/// <summary>Python strings index by code point; surrogate pairs stay together.</summary>
+/// <summary>Python counts, indexes, slices and iterates str by code point, .NET by UTF-16 unit:
+/// the two differ past the BMP (emoji), where a surrogate pair must stay one character.</summary>
 internal static class StringInfoHelper
 {
-    public static IEnumerable<object?> Runes(string s)
+    public static bool HasSurrogates(string s) => s.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') >= 0;
+
+    /// <summary>The code points of <paramref name="s"/>; a lone surrogate stays itself, as in Python.</summary>
+    public static List<string> CodePoints(string s)
     {
-        foreach (var r in s.EnumerateRunes())
+        var list = new List<string>(s.Length);
+        for (int i = 0; i < s.Length; i++)
         {
-            yield return r.ToString();
+            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+            {
+                list.Add(s.Substring(i++, 2));
+            }
+            else
+            {
+                list.Add(s[i].ToString());
+            }
         }
+        return list;
     }
+
+    public static int Length(string s) => HasSurrogates(s) ? CodePoints(s).Count : s.Length;
 }
