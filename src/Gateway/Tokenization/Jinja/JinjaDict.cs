@@ -14,9 +14,9 @@ internal sealed class JinjaDict : OrderedDictionary<object, object?>
 
     /// <summary>The value as a key, or an error saying why Python would not hash it. None is
     /// hashable in Python but has no place in a .NET dictionary; templates do not key on it.</summary>
-    public static object ToKey(object? key) => key switch
+    public static object ToKey(object? key) => JinjaMarkup.Plain(key) switch
     {
-        string or long or double or bool => key,
+        var k when IsKey(k) => k!,
         _ => throw new JinjaException(key is List<object?> or JinjaDict or JinjaNamespace
             ? $"unhashable type: '{JinjaValues.TypeName(key)}'"
             : $"A {JinjaValues.TypeName(key)} cannot be a dict key here (str, int, float and bool can)"),

@@ -12,6 +12,16 @@ internal static partial class JinjaFilters
 
     public static object? Apply(string name, object? v, List<object?> args, JinjaDict kwargs)
     {
+        switch (name)
+        {
+            // The filters that make (or keep) Markup; every other filter sees plain strings.
+            case "safe": return v is JinjaMarkup ? v : new JinjaMarkup(JinjaValues.ToStr(v));
+            case "escape" or "e": return v is JinjaMarkup ? v : new JinjaMarkup(JinjaMarkup.Escape(JinjaValues.ToStr(v)));
+            case "string" when v is JinjaMarkup: return v;
+        }
+        v = JinjaMarkup.Plain(v);
+        JinjaMarkup.Unwrap(args, kwargs);
+
         object? Arg(int i, string key, object? fallback = null) =>
             i < args.Count ? args[i] : kwargs.TryGetValue(key, out var x) ? x : fallback;
 
@@ -46,8 +56,6 @@ internal static partial class JinjaFilters
                 return string.Join(Arg(0, "d", "") as string ?? "", items.Select(JinjaValues.ToStr));
             case "list": return JinjaValues.Iterate(v).ToList();
             case "string": return JinjaValues.ToStr(v);
-            case "safe": return v;
-            case "escape" or "e": return Escape(JinjaValues.ToStr(v));
             case "upper": return Str(v).ToUpperInvariant();
             case "lower": return Str(v).ToLowerInvariant();
             case "capitalize":
@@ -238,9 +246,6 @@ internal static partial class JinjaFilters
         string s when double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double d) => d,
         _ => fallback is long fl ? fl : fallback as double? ?? 0,
     };
-
-    private static string Escape(string s) => s.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal)
-        .Replace(">", "&gt;", StringComparison.Ordinal).Replace("\"", "&#34;", StringComparison.Ordinal).Replace("'", "&#39;", StringComparison.Ordinal);
 
     private static string Indent(string s, object? width, bool first, bool blank)
     {

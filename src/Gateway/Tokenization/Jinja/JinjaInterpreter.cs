@@ -251,7 +251,7 @@ internal sealed class JinjaInterpreter
             }
             local.Set("kwargs", extra);
             return RenderBody(body, local);
-        });
+        }, takesMarkup: true);
 
     /// <summary>Evaluates call arguments left to right, as Python does for <c>f(a, *b, k=c, **d)</c>:
     /// <c>*</c> spreads any iterable (Undefined spreads nothing), <c>**</c> needs a mapping and may not
@@ -346,8 +346,9 @@ internal sealed class JinjaInterpreter
                 return fn.Invoke(args, kwargs);
             case FilterExpr f: return ApplyFilter(f, Eval(f.Target!, scope), scope);
             case TestExpr t:
-                var tested = Eval(t.Target, scope);
+                var tested = JinjaMarkup.Plain(Eval(t.Target, scope));
                 var (targs, tkwargs) = EvalArgs(t.Args, scope);
+                targs = targs.ConvertAll(JinjaMarkup.Plain);
                 if (tkwargs.Count > 0)
                 {
                     throw new JinjaException($"Test '{t.Name}' takes no keyword arguments here", t.Line);

@@ -97,6 +97,7 @@ internal static class JinjaJson
                 sb.Append(double.IsNaN(d) ? "NaN" : double.IsInfinity(d) ? (d > 0 ? "Infinity" : "-Infinity") : JinjaValues.FormatFloat(d));
                 break;
             case string s: WriteString(sb, s, o.EnsureAscii); break;
+            case JinjaMarkup m: WriteString(sb, m.Value, o.EnsureAscii); break;
             case List<object?> list:
                 WriteContainer(sb, '[', ']', list.Count, o, depth, i => Write(sb, list[i], o, depth + 1));
                 break;

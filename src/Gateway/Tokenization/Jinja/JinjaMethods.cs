@@ -6,7 +6,7 @@ namespace Loom.Gateway.Tokenization;
 /// <summary>Python methods templates call on strings, dicts and lists (`s.strip()`, `d.items()`).</summary>
 internal static class JinjaMethods
 {
-    public static JinjaCallable? TryBind(object? obj, string name) => obj switch
+    public static JinjaCallable? TryBind(object? obj, string name) => JinjaMarkup.Plain(obj) switch
     {
         string s => BindString(s, name),
         JinjaDict d => BindDict(d, name),

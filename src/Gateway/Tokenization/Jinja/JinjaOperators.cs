@@ -7,6 +7,11 @@ internal static class JinjaOperators
 {
     public static object? Binary(string op, object? a, object? b)
     {
+        if (op == "+" && (a is JinjaMarkup || b is JinjaMarkup) && a is not (List<object?> or JinjaUndefined) && b is not (List<object?> or JinjaUndefined))
+        {
+            return JinjaMarkup.Concat(a, b);
+        }
+        (a, b) = (JinjaMarkup.Plain(a), JinjaMarkup.Plain(b));
         switch (op)
         {
             case "==": return JinjaValues.AreEqual(a, b);
@@ -92,7 +97,7 @@ internal static class JinjaOperators
 
     private static JinjaException DivZero() => new("Division by zero");
 
-    public static bool Contains(object? container, object? item) => container switch
+    public static bool Contains(object? container, object? item) => JinjaMarkup.Plain(container) switch
     {
         string s => item is string sub ? s.Contains(sub, StringComparison.Ordinal)
             : throw new JinjaException($"'in <string>' requires string as left operand, not {JinjaValues.TypeName(item)}"),
@@ -106,6 +111,7 @@ internal static class JinjaOperators
     /// <summary>obj.name: Jinja tries the attribute (a method) before the item, so `d.items` is the method.</summary>
     public static object? GetAttribute(object? obj, string name)
     {
+        obj = JinjaMarkup.Plain(obj);
         if (obj is JinjaNamespace ns)
         {
             return ns.Attributes.TryGetValue(name, out var v) ? v : JinjaUndefined.Instance;
@@ -116,6 +122,7 @@ internal static class JinjaOperators
     /// <summary>obj[key]: the item first, then the attribute.</summary>
     public static object? GetItem(object? obj, object? key)
     {
+        (obj, key) = (JinjaMarkup.Plain(obj), JinjaMarkup.Plain(key));
         var v = GetItemOrUndefined(obj, key);
         if (v is JinjaUndefined && key is string name)
         {
@@ -152,6 +159,7 @@ internal static class JinjaOperators
 
     public static object? Slice(object? obj, object? start, object? stop, object? step)
     {
+        obj = JinjaMarkup.Plain(obj);
         long st = step is null or JinjaUndefined ? 1 : (long)Index(step);
         if (st == 0)
         {

@@ -26,12 +26,20 @@ internal sealed class JinjaNamespace
     public JinjaDict Attributes { get; } = new();
 }
 
-/// <summary>Globals, macros and bound methods.</summary>
-internal sealed class JinjaCallable(string name, Func<List<object?>, JinjaDict, object?> invoke)
+/// <summary>Globals, macros and bound methods. Builtins see Markup arguments as plain strings;
+/// macros (<paramref name="takesMarkup"/>) get them as they are, as Python passes objects through.</summary>
+internal sealed class JinjaCallable(string name, Func<List<object?>, JinjaDict, object?> invoke, bool takesMarkup = false)
 {
     public string Name { get; } = name;
 
-    public object? Invoke(List<object?> args, JinjaDict kwargs) => invoke(args, kwargs);
+    public object? Invoke(List<object?> args, JinjaDict kwargs)
+    {
+        if (!takesMarkup)
+        {
+            JinjaMarkup.Unwrap(args, kwargs);
+        }
+        return invoke(args, kwargs);
+    }
 }
 
 internal static class JinjaValues
@@ -45,6 +53,7 @@ internal static class JinjaValues
         long l => l != 0,
         double d => d != 0,
         string s => s.Length > 0,
+        JinjaMarkup m => m.Value.Length > 0,
         ICollection c => c.Count > 0,
         _ => true,
     };
@@ -54,6 +63,7 @@ internal static class JinjaValues
     {
         JinjaUndefined => "",
         string s => s,
+        JinjaMarkup m => m.Value,
         _ => Repr(v),
     };
 
@@ -75,6 +85,7 @@ internal static class JinjaValues
             case long l: sb.Append(l.ToString(CultureInfo.InvariantCulture)); break;
             case double d: sb.Append(FormatFloat(d)); break;
             case string s: AppendStringRepr(sb, s); break;
+            case JinjaMarkup m: sb.Append("Markup("); AppendStringRepr(sb, m.Value); sb.Append(')'); break;
             case List<object?> list:
                 sb.Append('[');
                 for (int i = 0; i < list.Count; i++)
@@ -198,6 +209,7 @@ internal static class JinjaValues
         JinjaDict => "dict",
         JinjaNamespace => "Namespace",
         JinjaCallable => "function",
+        JinjaMarkup => "Markup",
         _ => v.GetType().Name,
     };
 
@@ -214,6 +226,7 @@ internal static class JinjaValues
     /// <summary>Python ==: numbers compare by value (1 == 1.0 == True), containers deeply.</summary>
     public static bool AreEqual(object? a, object? b)
     {
+        (a, b) = (JinjaMarkup.Plain(a), JinjaMarkup.Plain(b));
         if (a is long or double or bool && b is long or double or bool)
         {
             return ToDouble(a) == ToDouble(b);
@@ -264,6 +277,7 @@ internal static class JinjaValues
 
     public static int Compare(object? a, object? b)
     {
+        (a, b) = (JinjaMarkup.Plain(a), JinjaMarkup.Plain(b));
         if (a is long or double or bool && b is long or double or bool)
         {
             return ToDouble(a).CompareTo(ToDouble(b));
@@ -293,6 +307,7 @@ internal static class JinjaValues
         List<object?> l => l,
         JinjaDict d => d.Keys.Cast<object?>().ToList(),
         string s => EnumerateChars(s),
+        JinjaMarkup m => EnumerateChars(m.Value),
         JinjaUndefined => [],
         _ => throw new JinjaException($"'{TypeName(v)}' object is not iterable"),
     };
