@@ -77,7 +77,9 @@ internal static class PythonJinja
             return $"{Python} is not installed (scripts/install-deps.sh installs python3-jinja2)";
         }
         var (code, err) = NpmTokenizers.Run(Python, ["-c", "import jinja2"], Path.GetTempPath(), timeoutMs: 30_000);
-        return code == 0 ? null : $"{Python} cannot import jinja2 (scripts/install-deps.sh installs python3-jinja2): {err.Trim()}";
+        // The traceback's last line says why ("No module named 'jinja2'").
+        string why = err.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "";
+        return code == 0 ? null : $"{Python} cannot import jinja2 (scripts/install-deps.sh installs python3-jinja2): {why}";
     });
 
     /// <summary>True when Python Jinja2 can render; otherwise <paramref name="reason"/> says why not.</summary>
