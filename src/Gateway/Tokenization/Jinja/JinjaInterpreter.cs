@@ -6,7 +6,8 @@ namespace Loom.Gateway.Tokenization;
 // Measured on 53 real templates: Fluid parsed 4, Scriban 8 (see NOTES.md, "Jinja"). Templates
 // lean on Python semantics (string methods, loop.*, namespace(), tojson as json.dumps) that those
 // engines do not have, so Loom walks the AST of the subset HF templates use, with Python's rules.
-// The reference for golden tests is npm @huggingface/jinja, which transformers.js uses.
+// Golden tests compare with Python's Jinja2 in transformers' environment (what Python servers run)
+// and with npm @huggingface/jinja (what transformers.js runs).
 
 /// <summary>Walks a parsed template. Stateless apart from the per-render scope chain, so one
 /// parsed AST can be rendered by many requests at once.</summary>
