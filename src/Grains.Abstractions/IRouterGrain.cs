@@ -28,4 +28,7 @@ public interface IRouterGrain : IGrainWithIntegerKey
 
     /// <summary>Every known worker's last load report.</summary>
     Task<IReadOnlyDictionary<string, WorkerStats>> GetWorkerStatsAsync();
+
+    /// <summary>Members that are not offered work and why (sick, draining, loading), for /health.</summary>
+    Task<IReadOnlyDictionary<string, string>> GetUnavailableWorkersAsync();
 }

@@ -8,6 +8,7 @@ var suites = new Dictionary<string, Func<BenchArgs, int>>
     ["profile"] = ProfileSuite.Run,
     ["cluster"] = ClusterSuite.Run,
     ["serve"] = ServeSuite.Run,
+    ["chaos"] = ChaosSuite.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var suite))
 {

@@ -42,9 +42,9 @@ public sealed class ClusterTests(TinyModelFixture model) : IClassFixture<TinyMod
         Assert.Single(served);
         Assert.True(after[served[0]].PrefixCacheHits - before[served[0]].PrefixCacheHits >= 5 * 48, "shared prefix blocks were not reused");
 
-        // Bad input is an ArgumentException naming the parameter, not a failover.
-        var bad = await Assert.ThrowsAsync<ArgumentException>(() => Drain(c, Req("bad", Prompt(1, 10), 10_000)));
-        Assert.Equal("max_tokens", bad.ParamName);
+        // Bad input is an InvalidRequestException naming the parameter (a 400), not a failover.
+        var bad = await Assert.ThrowsAsync<Loom.Gateway.Serving.InvalidRequestException>(() => Drain(c, Req("bad", Prompt(1, 10), 10_000)));
+        Assert.Equal("max_tokens", bad.Param);
 
         // A cancelled stream frees its blocks on the worker.
         using var cts = new CancellationTokenSource();

@@ -13,22 +13,27 @@ namespace Loom.Cluster.Tests;
 /// <summary>An in-process cluster of Loom silos (each with its own engine) and a gateway client over it.</summary>
 internal sealed class LoomTestCluster : IAsyncDisposable
 {
-    private LoomTestCluster(InProcessTestCluster cluster)
+    private LoomTestCluster(InProcessTestCluster cluster, TimeSpan? firstTokenTimeout)
     {
         Cluster = cluster;
-        Client = new OrleansGenerationClient(cluster.Client);
+        Client = new OrleansGenerationClient(cluster.Client, firstTokenTimeout: firstTokenTimeout);
     }
 
     public InProcessTestCluster Cluster { get; }
     public OrleansGenerationClient Client { get; }
 
-    public static async Task<LoomTestCluster> StartAsync(int silos, LoomOptions options, TimeSpan? stepDelay = null)
+    /// <param name="wrapperFor">A runner wrapper for the silo of the given index (0 = the first), e.g. to inject faults into one silo.</param>
+    public static async Task<LoomTestCluster> StartAsync(int silos, LoomOptions options, TimeSpan? stepDelay = null,
+        Func<int, IModelRunnerWrapper?>? wrapperFor = null, TimeSpan? firstTokenTimeout = null)
     {
         var builder = new InProcessTestClusterBuilder((short)silos);
+        int configured = 0;
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddLoomWorker(options);
-            if (stepDelay is { } d) silo.Services.AddSingleton<IModelRunnerWrapper>(new SlowRunnerWrapper(d));
+            int index = Interlocked.Increment(ref configured) - 1;
+            if (wrapperFor?.Invoke(index) is { } w) silo.Services.AddSingleton(w);
+            else if (stepDelay is { } d) silo.Services.AddSingleton<IModelRunnerWrapper>(new SlowRunnerWrapper(d));
             silo.Services.AddLogging(l => l.AddFilter("Orleans", LogLevel.Error).AddFilter("Polly", LogLevel.Error));
         });
         builder.ConfigureClient(c =>
@@ -38,7 +43,7 @@ internal sealed class LoomTestCluster : IAsyncDisposable
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
-        var loom = new LoomTestCluster(cluster);
+        var loom = new LoomTestCluster(cluster, firstTokenTimeout);
         await loom.WaitForWorkersAsync(silos);
         return loom;
     }
@@ -60,6 +65,10 @@ internal sealed class LoomTestCluster : IAsyncDisposable
         }
         Assert.Equal(count, (await router.GetWorkerStatsAsync()).Count);
     }
+
+    /// <summary>The worker (engine host) of each active silo, in silo order.</summary>
+    public IReadOnlyList<WorkerEngine> Workers =>
+        [.. Cluster.Silos.Where(s => s.IsActive).Select(s => s.ServiceProvider.GetRequiredService<WorkerEngine>())];
 
     public Task<IReadOnlyDictionary<string, WorkerStats>> WorkerStatsAsync() => Cluster.Client.GetGrain<IRouterGrain>(0).GetWorkerStatsAsync();
 

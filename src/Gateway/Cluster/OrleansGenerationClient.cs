@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
+using Loom.Gateway.OpenAi;
 using Loom.Gateway.Serving;
 using Loom.Grains.Abstractions;
 using Microsoft.Extensions.Logging;
@@ -22,7 +23,15 @@ namespace Loom.Gateway.Cluster;
 /// as an n = 1 request with seed + i and its tokens so far, one after the other, its deltas
 /// re-indexed to i.</para>
 /// </remarks>
-public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<OrleansGenerationClient>? log = null, WorkerLivenessWatcher? watcher = null)
+/// <para>Faults: a worker that dies, is unreachable or turns sick (<see cref="WorkerUnavailableException"/>)
+/// is the worker's fault, and the stream goes on elsewhere. A failed engine step
+/// (<see cref="GenerationStepFailedException"/>) may be the request's own fault: it is tried on one
+/// more worker, and a second step failure ends it with a 500, so one poison request cannot take
+/// down every worker in turn. Each submission has its own engine id, so a resubmission never meets
+/// a stale registration of an earlier one. No request waits for its first token past
+/// <c>firstTokenTimeout</c>.</para>
+public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<OrleansGenerationClient>? log = null, WorkerLivenessWatcher? watcher = null,
+    TimeSpan? firstTokenTimeout = null)
     : IGenerationClient, IDisposable
 {
     private readonly ILogger _log = (ILogger?)log ?? NullLogger.Instance;
@@ -45,6 +54,14 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
     /// <summary>Resubmissions of one stream before its failure is the caller's answer.</summary>
     private const int MaxResubmissions = 8;
 
+    /// <summary>Failed engine steps one request may cause before it is refused as the likely culprit.</summary>
+    public const int MaxStepFailures = 2;
+
+    /// <summary>How long a 429 asks the client to wait when every worker's queue is full.</summary>
+    public static readonly TimeSpan QueueFullRetryAfter = TimeSpan.FromSeconds(2);
+
+    private readonly TimeSpan? _firstTokenTimeout = firstTokenTimeout is { } t && t > TimeSpan.Zero ? t : null;
+
     private IRouterGrain Router => grains.GetGrain<IRouterGrain>(0);
 
     public async Task<ModelInfo> GetModelInfoAsync(CancellationToken cancellationToken)
@@ -53,7 +70,7 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
         var exclude = new List<string>();
         while (true)
         {
-            var (key, _) = await PickAsync([], exclude, [], cancellationToken);
+            var (key, _) = await PickAsync([], exclude, [], [], cancellationToken);
             try { return _info = await grains.GetGrain<IWorkerGrain>(key).GetModelInfoAsync().WaitAsync(cancellationToken); }
             catch (Exception e) when (IsWorkerFailure(e, cancellationToken)) { exclude.Add(key); }
         }
@@ -75,29 +92,46 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
         return fresh;
     }
 
+    public async Task<IReadOnlyDictionary<string, string>> GetUnavailableWorkersAsync(CancellationToken cancellationToken) =>
+        await Router.GetUnavailableWorkersAsync().WaitAsync(cancellationToken);
+
     public async IAsyncEnumerable<TokenDelta> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var sampling = request.Sampling.Seed is null ? request.Sampling with { Seed = NewSeed() } : request.Sampling;
         request = request with { Sampling = sampling };
         int n = sampling.N;
-        var tokens = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
-        var finished = new bool[n];
-        var exclude = new List<string>();
+        var run = new RunState(n, _firstTokenTimeout);
 
         // First the request as a whole; after a failure with progress, sample by sample.
         var whole = new Attempt(request, -1);
-        await foreach (var d in RunAsync(whole, exclude, tokens, finished, cancellationToken)) yield return d;
+        await foreach (var d in RunAsync(whole, run, cancellationToken)) yield return d;
         if (!whole.Failed) yield break;
         for (int i = 0; i < n; i++)
         {
-            if (finished[i]) continue;
+            if (run.Finished[i]) continue;
             var one = new Attempt(request with
             {
                 RequestId = $"{request.RequestId}#{i}",
                 Sampling = sampling with { N = 1, Seed = unchecked(sampling.Seed!.Value + (ulong)i) },
             }, i);
-            await foreach (var d in RunAsync(one, exclude, tokens, finished, cancellationToken)) yield return d;
+            await foreach (var d in RunAsync(one, run, cancellationToken)) yield return d;
         }
+    }
+
+    /// <summary>What one client request has seen so far, across its attempts.</summary>
+    private sealed class RunState(int n, TimeSpan? firstTokenTimeout)
+    {
+        public List<int>[] Tokens { get; } = [.. Enumerable.Range(0, n).Select(_ => new List<int>())];
+        public bool[] Finished { get; } = new bool[n];
+        public List<string> Exclude { get; } = [];
+        public int StepFailures { get; set; }
+        public int Submissions { get; set; }
+        public bool AnyDelta { get; set; }
+
+        /// <summary>When the first token is overdue, from the moment the request arrived; null: no deadline.</summary>
+        public long? FirstTokenDeadline { get; } = firstTokenTimeout is { } t ? System.Diagnostics.Stopwatch.GetTimestamp() + (long)(t.TotalSeconds * System.Diagnostics.Stopwatch.Frequency) : null;
+
+        public TimeSpan? FirstTokenTimeout { get; } = firstTokenTimeout;
     }
 
     /// <summary>One logical stream (the whole request, or sample <c>Index</c> alone) with its failovers.</summary>
@@ -112,22 +146,28 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
         public bool Failed { get; set; }
     }
 
-    private async IAsyncEnumerable<TokenDelta> RunAsync(Attempt attempt, List<string> exclude, List<int>[] tokens, bool[] finished,
-        [EnumeratorCancellation] CancellationToken ct)
+    private async IAsyncEnumerable<TokenDelta> RunAsync(Attempt attempt, RunState run, [EnumeratorCancellation] CancellationToken ct)
     {
         int resubmissions = 0;
+        var exclude = run.Exclude;
+        var tokens = run.Tokens;
         var busy = new List<string>(); // workers that refused this stream as full since it last made progress
+        var queueFull = new List<string>(); // workers whose queue (engine.max_waiting) refused it
         while (true)
         {
             var request = attempt.Request;
             if (attempt.Index >= 0 && tokens[attempt.Index].Count > 0)
-                request = request with { RequestId = $"{request.RequestId}~{resubmissions}", ResumeTokenIds = [.. tokens[attempt.Index]] };
-            var (key, queue) = await PickAsync(request.PromptTokenIds, exclude, busy, ct);
+                request = request with { ResumeTokenIds = [.. tokens[attempt.Index]] };
+            // Every submission gets its own engine id: a worker that failed an earlier one may still
+            // hold its registration, and a resubmission must never collide with it.
+            if (run.Submissions++ > 0) request = request with { RequestId = $"{request.RequestId}~{run.Submissions - 1}" };
+            var (key, queue) = await PickAsync(request.PromptTokenIds, exclude, busy, queueFull, ct);
             request = request with { RefuseIfFull = !queue };
             using var liveness = _watcher.Watch(key);
+            using var overdue = FirstTokenWatch(run);
             var stream = grains.GetGrain<IWorkerGrain>(key).GenerateAsync(request, ct).GetAsyncEnumerator(ct);
             Exception? failure = null;
-            bool refused = false;
+            bool refused = false, stepFailed = false;
             Task<bool>? pending = null;
             try
             {
@@ -140,18 +180,35 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
                         // A dead silo's stream would only fail at the response timeout; the
                         // membership watcher cuts it short as soon as the silo is declared dead.
                         pending = stream.MoveNextAsync().AsTask();
-                        if (!await AwaitMoveAsync(pending, liveness.Token)) break;
+                        if (!await AwaitMoveAsync(pending, liveness.Token, run.AnyDelta ? CancellationToken.None : overdue.Token)) break;
                         pending = null;
                         delta = stream.Current;
                     }
+                    catch (OperationCanceledException) when (overdue.IsCancellationRequested && !ct.IsCancellationRequested)
+                    {
+                        throw new FirstTokenTimeoutException(
+                            $"no worker produced a first token within {run.FirstTokenTimeout!.Value.TotalSeconds:F0} s (gateway.first_token_timeout_s); the request was cancelled");
+                    }
                     catch (InvalidGenerationRequestException e)
                     {
-                        throw new ArgumentException(e.Message, e.Param);
+                        throw new InvalidRequestException(e.Message, e.Param);
                     }
                     catch (WorkerBusyException)
                     {
                         // Its batch filled up after the router's last look: try the next one.
                         refused = true;
+                        break;
+                    }
+                    catch (WorkerQueueFullException)
+                    {
+                        queueFull.Add(key);
+                        refused = true;
+                        break;
+                    }
+                    catch (GenerationStepFailedException e)
+                    {
+                        failure = e;
+                        stepFailed = true;
                         break;
                     }
                     catch (Exception e) when (IsWorkerFailure(e, ct))
@@ -160,9 +217,10 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
                         break;
                     }
                     busy.Clear();
+                    run.AnyDelta = true;
                     if (attempt.Index >= 0) delta = delta with { Index = attempt.Index };
                     if (delta.TokenId >= 0) tokens[delta.Index].Add(delta.TokenId);
-                    if (delta.Finish is not null) finished[delta.Index] = true;
+                    if (delta.Finish is not null) run.Finished[delta.Index] = true;
                     yield return delta;
                 }
             }
@@ -170,9 +228,9 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
             {
                 // A call given up on (dead silo, lost relay) ends at the response timeout: observe it then.
                 if (pending is { IsCompleted: false }) _ = pending.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
-                if (liveness.Token.IsCancellationRequested)
+                if (liveness.Token.IsCancellationRequested || overdue.IsCancellationRequested)
                 {
-                    // Its silo is dead: the disposal would wait out the response timeout too.
+                    // Its silo is dead (or stuck): the disposal would wait out the response timeout too.
                     _ = DisposeQuietlyAsync(stream);
                 }
                 else
@@ -194,8 +252,19 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
             }
 
             exclude.Add(key);
+            if (stepFailed && ++run.StepFailures >= MaxStepFailures)
+            {
+                // The same request broke a step on two workers: it is most likely the cause, so it
+                // goes to no third one.
+                _log.LogError("request {Request} failed an engine step on {Count} workers (last {Worker}); giving up on it",
+                    attempt.Request.RequestId, run.StepFailures, key);
+                throw new GenerationFailedException("the request failed on two workers");
+            }
             if (++resubmissions > MaxResubmissions)
-                throw new Loom.Gateway.OpenAi.GenerationFailedException($"request {attempt.Request.RequestId} failed on {resubmissions} workers; last error: {failure.Message}");
+            {
+                _log.LogError("request {Request} failed on {Count} workers; last error: {Error}", attempt.Request.RequestId, resubmissions, failure.Message);
+                throw new GenerationFailedException($"the request failed on {resubmissions} workers");
+            }
             _log.LogWarning("worker {Worker} failed while streaming request {Request} ({Error}); resubmitting from {Done} tokens",
                 key, attempt.Request.RequestId, failure.GetType().Name + ": " + failure.Message, tokens.Sum(t => t.Count));
             if (attempt.Index < 0 && tokens.Any(t => t.Count > 0))
@@ -207,6 +276,17 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
         }
     }
 
+    /// <summary>A token source that fires when the request's first token is overdue (never, once a token came or with no deadline).</summary>
+    private static CancellationTokenSource FirstTokenWatch(RunState run)
+    {
+        var cts = new CancellationTokenSource();
+        if (run.AnyDelta || run.FirstTokenDeadline is not { } deadline) return cts;
+        long left = deadline - System.Diagnostics.Stopwatch.GetTimestamp();
+        if (left <= 0) cts.Cancel();
+        else cts.CancelAfter(TimeSpan.FromSeconds(left / (double)System.Diagnostics.Stopwatch.Frequency));
+        return cts;
+    }
+
     /// <summary>
     /// Asks the router for a worker, skipping those that failed the request and those that just
     /// refused it as full; once every worker has refused, the least loaded one gets it to queue
@@ -214,17 +294,19 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
     /// a failover, a worker draining, a slow report) is waited out, for up to
     /// <see cref="PickPatience"/> in all; then "no worker" is a 503 that says why.
     /// </summary>
-    private async Task<(string Key, bool Queue)> PickAsync(IReadOnlyList<int> prompt, List<string> exclude, List<string> busy, CancellationToken ct)
+    private async Task<(string Key, bool Queue)> PickAsync(IReadOnlyList<int> prompt, List<string> exclude, List<string> busy, List<string> queueFull,
+        CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + PickPatience;
         bool queue = false;
+        int reallowed = 0;
         while (true)
         {
             string? key;
             string why;
             try
             {
-                var skip = queue ? exclude : [.. exclude, .. busy];
+                List<string> skip = queue ? [.. exclude, .. queueFull] : [.. exclude, .. busy, .. queueFull];
                 key = await Router.PickWorkerAsync(prompt, skip.Count > 0 ? skip : null).WaitAsync(ct);
                 if (key is not null) return (key, queue);
                 if (!queue && busy.Count > 0)
@@ -233,15 +315,26 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
                     queue = true;
                     continue;
                 }
+                if (queueFull.Count > 0)
+                {
+                    // Every worker that could take it has a full queue: push back rather than pile up.
+                    throw new TooManyRequestsException($"every worker's queue is full ({queueFull.Count} refused)", QueueFullRetryAfter);
+                }
                 // Workers that failed this request but whose silos are alive (a stream cut by a
-                // busy host, say) are better than none: allow them again.
-                if (exclude.RemoveAll(k => !_watcher.IsDead(k)) > 0) continue;
+                // busy host, say) are better than none: allow them again, after a growing pause, so
+                // a silo that is shutting down but not yet declared dead is not hammered until the
+                // resubmission budget is gone.
+                if (exclude.RemoveAll(k => !_watcher.IsDead(k)) > 0)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 250 << Math.Min(3, reallowed++))), ct);
+                    continue;
+                }
                 why = exclude.Count == 0 ? "no worker is available to serve this request" : $"no worker is left to serve this request ({exclude.Count} failed)";
             }
             catch (Exception e) when (IsWorkerFailure(e, ct))
             {
                 // The router's silo (the gateway we are connected to) may be the one that died.
-                why = $"no worker is reachable: {e.Message}";
+                why = "no worker is reachable";
                 _log.LogDebug("router unavailable ({Error}); retrying", e.Message);
             }
             if (DateTime.UtcNow >= deadline) throw new OverloadedException(why, RetryAfter);
@@ -254,18 +347,19 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
     /// worker's silo is declared dead, and <see cref="StaleAfterDeath"/> after the call went out when
     /// another silo died meanwhile (the call may have been relayed by its gateway).
     /// </summary>
-    private async Task<bool> AwaitMoveAsync(Task<bool> pending, CancellationToken ownDeath)
+    private async Task<bool> AwaitMoveAsync(Task<bool> pending, CancellationToken ownDeath, CancellationToken overdue)
     {
         if (pending.IsCompleted) return await pending;
         long issued = System.Diagnostics.Stopwatch.GetTimestamp();
         var anyDeath = _watcher.NextDeath;
-        using (var either = CancellationTokenSource.CreateLinkedTokenSource(ownDeath, anyDeath))
+        using (var either = CancellationTokenSource.CreateLinkedTokenSource(ownDeath, anyDeath, overdue))
         {
             try { return await pending.WaitAsync(either.Token); }
             catch (OperationCanceledException) when (either.IsCancellationRequested)
             {
                 if (pending.IsCompleted) return await pending;
                 if (ownDeath.IsCancellationRequested) throw;
+                overdue.ThrowIfCancellationRequested();
             }
         }
         var left = StaleAfterDeath - System.Diagnostics.Stopwatch.GetElapsedTime(issued);
@@ -279,7 +373,8 @@ public sealed class OrleansGenerationClient(IGrainFactory grains, ILogger<Orlean
 
     /// <summary>Anything but bad input or the caller's own cancellation is the worker's fault: try another one.</summary>
     private static bool IsWorkerFailure(Exception e, CancellationToken ct) =>
-        e is not (ArgumentException or InvalidGenerationRequestException or OverloadedException or WorkerBusyException)
+        e is not (ArgumentException or InvalidRequestException or InvalidGenerationRequestException or OverloadedException or WorkerBusyException
+            or WorkerQueueFullException or TooManyRequestsException or FirstTokenTimeoutException or GenerationFailedException)
         && !(e is OperationCanceledException && ct.IsCancellationRequested);
 
     private static async Task DisposeQuietlyAsync(IAsyncEnumerator<TokenDelta> stream)

@@ -53,8 +53,9 @@ public static class LoomGatewayHosting
                 });
             });
         }
+        var firstToken = options.Gateway.FirstTokenTimeoutSeconds > 0 ? TimeSpan.FromSeconds(options.Gateway.FirstTokenTimeoutSeconds) : (TimeSpan?)null;
         builder.Services.AddSingleton<IGenerationClient>(sp => new OrleansGenerationClient(
-            sp.GetRequiredService<IGrainFactory>(), sp.GetService<ILogger<OrleansGenerationClient>>()));
+            sp.GetRequiredService<IGrainFactory>(), sp.GetService<ILogger<OrleansGenerationClient>>(), firstTokenTimeout: firstToken));
         return builder;
     }
 

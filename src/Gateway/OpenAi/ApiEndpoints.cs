@@ -122,9 +122,20 @@ internal sealed class ApiEndpoints(ServedModel served, IGenerationClient client,
     public async Task HealthAsync(HttpContext ctx)
     {
         var stats = await TryStatsAsync(ctx.RequestAborted);
+        IReadOnlyDictionary<string, string> unavailable;
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted))
+        {
+            cts.CancelAfter(ClusterProbeTimeout);
+            try { unavailable = await client.GetUnavailableWorkersAsync(cts.Token); }
+            catch (Exception e) when (!ctx.RequestAborted.IsCancellationRequested && e is not OutOfMemoryException) { unavailable = new Dictionary<string, string>(); }
+        }
+        // Why a worker is out (sick, draining) is operational state, not a secret: operators need it.
+        string Why() => unavailable.Count == 0 ? "" : " Unavailable: " + string.Join("; ", unavailable.OrderBy(kv => kv.Key).Select(kv => kv.Value));
         if (stats is not { Count: > 0 })
-            throw new ApiException(503, "No worker is reachable.", "server_error", null, "unavailable") { RetryAfter = TimeSpan.FromSeconds(5) };
+            throw new ApiException(503, "No worker is reachable." + Why(), "server_error", null, "unavailable") { RetryAfter = TimeSpan.FromSeconds(5) };
         ctx.Response.StatusCode = 200;
+        if (unavailable.Count > 0)
+            await ctx.Response.WriteAsync($"degraded: {stats.Count} worker(s) serving.{Why()}", ctx.RequestAborted);
     }
 
     public async Task VersionAsync(HttpContext ctx)

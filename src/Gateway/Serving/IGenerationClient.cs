@@ -18,6 +18,10 @@ public interface IGenerationClient
     IAsyncEnumerable<TokenDelta> GenerateAsync(GenerationRequest request, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<WorkerStats>> GetWorkerStatsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Workers that are members but not offered work, and why (sick, draining, loading): what /health reports.</summary>
+    Task<IReadOnlyDictionary<string, string>> GetUnavailableWorkersAsync(CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyDictionary<string, string>>(new Dictionary<string, string>());
 }
 
 /// <summary>No worker can take the request now; the HTTP layer answers 503 with Retry-After.</summary>

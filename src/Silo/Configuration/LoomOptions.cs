@@ -35,6 +35,12 @@ public sealed class LoomOptions
     {
         [ConfigurationKeyName("block_size")] public int BlockSize { get; set; } = 16;
         [ConfigurationKeyName("max_num_seqs")] public int MaxNumSeqs { get; set; } = 64;
+
+        /// <summary>Sequences a worker queues beyond its batch; past it the worker refuses and, once every worker has, the gateway answers 429.</summary>
+        [ConfigurationKeyName("max_waiting")] public int MaxWaiting { get; set; } = 256;
+
+        /// <summary>Failed engine steps in a row after which the worker is sick: unready, refusing work, its requests failed over.</summary>
+        [ConfigurationKeyName("max_consecutive_step_failures")] public int MaxConsecutiveStepFailures { get; set; } = 3;
         [ConfigurationKeyName("max_num_batched_tokens")] public int MaxNumBatchedTokens { get; set; } = 512;
         [ConfigurationKeyName("max_model_len")] public int MaxModelLen { get; set; }
         [ConfigurationKeyName("kv_cache_bytes")] public long KvCacheBytes { get; set; } = 256L * 1024 * 1024;
@@ -64,6 +70,12 @@ public sealed class LoomOptions
         [ConfigurationKeyName("step_overhead_ms")] public double StepOverheadMs { get; set; } = 5;
         [ConfigurationKeyName("per_token_ms")] public double PerTokenMs { get; set; } = 0.05;
         [ConfigurationKeyName("vocab_size")] public int VocabSize { get; set; } = 32000;
+
+        /// <summary>Load drills: the probability that a simulated step throws (the engine's fault containment then acts).</summary>
+        [ConfigurationKeyName("step_fault_rate")] public double StepFaultRate { get; set; }
+
+        /// <summary>Load drills: a prompt holding this token id makes every step that runs it throw; -1 = none.</summary>
+        [ConfigurationKeyName("poison_token_id")] public int PoisonTokenId { get; set; } = -1;
     }
 
     public sealed class ClusterSection
@@ -90,6 +102,9 @@ public sealed class LoomOptions
         [ConfigurationKeyName("grpc_port")] public int GrpcPort { get; set; } = 8001;
         [ConfigurationKeyName("api_keys")] public List<string> ApiKeys { get; set; } = [];
         [ConfigurationKeyName("max_body_bytes")] public long MaxBodyBytes { get; set; } = 1048576;
+
+        /// <summary>Seconds a request may wait for its first token (queueing included) before a 504; 0 = no deadline.</summary>
+        [ConfigurationKeyName("first_token_timeout_s")] public double FirstTokenTimeoutSeconds { get; set; } = 120;
     }
 
     /// <summary>The first invalid setting as (key, message), or null when all are valid.</summary>
@@ -101,6 +116,8 @@ public sealed class LoomOptions
         var e = Engine;
         if (e.BlockSize < 1) return ("engine.block_size", $"must be at least 1, got {e.BlockSize}");
         if (e.MaxNumSeqs < 1) return ("engine.max_num_seqs", $"must be at least 1, got {e.MaxNumSeqs}");
+        if (e.MaxWaiting < 0) return ("engine.max_waiting", $"must be 0 (no queue beyond the batch) or positive, got {e.MaxWaiting}");
+        if (e.MaxConsecutiveStepFailures < 1) return ("engine.max_consecutive_step_failures", $"must be at least 1, got {e.MaxConsecutiveStepFailures}");
         if (e.MaxNumBatchedTokens < 1) return ("engine.max_num_batched_tokens", $"must be at least 1, got {e.MaxNumBatchedTokens}");
         if (e.MaxModelLen < 0) return ("engine.max_model_len", $"must be 0 (the model's) or positive, got {e.MaxModelLen}");
         if (e.KvCacheBytes < 1) return ("engine.kv_cache_bytes", $"must be positive, got {e.KvCacheBytes}");
@@ -119,6 +136,7 @@ public sealed class LoomOptions
         if (!(s.StepOverheadMs >= 0)) return ("simulated.step_overhead_ms", $"must be >= 0, got {s.StepOverheadMs}");
         if (!(s.PerTokenMs >= 0)) return ("simulated.per_token_ms", $"must be >= 0, got {s.PerTokenMs}");
         if (s.VocabSize < 2) return ("simulated.vocab_size", $"must be at least 2, got {s.VocabSize}");
+        if (!(s.StepFaultRate >= 0 && s.StepFaultRate <= 1)) return ("simulated.step_fault_rate", $"must be in [0, 1], got {s.StepFaultRate}");
         var c = Cluster;
         if (string.IsNullOrWhiteSpace(c.ClusterId)) return ("cluster.cluster_id", "must not be empty");
         if (string.IsNullOrWhiteSpace(c.ServiceId)) return ("cluster.service_id", "must not be empty");
@@ -131,6 +149,7 @@ public sealed class LoomOptions
         if (g.HttpPort is < 0 or > 65535) return ("gateway.http_port", $"must be a port number, got {g.HttpPort}");
         if (g.GrpcPort is < 0 or > 65535) return ("gateway.grpc_port", $"must be a port number, got {g.GrpcPort}");
         if (g.MaxBodyBytes < 1) return ("gateway.max_body_bytes", $"must be positive, got {g.MaxBodyBytes}");
+        if (!(g.FirstTokenTimeoutSeconds >= 0)) return ("gateway.first_token_timeout_s", $"must be 0 (none) or positive, got {g.FirstTokenTimeoutSeconds}");
         return null;
     }
 }

@@ -39,6 +39,10 @@ public sealed class EngineLoop : IDisposable
     private long _arrivals;
     private long _promptTokens, _generationTokens;
     private volatile WorkerStats _stats;
+    private int _consecutiveFailures;
+    private long _failedSteps;
+    private volatile string? _sickReason;
+    private volatile bool _threadDead;
 
     public EngineLoop(LlamaModel model, EngineOptions options, ILogger? log = null, bool startThread = true)
         : this(model.Config, options, (numBlocks, kv, maxModelLen) =>
@@ -90,6 +94,19 @@ public sealed class EngineLoop : IDisposable
     /// <summary>Steps that ran the model, the tokens they carried, and the seconds spent in the model and in sampling.</summary>
     public (long Steps, long Tokens, double ForwardSeconds, double SampleSeconds) StepTotals => (_steps, _stepTokens, _forwardTicks / (double)System.Diagnostics.Stopwatch.Frequency, _sampleTicks / (double)System.Diagnostics.Stopwatch.Frequency);
 
+    /// <summary>Why the engine refuses work (repeated step failures, a device error, a dead engine thread); null while healthy.</summary>
+    public string? SickReason => _sickReason;
+
+    /// <summary>
+    /// False once only a restart can bring the worker back: the engine thread died, or it is sick
+    /// (a device error leaves the GPU context unusable; repeated step failures do not cure
+    /// themselves). The liveness probe's answer.
+    /// </summary>
+    public bool IsAlive => !_threadDead && _sickReason is null;
+
+    /// <summary>Steps that threw since start (each failed the requests it was running).</summary>
+    public long FailedSteps => Interlocked.Read(ref _failedSteps);
+
     /// <summary>Reserved-but-unused KV slots as a fraction of reserved ones, averaged over the steps run so far.</summary>
     public double KvWasteFraction => _wasteSteps == 0 ? 0 : _wasteSum / _wasteSteps;
 
@@ -99,12 +116,15 @@ public sealed class EngineLoop : IDisposable
     /// </summary>
     public IAsyncEnumerable<TokenDelta> Submit(EngineRequest request, CancellationToken cancellationToken = default)
     {
+        if (_sickReason is { } sick) throw new WorkerUnavailableException($"the worker is unhealthy ({sick}); retry on another worker");
         Validate(request);
-        var state = new RequestState(request, Interlocked.Increment(ref _arrivals));
+        var state = new RequestState(request, Interlocked.Increment(ref _arrivals), _eos);
         if (!_requests.TryAdd(request.RequestId, state))
             throw new EngineRequestException("request_id", $"request id '{request.RequestId}' is already in flight");
         _submissions.Enqueue(state);
         _wake.Release();
+        if (_threadDead && _requests.TryRemove(request.RequestId, out _))
+            state.Complete(new WorkerUnavailableException("the worker's engine stopped; retry on another worker"));
         if (cancellationToken.CanBeCanceled)
             cancellationToken.Register(() => _ = AbortAsync(request.RequestId));
         return state.Reader.ReadAllAsync(CancellationToken.None);
@@ -113,6 +133,9 @@ public sealed class EngineLoop : IDisposable
     private void Validate(EngineRequest r)
     {
         if (r.Sampling.Validate() is { } bad) throw new EngineRequestException(bad.Param, bad.Message);
+        // n > 1 forks its samples into the running batch together: more than the batch holds can never run.
+        if (r.Sampling.N > Options.MaxNumSeqs)
+            throw new EngineRequestException("n", $"n={r.Sampling.N} is more than this worker runs at once (engine.max_num_seqs={Options.MaxNumSeqs})");
         int n = r.PromptTokenIds.Count;
         if (n == 0) throw new EngineRequestException("prompt", "the prompt is empty");
         if (n >= MaxModelLen)
@@ -140,7 +163,7 @@ public sealed class EngineLoop : IDisposable
     /// <summary>Aborts a request; the returned task completes once its blocks are back in the pool.</summary>
     public Task AbortAsync(string requestId)
     {
-        if (!_requests.TryGetValue(requestId, out var state)) return Task.CompletedTask;
+        if (_threadDead || !_requests.TryGetValue(requestId, out var state)) return Task.CompletedTask;
         state.AbortRequested = true;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _aborts.Enqueue((requestId, done));
@@ -170,8 +193,15 @@ public sealed class EngineLoop : IDisposable
         catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
         catch (Exception e)
         {
-            _log.LogCritical(e, "engine loop failed; failing every request in flight");
-            foreach (var r in _requests.Values) r.Complete(e);
+            // A failure outside a model step is a bug in the loop itself: nothing will read the queues
+            // again, so the worker must say so (liveness) instead of accepting work that would hang.
+            _log.LogCritical(e, "engine thread died; failing every request in flight over to other workers");
+            _threadDead = true;
+            _sickReason = $"the engine thread died ({e.GetType().Name})";
+            var unavailable = new WorkerUnavailableException($"the worker's engine stopped ({_sickReason}); retry on another worker");
+            foreach (var r in _requests.Values) r.Complete(unavailable);
+            _requests.Clear();
+            while (_aborts.TryDequeue(out var a)) a.Done.TrySetResult();
         }
     }
 
@@ -179,6 +209,11 @@ public sealed class EngineLoop : IDisposable
     public bool Step()
     {
         DrainAborts();
+        if (_sickReason is { } sick)
+        {
+            // Submitted in the instant before the worker turned sick: they go elsewhere too.
+            while (_submissions.TryDequeue(out var late)) Retire(late, new WorkerUnavailableException($"the worker is unhealthy ({sick}); retry on another worker"));
+        }
         while (_submissions.TryDequeue(out var state)) Admit(state);
         if (!_scheduler.HasWork) { _stats = Snapshot(); return false; }
 
@@ -186,15 +221,23 @@ public sealed class EngineLoop : IDisposable
         if (step.Scheduled.Count > 0)
         {
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-            var logits = _runner.Execute(step);
-            long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
-            var k = _kv.Stats;
-            if (k.ReservedSlots > 0) { _wasteSum += k.KvWaste; _wasteSteps++; }
-            Postprocess(step, logits);
+            try
+            {
+                var logits = _runner.Execute(step);
+                long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+                var k = _kv.Stats;
+                if (k.ReservedSlots > 0) { _wasteSum += k.KvWaste; _wasteSteps++; }
+                Postprocess(step, logits);
+                _forwardTicks += t1 - t0;
+                _sampleTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t1;
+                _consecutiveFailures = 0;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                FailStep(step, e);
+            }
             _steps++;
             _stepTokens += step.NumTokens;
-            _forwardTicks += t1 - t0;
-            _sampleTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t1;
         }
         else if (_scheduler.NumRunning == 0 && _scheduler.PeekWaiting() is { } stuck)
         {
@@ -218,8 +261,8 @@ public sealed class EngineLoop : IDisposable
     private SamplingState NewSamplingState(RequestState state, int index) =>
         state.Request.ResumeOutputTokens is { Count: > 0 } resumed
             ? SamplingState.Resume(state.Request.Sampling, state.PromptArray, resumed as int[] ?? [.. resumed], _eos,
-                SamplingState.DeriveSeed(state.Request.Sampling, index), index)
-            : new(state.Request.Sampling, state.PromptArray, _eos, index);
+                SamplingState.DeriveSeed(state.Request.Sampling, index), index, state.StopIds)
+            : new(state.Request.Sampling, state.PromptArray, _eos, index, state.StopIds);
 
     private void Postprocess(SchedulerOutput step, ReadOnlySpan<float> logits)
     {
@@ -325,7 +368,48 @@ public sealed class EngineLoop : IDisposable
         }
     }
 
-    private void FailRequest(RequestState request, string message)
+    private void FailRequest(RequestState request, string message) => Retire(request, new EngineRequestException("prompt", message));
+
+    /// <summary>
+    /// A step threw: the requests it was running fail (their blocks return to the pool, so the KV
+    /// usage is what the survivors hold), and the engine goes on with the rest. The requests' partial
+    /// KV of this step is never registered in the prefix cache (that happens after a step succeeds).
+    /// Repeated failures, or a device error, make the worker sick.
+    /// </summary>
+    private void FailStep(SchedulerOutput step, Exception e)
+    {
+        Interlocked.Increment(ref _failedSteps);
+        var failed = new HashSet<RequestState>(ReferenceEqualityComparer.Instance);
+        foreach (var s in step.Scheduled) failed.Add(s.Sequence.Request);
+        _log.LogError(e, "engine step failed; failing its {Count} request(s) ({Failures} failed step(s) in a row)", failed.Count, _consecutiveFailures + 1);
+        var error = new GenerationStepFailedException("the engine step running this request failed");
+        foreach (var request in failed) Retire(request, error);
+        _deviceSlots.Clear();
+        _copies.Clear();
+        if (IsDeviceError(e)) MarkSick($"device error: {e.GetType().Name}");
+        else if (++_consecutiveFailures >= Options.MaxConsecutiveStepFailures) MarkSick($"{_consecutiveFailures} engine steps in a row failed");
+    }
+
+    /// <summary>A CUDA error leaves the context unusable: no later step can be trusted.</summary>
+    private static bool IsDeviceError(Exception e) =>
+        e is Loom.Kernels.Cuda.Interop.CudaException or Loom.Kernels.Cuda.Interop.CublasException or Loom.Kernels.Collectives.NcclException
+        || e.InnerException is { } inner && IsDeviceError(inner);
+
+    /// <summary>
+    /// The worker is sick: it refuses new work, and everything it holds fails over to other workers
+    /// (those requests were not at fault, so they are resumed elsewhere from the tokens they have).
+    /// </summary>
+    private void MarkSick(string reason)
+    {
+        _sickReason = reason;
+        _log.LogCritical("worker is unhealthy: {Reason}; failing over its {Count} request(s) and refusing new ones", reason, _requests.Count);
+        var unavailable = new WorkerUnavailableException($"the worker became unhealthy ({reason}); retry on another worker");
+        while (_submissions.TryDequeue(out var queued)) Retire(queued, unavailable);
+        foreach (var request in _requests.Values.ToList()) Retire(request, unavailable);
+    }
+
+    /// <summary>Ends a request with <paramref name="error"/>: frees every unfinished sequence's blocks and closes its stream.</summary>
+    private void Retire(RequestState request, Exception error)
     {
         foreach (var seq in request.Sequences)
         {
@@ -333,7 +417,7 @@ public sealed class EngineLoop : IDisposable
             _scheduler.Finish(seq);
             _byId.Remove(seq.Id);
         }
-        request.Complete(new EngineRequestException("prompt", message));
+        request.Complete(error);
         _requests.TryRemove(request.Request.RequestId, out _);
     }
 

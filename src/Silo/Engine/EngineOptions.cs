@@ -52,6 +52,12 @@ public sealed record EngineOptions
     /// </summary>
     public string Sampling { get; init; } = "auto";
 
+    /// <summary>
+    /// Failed steps in a row after which the worker counts as sick: it fails over what it holds,
+    /// refuses new work and turns unready. A device error makes it sick at once.
+    /// </summary>
+    public int MaxConsecutiveStepFailures { get; init; } = 3;
+
     public AdmissionPolicy Admission { get; init; } = AdmissionPolicy.Continuous;
     public KvAllocation KvAllocation { get; init; } = KvAllocation.Paged;
 
@@ -64,6 +70,7 @@ public sealed record EngineOptions
         if (NumBlocks is < 1) return ("num_blocks", "num_blocks must be at least 1");
         if (KvCacheDType is not ("auto" or "bf16" or "bfloat16" or "f32" or "float32"))
             return ("kv_cache_dtype", $"kv_cache_dtype must be auto, bf16 or f32, got '{KvCacheDType}'");
+        if (MaxConsecutiveStepFailures < 1) return ("max_consecutive_step_failures", "max_consecutive_step_failures must be at least 1");
         if (Sampling is not ("auto" or "host" or "device"))
             return ("sampling", $"sampling must be auto, host or device, got '{Sampling}'");
         return null;

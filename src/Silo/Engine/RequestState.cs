@@ -13,14 +13,18 @@ public sealed class RequestState
     private readonly Channel<TokenDelta> _channel = Channel.CreateUnbounded<TokenDelta>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
 
-    public RequestState(EngineRequest request, long arrival)
+    public RequestState(EngineRequest request, long arrival, ReadOnlySpan<int> eosTokenIds = default)
     {
         Request = request;
         Arrival = arrival;
         PromptArray = request.PromptTokenIds as int[] ?? [.. request.PromptTokenIds];
+        StopIds = SamplingState.StopSet(request.Sampling, eosTokenIds);
     }
 
     public int[] PromptArray { get; }
+
+    /// <summary>The stop-id set every sample shares (see <see cref="SamplingState.StopSet"/>), built by the submitter.</summary>
+    public int[] StopIds { get; }
 
     public EngineRequest Request { get; }
     public long Arrival { get; }

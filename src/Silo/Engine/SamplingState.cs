@@ -31,13 +31,14 @@ public sealed class SamplingState
     /// <param name="promptTokenIds">The prompt, for the repetition penalty.</param>
     /// <param name="eosTokenIds">The model's end-of-sequence ids; they stop the sequence unless IgnoreEos.</param>
     /// <param name="sampleIndex">Which of the request's n samples this is (0-based).</param>
-    public SamplingState(SamplingParams parameters, ReadOnlySpan<int> promptTokenIds, ReadOnlySpan<int> eosTokenIds, int sampleIndex = 0)
-        : this(parameters, promptTokenIds, default, eosTokenIds, sampleIndex, DeriveSeed(parameters, sampleIndex))
+    /// <param name="stopIds">The request's <see cref="StopSet"/>, computed once for all its samples; null: computed here.</param>
+    public SamplingState(SamplingParams parameters, ReadOnlySpan<int> promptTokenIds, ReadOnlySpan<int> eosTokenIds, int sampleIndex = 0, int[]? stopIds = null)
+        : this(parameters, promptTokenIds, default, eosTokenIds, sampleIndex, DeriveSeed(parameters, sampleIndex), stopIds)
     {
     }
 
     private SamplingState(SamplingParams parameters, ReadOnlySpan<int> promptTokenIds, ReadOnlySpan<int> generatedTokenIds,
-        ReadOnlySpan<int> eosTokenIds, int sampleIndex, ulong seed)
+        ReadOnlySpan<int> eosTokenIds, int sampleIndex, ulong seed, int[]? stopIds)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentOutOfRangeException.ThrowIfNegative(sampleIndex);
@@ -47,13 +48,7 @@ public sealed class SamplingState
         PromptLength = promptTokenIds.Length;
         _eosIds = eosTokenIds.ToArray();
 
-        var stops = new List<int>(parameters.StopTokenIds.Count + _eosIds.Length);
-        if (!parameters.IgnoreEos)
-            foreach (var id in _eosIds)
-                if (!stops.Contains(id)) stops.Add(id);
-        foreach (var id in parameters.StopTokenIds)
-            if (!stops.Contains(id)) stops.Add(id);
-        _stopIds = [.. stops];
+        _stopIds = stopIds ?? StopSet(parameters, eosTokenIds);
 
         if (parameters.RepetitionPenalty != 1f)
         {
@@ -77,8 +72,23 @@ public sealed class SamplingState
     /// <param name="seed">The effective seed of the interrupted sequence.</param>
     /// <param name="sampleIndex">Which of the request's n samples this is.</param>
     public static SamplingState Resume(SamplingParams parameters, ReadOnlySpan<int> promptTokenIds, ReadOnlySpan<int> generatedTokenIds,
-        ReadOnlySpan<int> eosTokenIds, ulong seed, int sampleIndex = 0)
-        => new(parameters, promptTokenIds, generatedTokenIds, eosTokenIds, sampleIndex, seed);
+        ReadOnlySpan<int> eosTokenIds, ulong seed, int sampleIndex = 0, int[]? stopIds = null)
+        => new(parameters, promptTokenIds, generatedTokenIds, eosTokenIds, sampleIndex, seed, stopIds);
+
+    /// <summary>
+    /// The ids that stop a sequence (EOS unless IgnoreEos, ∪ StopTokenIds), sorted and distinct:
+    /// built in O(n log n) and looked up by binary search on every token. The engine builds it once
+    /// per request on the submitting thread, so a long stop_token_ids list costs its owner, not the
+    /// engine thread everyone shares.
+    /// </summary>
+    public static int[] StopSet(SamplingParams parameters, ReadOnlySpan<int> eosTokenIds)
+    {
+        var stops = new HashSet<int>(parameters.StopTokenIds);
+        if (!parameters.IgnoreEos) foreach (var id in eosTokenIds) stops.Add(id);
+        int[] ids = [.. stops];
+        Array.Sort(ids);
+        return ids;
+    }
 
     /// <summary>The effective seed of sample <paramref name="sampleIndex"/>: Seed + index when the request is
     /// seeded (vLLM's parallel-sampling rule), else a fresh random seed.</summary>
@@ -103,7 +113,7 @@ public sealed class SamplingState
     /// <summary>The model's EOS ids, as given (whether or not IgnoreEos).</summary>
     public ReadOnlySpan<int> EosTokenIds => _eosIds;
 
-    /// <summary>The ids that stop the sequence: EOS (unless IgnoreEos) ∪ StopTokenIds, distinct.</summary>
+    /// <summary>The ids that stop the sequence: EOS (unless IgnoreEos) ∪ StopTokenIds, distinct and ascending.</summary>
     public ReadOnlySpan<int> StopTokenIds => _stopIds;
 
     /// <summary>Whether min_tokens still masks the stop ids for the next token.</summary>
@@ -124,7 +134,7 @@ public sealed class SamplingState
     }
 
     /// <summary>Whether <paramref name="token"/> is one of <see cref="StopTokenIds"/>.</summary>
-    public bool IsStopId(int token) => Array.IndexOf(_stopIds, token) >= 0;
+    public bool IsStopId(int token) => Array.BinarySearch(_stopIds, token) >= 0;
 
     internal Dictionary<int, int> OutputCounts => _outputCounts;
 

@@ -40,4 +40,6 @@ public sealed class RouterGrain(WorkerDirectory directory) : Grain, IRouterGrain
     }
 
     public Task<IReadOnlyDictionary<string, WorkerStats>> GetWorkerStatsAsync() => Task.FromResult(directory.Snapshot());
+
+    public Task<IReadOnlyDictionary<string, string>> GetUnavailableWorkersAsync() => Task.FromResult(directory.Unavailable());
 }

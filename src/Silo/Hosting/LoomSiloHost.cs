@@ -47,8 +47,15 @@ public static class LoomSiloHost
         if (port == 0) builder.WebHost.UseUrls(); // no health port: listen nowhere
         builder.UseOrleans(silo => silo.UseLoomClustering(options).AddLoomWorker(options));
         var app = builder.Build();
-        // Readiness: 200 once the model is loaded and the worker serves; 503 before (and while stopping).
-        app.MapGet("/health", (WorkerEngine w) => w.IsReady ? Results.Ok("ok") : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
+        // Readiness: 200 once the model is loaded and the worker serves; 503 with the reason before,
+        // while stopping, and while sick (repeated step failures, a device error).
+        app.MapGet("/health", (WorkerEngine w) => w.NotReadyReason is { } why
+            ? Results.Text(why, "text/plain", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Ok("ok"));
+        // Liveness: 503 only when a restart is the cure (the engine thread died, or the worker is sick);
+        // a loading or draining worker stays alive.
+        app.MapGet("/live", (WorkerEngine w) => w.IsAlive ? Results.Ok("ok")
+            : Results.Text(w.NotReadyReason ?? "the engine stopped", "text/plain", statusCode: StatusCodes.Status503ServiceUnavailable));
         // This worker's own load (the gateway's /metrics sums all workers): which silo serves what, for operators and tests.
         app.MapGet("/stats", (WorkerEngine w) => w.TryGetStats() is { } s
             ? Results.Json(new { running = s.Running, waiting = s.Waiting, free_blocks = s.FreeBlocks, generation_tokens = s.GenerationTokens, draining = w.IsDraining })

@@ -14,9 +14,6 @@ public interface IModelRunnerWrapper
     IModelRunner Wrap(IModelRunner inner);
 }
 
-/// <summary>The worker is not serving yet (its model is still loading) or any more (the silo is stopping).</summary>
-public sealed class WorkerNotReadyException(string message) : InvalidOperationException(message);
-
 /// <summary>
 /// The silo's one engine: the model (or the simulated runner) and its <see cref="EngineLoop"/>, whose
 /// thread runs outside any grain turn. A silo singleton; the worker grain is a facade over it.
@@ -32,15 +29,31 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
 
     private volatile bool _draining;
 
-    /// <summary>Serving: loaded and not draining (the readiness probe's answer).</summary>
-    public bool IsReady => _engine is not null && !_draining;
+    /// <summary>Serving: loaded, not draining and not sick (the readiness probe's answer).</summary>
+    public bool IsReady => _engine is { SickReason: null } && !_draining;
+
+    /// <summary>False once only a restart helps: the engine thread died or the worker is sick (the liveness probe's answer).</summary>
+    public bool IsAlive => _engine?.IsAlive ?? true;
+
+    /// <summary>Why the worker is not ready, for /health; null when it is.</summary>
+    public string? NotReadyReason => _engine is null ? "the model is not loaded yet"
+        : _draining ? "draining for shutdown"
+        : _engine.SickReason is { } sick ? $"unhealthy: {sick}"
+        : null;
 
     public bool IsDraining => _draining;
 
-    /// <summary>The engine, for new work: refused while draining, so routers drop this worker and callers go elsewhere.</summary>
+    /// <summary>The engine whatever its state (null before loading): for diagnostics and tests, not for new work.</summary>
+    public EngineLoop? LoadedEngine => _engine;
+
+    /// <summary>
+    /// The engine, for new work: refused while draining or sick (routers drop this worker: it stops
+    /// reporting load) so callers go elsewhere.
+    /// </summary>
     public EngineLoop Engine => _draining
-        ? throw new WorkerNotReadyException("the worker is draining for shutdown; retry on another worker")
-        : _engine ?? throw new WorkerNotReadyException("the worker's model is not loaded");
+        ? throw new WorkerUnavailableException("the worker is draining for shutdown; retry on another worker")
+        : _engine is { SickReason: { } sick } ? throw new WorkerUnavailableException($"the worker is unhealthy ({sick}); retry on another worker")
+        : _engine ?? throw new WorkerUnavailableException("the worker's model is not loaded");
 
     /// <summary>
     /// Graceful shutdown: from now on new requests and load reports are refused; waits until the
@@ -79,10 +92,16 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     public bool TryStartRequest(int sequences, bool refuseIfFull)
     {
         int limit = options.Engine.MaxNumSeqs;
+        // The worker never holds more than a batch plus engine.max_waiting sequences, so its memory and
+        // every caller's wait are bounded; a request of more sequences than that would never fit at all
+        // (n is validated against max_num_seqs), so one alone on an idle worker is always let in.
+        long cap = (long)limit + options.Engine.MaxWaiting;
         while (true)
         {
             int now = Volatile.Read(ref _inFlight);
             if (refuseIfFull && now > 0 && now + sequences > limit) return false;
+            if (now > 0 && now + sequences > cap)
+                throw new WorkerQueueFullException($"the worker's queue is full ({now} sequences, engine.max_num_seqs + engine.max_waiting = {cap})");
             if (Interlocked.CompareExchange(ref _inFlight, now + sequences, now) == now) return true;
         }
     }
@@ -108,7 +127,7 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         return s with { Running = s.Running + join, Waiting = s.Waiting + unadmitted - join };
     }
 
-    public ModelInfo Info => _info ?? throw new WorkerNotReadyException("the worker's model is not loaded");
+    public ModelInfo Info => _info ?? throw new WorkerUnavailableException("the worker's model is not loaded");
 
     /// <summary>Loads the model and starts the engine thread (once; later calls return at once).</summary>
     public async Task LoadAsync(CancellationToken cancellationToken = default)
@@ -136,13 +155,19 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
             EnablePrefixCaching = e.EnablePrefixCaching,
             KvCacheDType = e.KvCacheDType,
             Sampling = e.Sampling,
+            MaxConsecutiveStepFailures = e.MaxConsecutiveStepFailures,
         };
         IModelRunner Wrap(IModelRunner r) => wrapper?.Wrap(r) ?? r;
         if (e.Backend == "simulated")
         {
             var s = options.Simulated;
             var config = SimulatedModelRunner.Config(s.VocabSize, e.MaxModelLen);
-            _engine = new EngineLoop(config, engineOptions, (_, _, _) => Wrap(new SimulatedModelRunner(s.VocabSize, s.StepOverheadMs, s.PerTokenMs)), log);
+            var faults = new FaultPlan { StepFaultRate = s.StepFaultRate, PoisonTokenId = s.PoisonTokenId >= 0 ? s.PoisonTokenId : null };
+            _engine = new EngineLoop(config, engineOptions, (_, _, _) =>
+            {
+                IModelRunner simulated = new SimulatedModelRunner(s.VocabSize, s.StepOverheadMs, s.PerTokenMs);
+                return Wrap(faults.IsEmpty ? simulated : new FaultInjectingRunner(simulated, faults));
+            }, log);
             _info = new ModelInfo(options.Model.Name is { Length: > 0 } n ? n : "simulated", config.ArchitectureName, _engine.MaxModelLen,
                 config.VocabSize, config.EosTokenIds, "", null);
             log.LogInformation("simulated worker: {Overhead} ms per step + {PerToken} ms per token, vocab {Vocab}", s.StepOverheadMs, s.PerTokenMs, s.VocabSize);

@@ -22,6 +22,7 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
     private sealed class Entry
     {
         public WorkerStats? Stats;
+        public string? Unavailable;
         public int Pending;
         public int Released;
         public long ReportedAt;
@@ -95,11 +96,24 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
     /// <summary>A request on <paramref name="key"/> finished (see <see cref="IRouterGrain.ReleaseWorkerAsync"/>).</summary>
     public void Release(string key)
     {
-        if (_workers.TryGetValue(key, out var e)) Interlocked.Increment(ref e.Released);
+        if (!_workers.TryGetValue(key, out var e)) return;
+        // A request routed since the last report and already finished is no load at all: take it
+        // off the pending count (else a burst's picks would saturate the worker in this view until a
+        // report arrives, which on a loaded host can take seconds); otherwise off the reported batch.
+        while (true)
+        {
+            int pending = Volatile.Read(ref e.Pending);
+            if (pending <= 0) { Interlocked.Increment(ref e.Released); return; }
+            if (Interlocked.CompareExchange(ref e.Pending, pending - 1, pending) == pending) return;
+        }
     }
 
     public IReadOnlyDictionary<string, WorkerStats> Snapshot() =>
         _workers.Where(w => w.Value.Stats is not null).ToDictionary(w => w.Key, w => w.Value.Stats!);
+
+    /// <summary>Members not offered work, with the reason their last report failed.</summary>
+    public IReadOnlyDictionary<string, string> Unavailable() =>
+        _workers.Where(w => w.Value.Stats is null && w.Value.Unavailable is not null).ToDictionary(w => w.Key, w => w.Value.Unavailable!);
 
     /// <summary>One refresh now (the first pick of a fresh router need not wait for the loop).</summary>
     public async Task RefreshAsync()
@@ -122,6 +136,7 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
             var call = grains.GetGrain<IWorkerGrain>(key).GetStatsAsync();
             var stats = await call.WaitAsync(StatsTimeout);
             entry.Stats = stats;
+            entry.Unavailable = null;
             entry.ReportedAt = Environment.TickCount64;
             Volatile.Write(ref entry.Pending, 0); // the report now includes what was routed to it
             Volatile.Write(ref entry.Released, 0); // ... and what finished
@@ -134,8 +149,9 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
         }
         catch (Exception e)
         {
-            // Unreachable, not loaded, or draining: stop offering it until it reports again.
+            // Unreachable, not loaded, draining or sick: stop offering it until it reports again.
             entry.Stats = null;
+            entry.Unavailable = e is WorkerUnavailableException ? e.Message : $"not reachable ({e.GetType().Name})";
             log.LogDebug("worker {Key} did not report: {Error}", key, e.Message);
         }
     }

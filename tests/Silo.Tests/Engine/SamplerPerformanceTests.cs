@@ -30,11 +30,18 @@ public class SamplerPerformanceTests(ITestOutputHelper output)
         for (int i = 0; i < 20; i++) state.Append(sampler.Sample(logits, state).Token); // warm-up
         var tokens = new int[100];
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < tokens.Length; i++) tokens[i] = sampler.Sample(logits, state).Token;
-        sw.Stop();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // The fewest bytes of three windows: a per-call allocation shows in every window, while a
+        // one-off (a method tiering up mid-window, a lazy static) shows in one at most.
+        long allocated = long.MaxValue;
+        var sw = new Stopwatch();
+        for (int window = 0; window < 3; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            sw.Restart();
+            for (int i = 0; i < tokens.Length; i++) tokens[i] = sampler.Sample(logits, state).Token;
+            sw.Stop();
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
 
         output.WriteLine($"{name}: {sw.Elapsed.TotalMilliseconds / tokens.Length:F3} ms/token, {allocated} bytes in 100 calls");
         Assert.True(allocated < 1024, $"{allocated} bytes allocated in 100 calls");
