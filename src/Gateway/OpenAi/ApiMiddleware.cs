@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Grpc.AspNetCore.Server;
 using Loom.Gateway.Metrics;
 using Loom.Gateway.Serving;
 using Microsoft.AspNetCore.Http.Features;
@@ -28,15 +29,17 @@ internal static class ApiErrors
 }
 
 /// <summary>
-/// The front door's cross-cutting rules for HTTP/1 API requests: API keys (constant-time), the
-/// body-size limit, OpenAI-shaped 404/405 for unknown routes, and every exception turned into an
-/// OpenAI error. gRPC requests pass straight through (the gRPC service has its own statuses).
+/// The front door's cross-cutting rules for the HTTP API: API keys (constant-time), the body-size
+/// limit, OpenAI-shaped 404/405 for unknown routes, and every exception turned into an OpenAI
+/// error. Requests routed to a gRPC method pass straight through: the gRPC service checks the key
+/// itself (<see cref="Loom.Gateway.Grpc.ApiKeyInterceptor"/>) and answers in gRPC statuses. What
+/// decides is the endpoint the route matched, never the Content-Type, which the client chooses.
 /// </summary>
 internal sealed class ApiMiddleware(RequestDelegate next, IOptions<LoomApiOptions> options, ApiKeys keys, LoomMetrics metrics, ILogger<ApiMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
-        if (ctx.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true)
+        if (ctx.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>() is not null)
         {
             await next(ctx);
             return;
@@ -76,7 +79,8 @@ internal sealed class ApiMiddleware(RequestDelegate next, IOptions<LoomApiOption
         }
     }
 
-    // Health, version and metrics stay open for probes and scrapers, as in vLLM.
+    // Health, version and metrics stay open for probes and scrapers, as in vLLM. Decided by path
+    // alone, so a route needs its key whatever the method, Content-Type or port it came on.
     private static bool NeedsKey(PathString path) =>
         path.StartsWithSegments("/v1") || path.StartsWithSegments("/tokenize") || path.StartsWithSegments("/detokenize");
 

@@ -24,7 +24,8 @@ public static class LoomApiExtensions
         services.TryAddSingleton<ApiEndpoints>();
         services.TryAddSingleton<CompletionsEndpoint>();
         services.TryAddSingleton<ChatCompletionsEndpoint>();
-        services.AddGrpc();
+        // Every gRPC method checks the API key before it runs.
+        services.AddGrpc(o => o.Interceptors.Add<ApiKeyInterceptor>());
         return services;
     }
 
