@@ -9,7 +9,8 @@ namespace Loom.Gateway.Grpc;
 /// loom.v1.Generation: the completions semantics (same runner, same validation, same stop-string
 /// and detokenization rules) as a typed server stream, for clients that would rather not parse SSE.
 /// </summary>
-internal sealed class GenerationGrpcService(ServedModel served, GenerationRunner runner, ApiKeys keys) : Generation.GenerationBase
+internal sealed class GenerationGrpcService(ServedModel served, GenerationRunner runner, ApiKeys keys, ILogger<GenerationGrpcService> log)
+    : Generation.GenerationBase
 {
     private const int DefaultMaxTokens = 16;
 
@@ -67,7 +68,7 @@ internal sealed class GenerationGrpcService(ServedModel served, GenerationRunner
         }
         catch (Exception e) when (e is not RpcException && !(e is OperationCanceledException && ct.IsCancellationRequested))
         {
-            throw ToRpc(ApiErrors.Map(e));
+            throw ToRpc(e, context);
         }
     }
 
@@ -79,9 +80,9 @@ internal sealed class GenerationGrpcService(ServedModel served, GenerationRunner
             var m = await served.GetAsync(context.CancellationToken);
             return new ModelsResponse { Models = { new V1.ModelCard { Id = m.Id, MaxModelLen = m.Info.MaxModelLen, Architecture = m.Info.Architecture } } };
         }
-        catch (Exception e) when (e is not (RpcException or OperationCanceledException))
+        catch (Exception e) when (e is not RpcException && !(e is OperationCanceledException && context.CancellationToken.IsCancellationRequested))
         {
-            throw ToRpc(ApiErrors.Map(e));
+            throw ToRpc(e, context);
         }
     }
 
@@ -93,8 +94,12 @@ internal sealed class GenerationGrpcService(ServedModel served, GenerationRunner
             throw new RpcException(new Status(StatusCode.Unauthenticated, "missing or incorrect API key"));
     }
 
-    private static RpcException ToRpc(ApiException e)
+    /// <summary>The gRPC status of any failure; internal errors are logged and say nothing internal.</summary>
+    private RpcException ToRpc(Exception exception, ServerCallContext context)
     {
+        var e = ApiErrors.Map(exception);
+        if (e.Status >= 500 && exception is not Serving.OverloadedException)
+            log.LogError(exception, "gRPC {Method} failed", context.Method);
         var code = e.Status switch
         {
             400 or 413 => StatusCode.InvalidArgument,
@@ -102,6 +107,7 @@ internal sealed class GenerationGrpcService(ServedModel served, GenerationRunner
             404 => StatusCode.NotFound,
             429 => StatusCode.ResourceExhausted,
             503 => StatusCode.Unavailable,
+            504 => StatusCode.DeadlineExceeded,
             _ => StatusCode.Internal,
         };
         var trailers = new Metadata();

@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text.Json;
 using Loom.Gateway.Metrics;
 using Loom.Gateway.Serving;
+using Loom.Gateway.Tokenization;
 using Loom.Grains.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -33,9 +34,10 @@ internal sealed class ApiEndpoints(ServedModel served, IGenerationClient client,
         {
             return template.Render(messagesJson, addGenerationPrompt, toolsJson, kwargs);
         }
-        catch (Exception e) when (e is not (ApiException or OperationCanceledException))
+        catch (Exception e) when (e is ChatTemplateException or JinjaException)
         {
-            // Templates reject bad conversations with raise_exception("..."); that message is meant for the user.
+            // Templates reject bad conversations with raise_exception("..."); that message is meant for
+            // the user. Any other exception is the server's own fault: a logged 500 (ApiErrors.Map).
             throw ApiException.BadRequest($"The chat template could not render these messages: {e.Message}", "messages");
         }
     }

@@ -8,9 +8,16 @@ using Microsoft.Extensions.Options;
 
 namespace Loom.Gateway.OpenAi;
 
-/// <summary>Maps any exception to the OpenAI error the client should see (never leaking internals on a 500).</summary>
+/// <summary>
+/// Maps any exception to the OpenAI error the client should see. Only deliberate request
+/// validation (<see cref="InvalidRequestException"/>, a 4xx <see cref="ApiException"/>) is a 4xx;
+/// everything else, an <see cref="ArgumentException"/> from deep inside included, is a 500 whose
+/// message says nothing internal (no exception text, no silo address): the caller logs it.
+/// </summary>
 internal static class ApiErrors
 {
+    public const string InternalMessage = "The server had an error while processing your request.";
+
     public static ApiException Map(Exception e) => e switch
     {
         ApiException api => api,
@@ -20,11 +27,11 @@ internal static class ApiErrors
         { RetryAfter = t.RetryAfter },
         FirstTokenTimeoutException f => new ApiException(504, $"No token came back in time: {f.Message}", "server_error", null, "timeout"),
         InvalidRequestException r => ApiException.BadRequest(r.Message, r.Param),
-        ArgumentException a => ApiException.BadRequest(a.Message, a.ParamName),
         BadHttpRequestException { StatusCode: 413 } => new ApiException(413, "The request body is too large.", "invalid_request_error", null, "request_too_large"),
         BadHttpRequestException b => ApiException.BadRequest($"Bad request: {b.Message}"),
-        GenerationFailedException g => new ApiException(500, $"The generation failed: {g.Message}", "server_error", null, "generation_failed"),
-        _ => new ApiException(500, "The server had an error while processing your request.", "server_error"),
+        // Its message is the worker's own text (exception messages, silo addresses): logged, never sent.
+        GenerationFailedException => new ApiException(500, "The generation failed on a worker. " + InternalMessage, "server_error", null, "generation_failed"),
+        _ => new ApiException(500, InternalMessage, "server_error"),
     };
 }
 

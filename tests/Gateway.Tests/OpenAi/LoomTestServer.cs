@@ -21,14 +21,17 @@ public sealed class LoomTestServer : IAsyncDisposable
     private readonly WebApplication _app;
 
     public FakeGenerationClient Cluster { get; }
+    /// <summary>Everything the server logged (at Information and above).</summary>
+    public TestLogSink Logs { get; }
     public TestChatTemplate Template { get; } = new();
     public Uri BaseUri { get; }
     public Uri GrpcUri { get; }
     public HttpClient Http { get; }
 
-    private LoomTestServer(WebApplication app, FakeGenerationClient cluster, TestChatTemplate template, int httpPort, int grpcPort)
+    private LoomTestServer(WebApplication app, FakeGenerationClient cluster, TestChatTemplate template, TestLogSink logs, int httpPort, int grpcPort)
     {
         _app = app;
+        Logs = logs;
         Cluster = cluster;
         Template = template;
         BaseUri = new Uri($"http://127.0.0.1:{httpPort}/");
@@ -40,8 +43,10 @@ public sealed class LoomTestServer : IAsyncDisposable
     {
         cluster ??= new FakeGenerationClient();
         var template = new TestChatTemplate();
+        var logs = new TestLogSink();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
         builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(logs);
         ListenOptions? http = null, grpc = null;
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -54,7 +59,7 @@ public sealed class LoomTestServer : IAsyncDisposable
         var app = builder.Build();
         app.MapLoomApi();
         await app.StartAsync();
-        return new LoomTestServer(app, cluster, template, http!.IPEndPoint!.Port, grpc!.IPEndPoint!.Port);
+        return new LoomTestServer(app, cluster, template, logs, http!.IPEndPoint!.Port, grpc!.IPEndPoint!.Port);
     }
 
     public Task<HttpResponseMessage> PostJsonAsync(string path, string json, string? apiKey = null, CancellationToken ct = default)

@@ -71,7 +71,10 @@ public sealed class TestChatTemplate : IChatTemplate
         foreach (var m in doc.RootElement.EnumerateArray())
         {
             string content = m.GetProperty("content").GetString() ?? "";
-            if (content.Contains("RAISE")) throw new InvalidOperationException("Conversation roles must alternate user/assistant");
+            // raise_exception surfaces from ChatTemplate as a ChatTemplateException: the user's fault, a 400.
+            if (content.Contains("RAISE")) throw new ChatTemplateException("Conversation roles must alternate user/assistant");
+            // Anything else escaping a template is the server's fault: a 500 that says nothing internal.
+            if (content.Contains("CRASH")) throw new ArgumentOutOfRangeException("index", "template internals at 0x7f3a");
             sb.Append("<|im_start|>").Append(m.GetProperty("role").GetString()).Append('\n').Append(content).Append("<|im_end|>\n");
         }
         if (addGenerationPrompt) sb.Append("<|im_start|>assistant\n");
