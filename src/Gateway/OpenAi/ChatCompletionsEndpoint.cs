@@ -13,13 +13,13 @@ internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunn
         using var doc = await ApiHttp.ReadJsonAsync(ctx, options.Value.MaxBodyBytes);
         var req = ApiRequests.ParseChat(doc.RootElement);
         var common = req.Common;
+        RequestValidator.Validate(common, 1, options.Value);
         var model = await served.ResolveAsync(common.Model, ct);
-        ApiEndpoints.CheckChoiceCount(common.Sampling.N, options.Value);
+        RequestValidator.ValidateForModel(common, model);
 
         string prompt = ApiEndpoints.RenderChat(model, req.MessagesJson, req.AddGenerationPrompt, req.ToolsJson, req.TemplateKwargs);
-        // The template already wrote BOS and friends; adding special tokens again would double them (vLLM does the same).
-        int[] ids = model.Tokenizer.Encode(prompt, addSpecialTokens: false);
-        GenerationRunner.CheckPrompt(model, ids, "messages");
+        // The template already wrote BOS and friends; adding special tokens again would double them (vLLM's default too).
+        int[] ids = PromptJobs.Tokenize(model, prompt, common.AddSpecialTokens ?? false, "messages");
         var job = new PromptJob(ids, GenerationRunner.Resolve(model, common.Sampling, common.MaxTokens, ids.Length, defaultMax: null));
 
         int n = common.Sampling.N;

@@ -16,19 +16,14 @@ internal sealed class CompletionsEndpoint(ServedModel served, GenerationRunner r
         using var doc = await ApiHttp.ReadJsonAsync(ctx, options.Value.MaxBodyBytes);
         var req = ApiRequests.ParseCompletion(doc.RootElement);
         var common = req.Common;
+        RequestValidator.Validate(common, req.Prompts.Count, options.Value);
         var model = await served.ResolveAsync(common.Model, ct);
-        ApiEndpoints.CheckChoiceCount(req.Prompts.Count * common.Sampling.N, options.Value);
 
-        var jobs = new List<PromptJob>(req.Prompts.Count);
+        var jobs = PromptJobs.ForCompletions(model, req.Prompts, common, DefaultMaxTokens);
         var echoTexts = new List<string>();
-        foreach (var p in req.Prompts)
-        {
-            // vLLM adds the tokenizer's special tokens (e.g. BOS) to text prompts; token-id prompts are taken as given.
-            int[] ids = p.TokenIds ?? model.Tokenizer.Encode(p.Text!, addSpecialTokens: true);
-            GenerationRunner.CheckPrompt(model, ids, "prompt");
-            jobs.Add(new PromptJob(ids, GenerationRunner.Resolve(model, common.Sampling, common.MaxTokens, ids.Length, DefaultMaxTokens)));
-            if (req.Echo) echoTexts.Add(p.Text ?? model.Tokenizer.Decode(ids, common.SkipSpecialTokens));
-        }
+        if (req.Echo)
+            for (int p = 0; p < jobs.Count; p++)
+                echoTexts.Add(req.Prompts[p].Text ?? model.Tokenizer.Decode(jobs[p].TokenIds, common.SkipSpecialTokens));
 
         int n = common.Sampling.N, choices = jobs.Count * n;
         string id = "cmpl-" + Guid.NewGuid().ToString("N");

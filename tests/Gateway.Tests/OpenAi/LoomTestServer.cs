@@ -39,7 +39,8 @@ public sealed class LoomTestServer : IAsyncDisposable
         Http = new HttpClient { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(30) };
     }
 
-    public static async Task<LoomTestServer> StartAsync(Action<LoomApiOptions>? configure = null, FakeGenerationClient? cluster = null, bool withTemplate = true)
+    public static async Task<LoomTestServer> StartAsync(Action<LoomApiOptions>? configure = null, FakeGenerationClient? cluster = null, bool withTemplate = true,
+        Loom.Gateway.Tokenization.ITokenizer? tokenizer = null)
     {
         cluster ??= new FakeGenerationClient();
         var template = new TestChatTemplate();
@@ -54,7 +55,7 @@ public sealed class LoomTestServer : IAsyncDisposable
             k.Listen(IPAddress.Loopback, 0, l => { l.Protocols = HttpProtocols.Http2; grpc = l; });
         });
         builder.Services.AddSingleton<IGenerationClient>(cluster);
-        builder.Services.AddSingleton<IModelTextFactory>(new TestTextFactory(withTemplate ? template : null));
+        builder.Services.AddSingleton<IModelTextFactory>(new TestTextFactory(withTemplate ? template : null, tokenizer));
         builder.Services.AddLoomApi(configure);
         var app = builder.Build();
         app.MapLoomApi();

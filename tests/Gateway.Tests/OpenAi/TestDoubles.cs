@@ -83,9 +83,9 @@ public sealed class TestChatTemplate : IChatTemplate
     }
 }
 
-public sealed class TestTextFactory(TestChatTemplate? template) : IModelTextFactory
+public sealed class TestTextFactory(TestChatTemplate? template, ITokenizer? tokenizer = null) : IModelTextFactory
 {
-    public ITokenizer CreateTokenizer(ModelInfo info) => new ByteTokenizer();
+    public ITokenizer CreateTokenizer(ModelInfo info) => tokenizer ?? new ByteTokenizer();
     public IChatTemplate? CreateChatTemplate(ModelInfo info) => template;
 }
 

@@ -1,5 +1,12 @@
+using System.Net;
 using System.Text;
+using System.Text.Json;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Loom.Gateway.Grpc.V1;
+using Loom.Gateway.Tests.OpenAi;
 using Loom.Gateway.Tokenization;
+using Loom.Grains.Abstractions;
 using Xunit.Abstractions;
 
 namespace Loom.Gateway.Tests.Tokenization;
@@ -149,5 +156,71 @@ public sealed class LimitsPromptLengthTests(Gpt2TokenizerFolderFixture folder, I
         long merged = tok!.CharsMerged;
         Assert.False(tok.TryEncode(Prose(4 << 20, 6), true, 4095, out _));
         Assert.True(tok.CharsMerged - merged < 1 << 20, $"merged {tok.CharsMerged - merged} chars of 4 MiB");
+    }
+}
+
+/// <summary>The endpoints use the bounded encode: a huge prompt is a 400 naming the limit, HTTP and gRPC, with nothing merged.</summary>
+public sealed class LimitsLongPromptEndpointTests(Gpt2TokenizerFolderFixture folder) : IClassFixture<Gpt2TokenizerFolderFixture>, IAsyncLifetime
+{
+    private const int MaxModelLen = 1024;
+    private readonly HfTokenizer _tokenizer = HfTokenizer.Load(folder.Dir);
+    private LoomTestServer _server = null!;
+
+    public async Task InitializeAsync()
+    {
+        var cluster = new FakeGenerationClient
+        {
+            Info = new ModelInfo("gpt2-test", "LlamaForCausalLM", MaxModelLen, Gpt2TokenizerFiles.VocabSize, [Gpt2TokenizerFiles.EndOfTextId], "{}", "{}"),
+        };
+        _server = await LoomTestServer.StartAsync(o => o.MaxBodyBytes = 16 << 20, cluster, tokenizer: _tokenizer);
+    }
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private static string Huge(int bytes) => string.Concat(Enumerable.Repeat("lorem ipsum dolor sit amet, ", bytes / 28 + 1))[..bytes];
+
+    [Theory]
+    [InlineData("v1/completions", "prompt")]
+    [InlineData("v1/chat/completions", "messages")]
+    [InlineData("tokenize", "prompt")]
+    public async Task Limits_Http_8MiBPrompt_Is400_WithNothingMerged(string path, string param)
+    {
+        string text = JsonSerializer.Serialize(Huge(8 << 20));
+        string body = param == "messages" ? $"{{\"messages\":[{{\"role\":\"user\",\"content\":{text}}}]}}" : $"{{\"prompt\":{text}}}";
+        long merged = _tokenizer.CharsMerged;
+        using var resp = await _server.PostJsonAsync(path, body);
+        string answer = await resp.Content.ReadAsStringAsync();
+        Assert.True(resp.StatusCode == HttpStatusCode.BadRequest, $"{(int)resp.StatusCode} {answer}");
+        ErrorShape.Assert(answer, param);
+        Assert.Contains("context_length_exceeded", answer);
+        Assert.Contains(MaxModelLen.ToString(System.Globalization.CultureInfo.InvariantCulture), answer);
+        Assert.Equal(0, _tokenizer.CharsMerged - merged);
+    }
+
+    [Fact]
+    public async Task Limits_Grpc_LongPrompt_IsInvalidArgument()
+    {
+        using var channel = GrpcChannel.ForAddress(_server.GrpcUri);
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            // Under gRPC's default 4 MB message limit, far over the context.
+            using var call = new Generation.GenerationClient(channel).Generate(new GenerateRequest { Text = Huge(3 << 20) });
+            await call.ResponseStream.MoveNext();
+        });
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Equal("prompt", e.Trailers.GetValue("param"));
+    }
+
+    [Fact]
+    public async Task Limits_PromptAtTheEdge_IsAccepted_OneMoreTokenIsNot()
+    {
+        // "a" then " a" × k is k + 1 GPT-2 tokens; the prompt must leave room for one generated token.
+        string Prompt(int tokens) => "a" + string.Concat(Enumerable.Repeat(" a", tokens - 1));
+        Assert.Equal(MaxModelLen - 1, _tokenizer.Encode(Prompt(MaxModelLen - 1)).Length);
+        await _server.PostOkAsync("v1/completions", JsonSerializer.Serialize(new { prompt = Prompt(MaxModelLen - 1), max_tokens = 1 }));
+        Assert.Equal(MaxModelLen - 1, _server.Cluster.Requests.Last().PromptTokenIds.Count);
+        using var resp = await _server.PostJsonAsync("v1/completions", JsonSerializer.Serialize(new { prompt = Prompt(MaxModelLen), max_tokens = 1 }));
+        Assert.Equal(HttpStatusCode.BadRequest, resp.StatusCode);
+        ErrorShape.Assert(await resp.Content.ReadAsStringAsync(), "prompt");
     }
 }
