@@ -13,7 +13,7 @@ namespace Loom.Gateway.Grpc;
 /// clients that would rather not parse SSE. The API key is checked by <see cref="ApiKeyInterceptor"/>.
 /// </summary>
 internal sealed class GenerationGrpcService(
-    ServedModel served, GenerationRunner runner, IOptions<LoomApiOptions> options, ILogger<GenerationGrpcService> log)
+    ServedModel served, GenerationRunner runner, RequestGate gate, IOptions<LoomApiOptions> options, ILogger<GenerationGrpcService> log)
     : Generation.GenerationBase
 {
     private const int DefaultMaxTokens = 16;
@@ -23,6 +23,7 @@ internal sealed class GenerationGrpcService(
         var ct = context.CancellationToken;
         try
         {
+            using var slot = gate.Enter();
             var (common, prompt) = ToCommon(request);
             RequestValidator.Validate(common, 1, options.Value);
             var model = await served.ResolveAsync(common.Model, ct);

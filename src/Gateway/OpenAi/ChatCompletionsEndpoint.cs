@@ -5,11 +5,13 @@ using Microsoft.Extensions.Options;
 namespace Loom.Gateway.OpenAi;
 
 /// <summary>POST /v1/chat/completions: the model's own chat template, then the same run as completions.</summary>
-internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunner runner, IOptions<LoomApiOptions> options)
+internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunner runner, RequestGate gate, IOptions<LoomApiOptions> options)
 {
     public async Task HandleAsync(HttpContext ctx)
     {
         var ct = ctx.RequestAborted;
+        // First, before the body is read: past gateway.max_concurrent_requests this is a 429 at once.
+        using var slot = gate.Enter();
         using var doc = await ApiHttp.ReadJsonAsync(ctx, options.Value.MaxBodyBytes);
         var req = ApiRequests.ParseChat(doc.RootElement);
         var common = req.Common;

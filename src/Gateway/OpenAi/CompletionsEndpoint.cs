@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Loom.Gateway.OpenAi;
 
 /// <summary>POST /v1/completions: one or more prompts (text or token ids), streamed or not.</summary>
-internal sealed class CompletionsEndpoint(ServedModel served, GenerationRunner runner, IOptions<LoomApiOptions> options)
+internal sealed class CompletionsEndpoint(ServedModel served, GenerationRunner runner, RequestGate gate, IOptions<LoomApiOptions> options)
 {
     // OpenAI's legacy completions default; chat defaults to the rest of the context instead.
     private const int DefaultMaxTokens = 16;
@@ -13,6 +13,8 @@ internal sealed class CompletionsEndpoint(ServedModel served, GenerationRunner r
     public async Task HandleAsync(HttpContext ctx)
     {
         var ct = ctx.RequestAborted;
+        // First, before the body is read: past gateway.max_concurrent_requests this is a 429 at once.
+        using var slot = gate.Enter();
         using var doc = await ApiHttp.ReadJsonAsync(ctx, options.Value.MaxBodyBytes);
         var req = ApiRequests.ParseCompletion(doc.RootElement);
         var common = req.Common;

@@ -19,6 +19,7 @@ public static class LoomApiExtensions
         services.TryAddSingleton<IModelTextFactory, HfModelTextFactory>();
         services.TryAddSingleton<LoomMetrics>();
         services.TryAddSingleton<ApiKeys>();
+        services.TryAddSingleton<RequestGate>();
         services.TryAddSingleton<ServedModel>();
         services.TryAddSingleton<GenerationRunner>();
         services.TryAddSingleton<ApiEndpoints>();

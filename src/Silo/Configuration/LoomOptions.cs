@@ -90,6 +90,8 @@ public sealed class LoomOptions
         [ConfigurationKeyName("grpc_port")] public int GrpcPort { get; set; } = 8001;
         [ConfigurationKeyName("api_keys")] public List<string> ApiKeys { get; set; } = [];
         [ConfigurationKeyName("max_body_bytes")] public long MaxBodyBytes { get; set; } = 1048576;
+        /// <summary>Generation requests open on one gateway at once; past it, 429 with Retry-After. 0 = unlimited.</summary>
+        [ConfigurationKeyName("max_concurrent_requests")] public int MaxConcurrentRequests { get; set; } = 1024;
     }
 
     /// <summary>The first invalid setting as (key, message), or null when all are valid.</summary>
@@ -131,6 +133,7 @@ public sealed class LoomOptions
         if (g.HttpPort is < 0 or > 65535) return ("gateway.http_port", $"must be a port number, got {g.HttpPort}");
         if (g.GrpcPort is < 0 or > 65535) return ("gateway.grpc_port", $"must be a port number, got {g.GrpcPort}");
         if (g.MaxBodyBytes < 1) return ("gateway.max_body_bytes", $"must be positive, got {g.MaxBodyBytes}");
+        if (g.MaxConcurrentRequests < 0) return ("gateway.max_concurrent_requests", $"must be 0 (unlimited) or positive, got {g.MaxConcurrentRequests}");
         return null;
     }
 }

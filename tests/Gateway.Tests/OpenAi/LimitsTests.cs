@@ -63,6 +63,8 @@ public sealed class LimitsTests(LimitsServerFixture fixture) : IClassFixture<Lim
         Assert.Equal(256, Defaults.MaxStopStringLength);
         Assert.Equal(128, Defaults.MaxStopTokenIds);
         Assert.Equal(300, Defaults.MaxLogitBias);
+        Assert.Equal(1024, Defaults.MaxConcurrentRequests);
+        Assert.Equal(1024, new Loom.Silo.Configuration.LoomOptions().Gateway.MaxConcurrentRequests);
     }
 
     private static string Stops(int count, int length = 3) =>

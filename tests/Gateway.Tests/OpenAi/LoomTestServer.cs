@@ -27,6 +27,7 @@ public sealed class LoomTestServer : IAsyncDisposable
     public Uri BaseUri { get; }
     public Uri GrpcUri { get; }
     public HttpClient Http { get; }
+    public IServiceProvider Services => _app.Services;
 
     private LoomTestServer(WebApplication app, FakeGenerationClient cluster, TestChatTemplate template, TestLogSink logs, int httpPort, int grpcPort)
     {

@@ -100,6 +100,8 @@ public sealed class FakeGenerationClient : IGenerationClient
     public Func<GenerationRequest, int, string> Script { get; set; } = (_, i) => i == 0 ? "Hello, world." : $"Sample {i} says hi.";
     public TimeSpan TokenDelay { get; set; }
     public Exception? Throw { get; set; }
+    /// <summary>While set and not completed, every request waits here before its first token (holds its gateway slot).</summary>
+    public TaskCompletionSource? Hold { get; set; }
     public Func<IReadOnlyList<WorkerStats>>? Stats { get; set; } = () => [new(2, 1, 100, 60, 40, 5, 0.4, 1000, 250, 3, 0, 0)];
     public bool EndStreamEarly { get; set; }
     public string? FailWith { get; set; }
@@ -117,6 +119,7 @@ public sealed class FakeGenerationClient : IGenerationClient
     {
         Requests.Enqueue(request);
         if (Throw is { } t) throw t;
+        if (Hold is { } hold) await hold.Task.WaitAsync(ct);
         var s = request.Sampling;
         var scripts = Enumerable.Range(0, s.N).Select(i => new ByteTokenizer().Encode(Script(request, i)).ToList()).ToArray();
         var done = new bool[s.N];
