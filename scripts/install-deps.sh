@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests use, idempotently: redis-server (cluster membership
-# tests), NVRTC (regenerates the committed PTX; Debian non-free) and qemu-user with the arm64
-# cross libraries (the ARM64 kernel check). Node/npm come with the
-# machine image; the tests fetch their npm packages themselves.
+# tests), NVRTC (regenerates the committed PTX; Debian non-free), qemu-user with the arm64
+# cross libraries (the ARM64 kernel check) and python3-jinja2 (the chat template golden tests
+# render with Python's own Jinja2, as transformers does). Node/npm come with the machine image;
+# the tests fetch their npm packages themselves.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
@@ -13,6 +14,8 @@ if [ "$(uname -m)" = x86_64 ]; then
   [ -e /usr/aarch64-linux-gnu/lib/libc.so.6 ] || need+=(libc6-arm64-cross)
   [ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || need+=(libstdc++6-arm64-cross)
 fi
+# Debian's interpreter by path: a python3 earlier on PATH (pyenv) does not see Debian's modules.
+/usr/bin/python3 -c 'import jinja2' >/dev/null 2>&1 || need+=(python3-jinja2)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then echo "install-deps: not root; skipping ${need[*]}" >&2; exit 0; fi
 src=/etc/apt/sources.list.d/debian.sources

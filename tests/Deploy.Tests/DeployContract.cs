@@ -60,6 +60,7 @@ public static class DeployContract
     // Silo: /health on cluster.health_port, 503 until the model is loaded.
     public const string GatewayHealthPath = "/health";
     public const string SiloHealthPath = "/health";
+    public const string SiloLivePath = "/live";
     public const string MetricsPath = "/metrics";
     public const string ModelsPath = "/v1/models";
     public const string CompletionsPath = "/v1/completions";

@@ -161,9 +161,10 @@ public sealed class HelmChartTests
             Assert.Equal(Port(C.HealthPortKey), ResolvePort(silo, probe.HttpGet.Port));
         }
 
-        // Liveness must not restart a silo that is loading or draining (both answer 503).
-        Assert.Null(silo.LivenessProbe.HttpGet);
-        Assert.Equal(Port(C.HealthPortKey), ResolvePort(silo, silo.LivenessProbe.TcpSocket.Port));
+        // Liveness asks /live, which fails only when a restart is the cure (a dead engine thread or a
+        // sick worker): a loading or draining silo answers 503 on /health but 200 on /live.
+        Assert.Equal(C.SiloLivePath, silo.LivenessProbe.HttpGet.Path);
+        Assert.Equal(Port(C.HealthPortKey), ResolvePort(silo, silo.LivenessProbe.HttpGet.Port));
         Assert.True(silo.StartupProbe.PeriodSeconds * silo.StartupProbe.FailureThreshold >= 1800, "the model load gets its startup budget");
 
         var containerPorts = silo.Ports.Select(p => p.ContainerPort).ToHashSet();

@@ -89,6 +89,7 @@ public static class LoomGatewayHosting
         {
             o.ApiKeys = [.. g.ApiKeys.Where(key => key.Length > 0)];
             o.MaxBodyBytes = g.MaxBodyBytes;
+            o.MaxConcurrentRequests = g.MaxConcurrentRequests;
             if (options.Model.Name.Length > 0) o.ServedModelName = options.Model.Name;
             o.EnableGrpc = g.GrpcPort > 0;
             o.GrpcPort = g.GrpcPort > 0 ? g.GrpcPort : null;

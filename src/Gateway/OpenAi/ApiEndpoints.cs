@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text.Json;
 using Loom.Gateway.Metrics;
 using Loom.Gateway.Serving;
+using Loom.Gateway.Tokenization;
 using Loom.Grains.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -19,12 +20,6 @@ internal sealed class ApiEndpoints(ServedModel served, IGenerationClient client,
     public static string Version { get; } =
         typeof(ApiEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
 
-    public static void CheckChoiceCount(int choices, LoomApiOptions o)
-    {
-        if (choices > o.MaxChoicesPerRequest)
-            throw ApiException.BadRequest($"This request asks for {choices} completions (prompts × n); the limit is {o.MaxChoicesPerRequest}.", "n");
-    }
-
     public static string RenderChat(ServedModelText model, string messagesJson, bool addGenerationPrompt, string? toolsJson, IReadOnlyDictionary<string, object?>? kwargs)
     {
         if (model.ChatTemplate is not { } template)
@@ -33,9 +28,10 @@ internal sealed class ApiEndpoints(ServedModel served, IGenerationClient client,
         {
             return template.Render(messagesJson, addGenerationPrompt, toolsJson, kwargs);
         }
-        catch (Exception e) when (e is not (ApiException or OperationCanceledException))
+        catch (Exception e) when (e is ChatTemplateException or JinjaException)
         {
-            // Templates reject bad conversations with raise_exception("..."); that message is meant for the user.
+            // Templates reject bad conversations with raise_exception("..."); that message is meant for
+            // the user. Any other exception is the server's own fault: a logged 500 (ApiErrors.Map).
             throw ApiException.BadRequest($"The chat template could not render these messages: {e.Message}", "messages");
         }
     }
@@ -87,20 +83,22 @@ internal sealed class ApiEndpoints(ServedModel served, IGenerationClient client,
         using var doc = await ApiHttp.ReadJsonAsync(ctx, options.Value.MaxBodyBytes);
         var f = new JsonFields(doc.RootElement);
         var m = await served.ResolveAsync(f.String("model"), ctx.RequestAborted);
-        int[] ids;
+        string prompt, param;
+        bool addSpecialTokens;
         if (f.Raw("messages") is { } messages)
         {
-            Dictionary<string, object?>? kwargs = null;
-            if (f.Raw("chat_template_kwargs") is { ValueKind: JsonValueKind.Object } kw)
-                kwargs = kw.EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone());
-            string prompt = RenderChat(m, ChatMessages.Normalize(messages), f.Bool("add_generation_prompt") ?? true, null, kwargs);
-            ids = m.Tokenizer.Encode(prompt, f.Bool("add_special_tokens") ?? false);
+            var kwargs = ApiRequests.ParseTemplateKwargs(f);
+            prompt = RenderChat(m, ChatMessages.Normalize(messages), f.Bool("add_generation_prompt") ?? true, null, kwargs);
+            (param, addSpecialTokens) = ("messages", f.Bool("add_special_tokens") ?? false);
         }
         else
         {
-            string prompt = f.String("prompt") ?? throw ApiException.BadRequest("Send 'prompt' (a string) or 'messages'.", "prompt");
-            ids = m.Tokenizer.Encode(prompt, f.Bool("add_special_tokens") ?? true);
+            prompt = f.String("prompt") ?? throw ApiException.BadRequest("Send 'prompt' (a string) or 'messages'.", "prompt");
+            (param, addSpecialTokens) = ("prompt", f.Bool("add_special_tokens") ?? true);
         }
+        // Counting stops at max_model_len (a prompt no request could use), so a huge body is not tokenized whole.
+        if (!m.Tokenizer.TryEncode(prompt, addSpecialTokens, m.Info.MaxModelLen, out var ids))
+            throw ApiException.BadRequest($"This model's maximum context length is {m.Info.MaxModelLen} tokens; this text has more.", param, "context_length_exceeded");
         IReadOnlyList<string>? strs = f.Bool("return_token_strs") == true ? [.. ids.Select(i => GenerationRunner.TokenText(m.Tokenizer, i))] : null;
         await ApiHttp.WriteJsonAsync(ctx, new TokenizeResponse(ids.Length, m.Info.MaxModelLen, ids, strs), ApiJsonContext.Default.TokenizeResponse);
     }

@@ -31,14 +31,47 @@ internal static class ApiHttp
         // JsonDocument checks UTF-8 only when a string is read, which would surface as a 500 deep inside.
         if (!System.Text.Unicode.Utf8.IsValid(buffer.WrittenSpan))
             throw ApiException.BadRequest("The request body is not valid UTF-8.");
+        JsonDocument doc;
         try
         {
-            return JsonDocument.Parse(buffer.WrittenMemory, new JsonDocumentOptions { MaxDepth = 64 });
+            doc = JsonDocument.Parse(buffer.WrittenMemory, new JsonDocumentOptions { MaxDepth = 64 });
         }
         catch (JsonException e)
         {
             // The parser's message names the position only (never echoes content), so it is safe to return.
             throw ApiException.BadRequest($"We could not parse the JSON body of your request: {e.Message}");
+        }
+        try
+        {
+            CheckEscapes(buffer.WrittenSpan);
+        }
+        catch
+        {
+            doc.Dispose();
+            throw;
+        }
+        return doc;
+    }
+
+    /// <summary>
+    /// A \u escape of a lone UTF-16 surrogate ("\ud800") parses, but reading that string later
+    /// throws InvalidOperationException deep inside an endpoint: an internal error (500) for what is
+    /// the client's bad input. So every escaped string is unescaped once here, and such a body is a 400.
+    /// </summary>
+    private static void CheckEscapes(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
+        while (reader.Read())
+        {
+            if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName) || !reader.ValueIsEscaped) continue;
+            try
+            {
+                reader.GetString();
+            }
+            catch (InvalidOperationException)
+            {
+                throw ApiException.BadRequest($"The JSON body has a string with an invalid \\u escape (a lone UTF-16 surrogate) at byte {reader.TokenStartIndex}.");
+            }
         }
     }
 

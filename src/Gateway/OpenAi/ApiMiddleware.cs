@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Grpc.AspNetCore.Server;
 using Loom.Gateway.Metrics;
 using Loom.Gateway.Serving;
 using Microsoft.AspNetCore.Http.Features;
@@ -7,9 +8,16 @@ using Microsoft.Extensions.Options;
 
 namespace Loom.Gateway.OpenAi;
 
-/// <summary>Maps any exception to the OpenAI error the client should see (never leaking internals on a 500).</summary>
+/// <summary>
+/// Maps any exception to the OpenAI error the client should see. Only deliberate request
+/// validation (<see cref="InvalidRequestException"/>, a 4xx <see cref="ApiException"/>) is a 4xx;
+/// everything else, an <see cref="ArgumentException"/> from deep inside included, is a 500 whose
+/// message says nothing internal (no exception text, no silo address): the caller logs it.
+/// </summary>
 internal static class ApiErrors
 {
+    public const string InternalMessage = "The server had an error while processing your request.";
+
     public static ApiException Map(Exception e) => e switch
     {
         ApiException api => api,
@@ -19,24 +27,26 @@ internal static class ApiErrors
         { RetryAfter = t.RetryAfter },
         FirstTokenTimeoutException f => new ApiException(504, $"No token came back in time: {f.Message}", "server_error", null, "timeout"),
         InvalidRequestException r => ApiException.BadRequest(r.Message, r.Param),
-        ArgumentException a => ApiException.BadRequest(a.Message, a.ParamName),
         BadHttpRequestException { StatusCode: 413 } => new ApiException(413, "The request body is too large.", "invalid_request_error", null, "request_too_large"),
         BadHttpRequestException b => ApiException.BadRequest($"Bad request: {b.Message}"),
-        GenerationFailedException g => new ApiException(500, $"The generation failed: {g.Message}", "server_error", null, "generation_failed"),
-        _ => new ApiException(500, "The server had an error while processing your request.", "server_error"),
+        // Its message is the worker's own text (exception messages, silo addresses): logged, never sent.
+        GenerationFailedException => new ApiException(500, "The generation failed on a worker. " + InternalMessage, "server_error", null, "generation_failed"),
+        _ => new ApiException(500, InternalMessage, "server_error"),
     };
 }
 
 /// <summary>
-/// The front door's cross-cutting rules for HTTP/1 API requests: API keys (constant-time), the
-/// body-size limit, OpenAI-shaped 404/405 for unknown routes, and every exception turned into an
-/// OpenAI error. gRPC requests pass straight through (the gRPC service has its own statuses).
+/// The front door's cross-cutting rules for the HTTP API: API keys (constant-time), the body-size
+/// limit, OpenAI-shaped 404/405 for unknown routes, and every exception turned into an OpenAI
+/// error. Requests routed to a gRPC method pass straight through: the gRPC service checks the key
+/// itself (<see cref="Loom.Gateway.Grpc.ApiKeyInterceptor"/>) and answers in gRPC statuses. What
+/// decides is the endpoint the route matched, never the Content-Type, which the client chooses.
 /// </summary>
 internal sealed class ApiMiddleware(RequestDelegate next, IOptions<LoomApiOptions> options, ApiKeys keys, LoomMetrics metrics, ILogger<ApiMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
-        if (ctx.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true)
+        if (ctx.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>() is not null)
         {
             await next(ctx);
             return;
@@ -76,7 +86,8 @@ internal sealed class ApiMiddleware(RequestDelegate next, IOptions<LoomApiOption
         }
     }
 
-    // Health, version and metrics stay open for probes and scrapers, as in vLLM.
+    // Health, version and metrics stay open for probes and scrapers, as in vLLM. Decided by path
+    // alone, so a route needs its key whatever the method, Content-Type or port it came on.
     private static bool NeedsKey(PathString path) =>
         path.StartsWithSegments("/v1") || path.StartsWithSegments("/tokenize") || path.StartsWithSegments("/detokenize");
 

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Text.Json;
 using Loom.Grains.Abstractions;
 
@@ -13,7 +14,9 @@ internal sealed record CommonParams(
     bool IncludeUsage,
     bool SkipSpecialTokens,
     bool IncludeStopStrInOutput,
-    string? User);
+    string? User,
+    IReadOnlyDictionary<int, float>? LogitBias = null,
+    bool? AddSpecialTokens = null);
 
 /// <summary>One prompt of /v1/completions: text, or token ids as given.</summary>
 internal sealed record PromptInput(string? Text, int[]? TokenIds);
@@ -28,7 +31,10 @@ internal sealed record ChatRequest(
     bool AddGenerationPrompt,
     bool Logprobs);
 
-/// <summary>Turns request JSON into the records above, rejecting anything malformed with a 400.</summary>
+/// <summary>
+/// Turns request JSON into the records above, rejecting anything malformed with a 400. Types only:
+/// values and limits are checked by <see cref="RequestValidator"/>, the path gRPC shares.
+/// </summary>
 internal static class ApiRequests
 {
     public static CommonParams ParseCommon(JsonFields f, int? logprobs)
@@ -42,7 +48,6 @@ internal static class ApiRequests
                     stop.Add(e.ValueKind == JsonValueKind.String ? e.GetString()! : throw JsonFields.TypeError("stop", "a string or an array of strings", e));
             else throw JsonFields.TypeError("stop", "a string or an array of strings", s);
         }
-        if (stop.Any(x => x.Length == 0)) throw ApiException.BadRequest("'stop' strings must not be empty.", "stop");
 
         var stopIds = new List<int>();
         if (f.Raw("stop_token_ids") is { } ids)
@@ -75,17 +80,35 @@ internal static class ApiRequests
             IgnoreEos = f.Bool("ignore_eos") ?? false,
             Logprobs = logprobs,
         };
-        // Validate now with max_tokens as given, so an n=0 or max_tokens=0 fails before tokenizing.
-        if ((sampling with { MaxTokens = maxTokens ?? Math.Max(1, sampling.MinTokens) }).Validate() is { } bad)
-            throw ApiException.BadRequest(bad.Message, bad.Param);
 
         return new CommonParams(
             f.String("model"), maxTokens, sampling, stop,
             f.Bool("stream") ?? false, includeUsage,
             f.Bool("skip_special_tokens") ?? true,
             f.Bool("include_stop_str_in_output") ?? false,
-            f.String("user"));
+            f.String("user"),
+            ParseLogitBias(f),
+            f.Bool("add_special_tokens"));
     }
+
+    /// <summary>OpenAI's logit_bias: {"token id": bias}. Its size and values are checked by the validator.</summary>
+    private static Dictionary<int, float>? ParseLogitBias(JsonFields f)
+    {
+        if (f.Raw("logit_bias") is not { } lb) return null;
+        if (lb.ValueKind != JsonValueKind.Object) throw JsonFields.TypeError("logit_bias", "an object mapping token ids to numbers", lb);
+        var bias = new Dictionary<int, float>();
+        foreach (var p in lb.EnumerateObject())
+        {
+            if (!int.TryParse(p.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int id))
+                throw new Serving.InvalidRequestException($"'logit_bias' keys must be token ids (non-negative integers), got '{Truncate(p.Name)}'.", "logit_bias");
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out double v) || !double.IsFinite(v))
+                throw JsonFields.TypeError("logit_bias", "an object mapping token ids to numbers", p.Value);
+            bias[id] = (float)Math.Clamp(v, -1e6, 1e6); // the validator names the real range
+        }
+        return bias;
+    }
+
+    private static string Truncate(string s) => s.Length <= 32 ? s : s[..32] + "...";
 
     public static CompletionRequest ParseCompletion(JsonElement root)
     {
@@ -142,16 +165,37 @@ internal static class ApiRequests
         if (f.Raw("tools") is { } tools)
             toolsJson = tools.ValueKind == JsonValueKind.Array ? tools.GetRawText() : throw JsonFields.TypeError("tools", "an array", tools);
 
-        Dictionary<string, object?>? kwargs = null;
-        if (f.Raw("chat_template_kwargs") is { } kw)
-        {
-            if (kw.ValueKind != JsonValueKind.Object) throw JsonFields.TypeError("chat_template_kwargs", "an object", kw);
-            kwargs = [];
-            foreach (var prop in kw.EnumerateObject()) kwargs[prop.Name] = ToPlain(prop.Value);
-        }
-
-        return new ChatRequest(ParseCommon(f, logprobs ? top ?? 0 : null), messagesJson, toolsJson, kwargs,
+        return new ChatRequest(ParseCommon(f, logprobs ? top ?? 0 : null), messagesJson, toolsJson, ParseTemplateKwargs(f),
             f.Bool("add_generation_prompt") ?? true, logprobs);
+    }
+
+    /// <summary>
+    /// The variables the chat renderer sets itself (ChatTemplate.Render: messages, tools,
+    /// add_generation_prompt and the tokenizer's special tokens) and the Jinja globals
+    /// (JinjaGlobals). A kwarg of the same name would replace them after the messages and tools
+    /// were validated, or a template's raise_exception, so such a kwarg is a 400.
+    /// </summary>
+    public static readonly FrozenSet<string> ReservedTemplateVariables = FrozenSet.ToFrozenSet(
+    [
+        "messages", "tools", "add_generation_prompt", "bos_token", "eos_token", "unk_token", "pad_token",
+        "namespace", "raise_exception", "strftime_now", "range", "dict", "loop",
+    ], StringComparer.Ordinal);
+
+    /// <summary>chat_template_kwargs (chat and /tokenize alike): an object of extra template variables, none of them reserved.</summary>
+    public static Dictionary<string, object?>? ParseTemplateKwargs(JsonFields f)
+    {
+        if (f.Raw("chat_template_kwargs") is not { } kw) return null;
+        if (kw.ValueKind != JsonValueKind.Object) throw JsonFields.TypeError("chat_template_kwargs", "an object", kw);
+        var kwargs = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var prop in kw.EnumerateObject())
+        {
+            if (ReservedTemplateVariables.Contains(prop.Name))
+                throw new Serving.InvalidRequestException(
+                    $"'chat_template_kwargs' must not set '{prop.Name}': the server sets it from the request (reserved: {string.Join(", ", ReservedTemplateVariables.Order(StringComparer.Ordinal))}).",
+                    "chat_template_kwargs");
+            kwargs[prop.Name] = ToPlain(prop.Value);
+        }
+        return kwargs;
     }
 
     private static int[] ReadIds(JsonElement arr)

@@ -5,21 +5,23 @@ using Microsoft.Extensions.Options;
 namespace Loom.Gateway.OpenAi;
 
 /// <summary>POST /v1/chat/completions: the model's own chat template, then the same run as completions.</summary>
-internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunner runner, IOptions<LoomApiOptions> options)
+internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunner runner, RequestGate gate, IOptions<LoomApiOptions> options)
 {
     public async Task HandleAsync(HttpContext ctx)
     {
         var ct = ctx.RequestAborted;
+        // First, before the body is read: past gateway.max_concurrent_requests this is a 429 at once.
+        using var slot = gate.Enter();
         using var doc = await ApiHttp.ReadJsonAsync(ctx, options.Value.MaxBodyBytes);
         var req = ApiRequests.ParseChat(doc.RootElement);
         var common = req.Common;
+        RequestValidator.Validate(common, 1, options.Value);
         var model = await served.ResolveAsync(common.Model, ct);
-        ApiEndpoints.CheckChoiceCount(common.Sampling.N, options.Value);
+        RequestValidator.ValidateForModel(common, model);
 
         string prompt = ApiEndpoints.RenderChat(model, req.MessagesJson, req.AddGenerationPrompt, req.ToolsJson, req.TemplateKwargs);
-        // The template already wrote BOS and friends; adding special tokens again would double them (vLLM does the same).
-        int[] ids = model.Tokenizer.Encode(prompt, addSpecialTokens: false);
-        GenerationRunner.CheckPrompt(model, ids, "messages");
+        // The template already wrote BOS and friends; adding special tokens again would double them (vLLM's default too).
+        int[] ids = PromptJobs.Tokenize(model, prompt, common.AddSpecialTokens ?? false, "messages");
         var job = new PromptJob(ids, GenerationRunner.Resolve(model, common.Sampling, common.MaxTokens, ids.Length, defaultMax: null));
 
         int n = common.Sampling.N;

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Loom.Gateway.OpenAi;
 
 /// <summary>POST /v1/completions: one or more prompts (text or token ids), streamed or not.</summary>
-internal sealed class CompletionsEndpoint(ServedModel served, GenerationRunner runner, IOptions<LoomApiOptions> options)
+internal sealed class CompletionsEndpoint(ServedModel served, GenerationRunner runner, RequestGate gate, IOptions<LoomApiOptions> options)
 {
     // OpenAI's legacy completions default; chat defaults to the rest of the context instead.
     private const int DefaultMaxTokens = 16;
@@ -13,22 +13,19 @@ internal sealed class CompletionsEndpoint(ServedModel served, GenerationRunner r
     public async Task HandleAsync(HttpContext ctx)
     {
         var ct = ctx.RequestAborted;
+        // First, before the body is read: past gateway.max_concurrent_requests this is a 429 at once.
+        using var slot = gate.Enter();
         using var doc = await ApiHttp.ReadJsonAsync(ctx, options.Value.MaxBodyBytes);
         var req = ApiRequests.ParseCompletion(doc.RootElement);
         var common = req.Common;
+        RequestValidator.Validate(common, req.Prompts.Count, options.Value);
         var model = await served.ResolveAsync(common.Model, ct);
-        ApiEndpoints.CheckChoiceCount(req.Prompts.Count * common.Sampling.N, options.Value);
 
-        var jobs = new List<PromptJob>(req.Prompts.Count);
+        var jobs = PromptJobs.ForCompletions(model, req.Prompts, common, DefaultMaxTokens);
         var echoTexts = new List<string>();
-        foreach (var p in req.Prompts)
-        {
-            // vLLM adds the tokenizer's special tokens (e.g. BOS) to text prompts; token-id prompts are taken as given.
-            int[] ids = p.TokenIds ?? model.Tokenizer.Encode(p.Text!, addSpecialTokens: true);
-            GenerationRunner.CheckPrompt(model, ids, "prompt");
-            jobs.Add(new PromptJob(ids, GenerationRunner.Resolve(model, common.Sampling, common.MaxTokens, ids.Length, DefaultMaxTokens)));
-            if (req.Echo) echoTexts.Add(p.Text ?? model.Tokenizer.Decode(ids, common.SkipSpecialTokens));
-        }
+        if (req.Echo)
+            for (int p = 0; p < jobs.Count; p++)
+                echoTexts.Add(req.Prompts[p].Text ?? model.Tokenizer.Decode(jobs[p].TokenIds, common.SkipSpecialTokens));
 
         int n = common.Sampling.N, choices = jobs.Count * n;
         string id = "cmpl-" + Guid.NewGuid().ToString("N");

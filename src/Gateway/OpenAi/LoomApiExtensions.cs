@@ -19,12 +19,14 @@ public static class LoomApiExtensions
         services.TryAddSingleton<IModelTextFactory, HfModelTextFactory>();
         services.TryAddSingleton<LoomMetrics>();
         services.TryAddSingleton<ApiKeys>();
+        services.TryAddSingleton<RequestGate>();
         services.TryAddSingleton<ServedModel>();
         services.TryAddSingleton<GenerationRunner>();
         services.TryAddSingleton<ApiEndpoints>();
         services.TryAddSingleton<CompletionsEndpoint>();
         services.TryAddSingleton<ChatCompletionsEndpoint>();
-        services.AddGrpc();
+        // Every gRPC method checks the API key before it runs.
+        services.AddGrpc(o => o.Interceptors.Add<ApiKeyInterceptor>());
         return services;
     }
 

@@ -11,8 +11,9 @@ public interface IGenerationClient
     Task<ModelInfo> GetModelInfoAsync(CancellationToken cancellationToken);
 
     /// <summary>
-    /// Streams the request's token deltas. Throws <see cref="ArgumentException"/> subclasses with
-    /// a parameter name for bad input, and <see cref="OverloadedException"/> when no worker can take it.
+    /// Streams the request's token deltas. Throws <see cref="InvalidRequestException"/> (with the
+    /// parameter's name) for bad input, <see cref="TooManyRequestsException"/> when every queue is
+    /// full, and <see cref="OverloadedException"/> when no worker can take it; anything else is a 500.
     /// Cancelling the token aborts the request on its worker.
     /// </summary>
     IAsyncEnumerable<TokenDelta> GenerateAsync(GenerationRequest request, CancellationToken cancellationToken);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 
 namespace Loom.Gateway.Tokenization;
@@ -18,6 +19,13 @@ public sealed class ByteTokenizer(int vocabSize) : ITokenizer
         var ids = new int[bytes.Length];
         for (int i = 0; i < bytes.Length; i++) ids[i] = bytes[i];
         return ids;
+    }
+
+    /// <summary>One token per UTF-8 byte: the length is known before encoding anything.</summary>
+    public bool TryEncode(string text, bool addSpecialTokens, int maxTokens, [NotNullWhen(true)] out int[]? ids)
+    {
+        ids = Encoding.UTF8.GetByteCount(text) <= maxTokens ? Encode(text, addSpecialTokens) : null;
+        return ids is not null;
     }
 
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = true)

@@ -26,6 +26,8 @@ internal sealed class CharBpeModel : IBpeWordModel
     // True when no vocabulary entry has '▁' right after another character: then no token can
     // span such a boundary, so a long text splits there exactly into short pieces.
     private readonly bool _splitAtSpaceMarks;
+    private readonly int _maxTokenLength;
+    private readonly bool _perCodePointBound;
 
     public CharBpeModel(Dictionary<string, int> vocab, List<(string A, string B)> merges, bool byteFallback, string? unkToken,
         bool fuseUnk, bool ignoreMerges)
@@ -64,7 +66,35 @@ internal sealed class CharBpeModel : IBpeWordModel
         }
         _unkId = unkToken is not null && vocab.TryGetValue(unkToken, out int unk) ? unk : null;
         _fuseUnk = fuseUnk;
+        // UTF-16 length bounds a token's code points from above, which keeps MinTokens a lower bound.
+        _maxTokenLength = Math.Max(1, vocab.Keys.Select(k => k.Length).DefaultIfEmpty(1).Max());
+        bool everyByte = _byteIds is not null && Array.TrueForAll(_byteIds, id => id >= 0);
+        _perCodePointBound = everyByte || (_unkId is not null && !fuseUnk);
         _ignoreMerges = ignoreMerges;
+    }
+
+    /// <summary>
+    /// Each token is a vocabulary entry (at most <see cref="_maxTokenLength"/> code points), a
+    /// byte-fallback token (part of one code point) or unk for one code point: so a word of c code
+    /// points is at least c / that many tokens. Not when unknown characters can vanish (no unk, no
+    /// complete byte fallback) or fuse into one unk (fuse_unk): then 0 is the only sound bound.
+    /// </summary>
+    public int MinTokens(string word)
+    {
+        if (!_perCodePointBound)
+        {
+            return 0;
+        }
+        int codePoints = word.Length;
+        for (int i = 0; i + 1 < word.Length; i++)
+        {
+            if (char.IsHighSurrogate(word[i]) && char.IsLowSurrogate(word[i + 1]))
+            {
+                codePoints--;
+                i++;
+            }
+        }
+        return (codePoints + _maxTokenLength - 1) / _maxTokenLength;
     }
 
     public void EncodeWord(string word, List<int> ids)
@@ -92,7 +122,7 @@ internal sealed class CharBpeModel : IBpeWordModel
 
     private void EncodePiece(string word, List<int> ids) => ids.AddRange(Merge(word));
 
-    private static long Key(int a, int b) => ((long)a << 32) | (uint)b;
+    private static long Key(int a, int b) => BpeMerge.Key(a, b);
 
     private int[] Merge(string word)
     {
@@ -146,62 +176,6 @@ internal sealed class CharBpeModel : IBpeWordModel
             // Without an unk token HF fails the encode; dropping the char is the lenient choice.
         }
 
-        int count = sym.Count;
-        if (count < 2)
-        {
-            return [.. sym];
-        }
-        var ids = sym.ToArray();
-        var prev = new int[count];
-        var next = new int[count];
-        for (int i = 0; i < count; i++)
-        {
-            prev[i] = i - 1;
-            next[i] = i + 1 < count ? i + 1 : -1;
-        }
-        var alive = new bool[count];
-        Array.Fill(alive, true);
-        var queue = new PriorityQueue<int, long>();
-        for (int i = 0; i + 1 < count; i++)
-        {
-            if (_merges.TryGetValue(Key(ids[i], ids[i + 1]), out var m))
-            {
-                queue.Enqueue(i, ((long)m.Rank << 32) | (uint)i);
-            }
-        }
-        while (queue.TryDequeue(out int pos, out long priority))
-        {
-            int right = next[pos];
-            if (!alive[pos] || right < 0)
-            {
-                continue;
-            }
-            // Stale entry: the pair at pos changed since it was queued.
-            if (!_merges.TryGetValue(Key(ids[pos], ids[right]), out var m) || m.Rank != (int)(priority >> 32))
-            {
-                continue;
-            }
-            ids[pos] = m.NewId;
-            alive[right] = false;
-            next[pos] = next[right];
-            if (next[pos] >= 0)
-            {
-                prev[next[pos]] = pos;
-            }
-            if (prev[pos] >= 0 && _merges.TryGetValue(Key(ids[prev[pos]], ids[pos]), out var left))
-            {
-                queue.Enqueue(prev[pos], ((long)left.Rank << 32) | (uint)prev[pos]);
-            }
-            if (next[pos] >= 0 && _merges.TryGetValue(Key(ids[pos], ids[next[pos]]), out var after))
-            {
-                queue.Enqueue(pos, ((long)after.Rank << 32) | (uint)pos);
-            }
-        }
-        var output = new List<int>(count);
-        for (int i = 0; i >= 0; i = next[i])
-        {
-            output.Add(ids[i]);
-        }
-        return [.. output];
+        return BpeMerge.Merge([.. sym], _merges);
     }
 }

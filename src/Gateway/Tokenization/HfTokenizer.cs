@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 
 namespace Loom.Gateway.Tokenization;
@@ -120,8 +121,92 @@ public sealed class HfTokenizer : ITokenizer
 
     public int[] Encode(string text, bool addSpecialTokens = false)
     {
+        TryEncode(text, addSpecialTokens, int.MaxValue, out var ids);
+        return ids!;
+    }
+
+    /// <summary>
+    /// <see cref="Encode"/> with the length check first. Added tokens, the normalizer and the
+    /// pre-tokenizer run over the text (linear passes, no merging); then, if even the least each
+    /// word can become (<see cref="IBpeWordModel.MinTokens"/>) sums past <paramref name="maxTokens"/>,
+    /// the text is refused having merged nothing. Otherwise words are merged in order, and the encode
+    /// stops as soon as the ids so far plus the least the remaining words can become pass the limit.
+    /// Merging is the costly step (most of the time, and quadratic for long words in the library), so
+    /// a prompt of megabytes is refused after merging few or none of its words.
+    /// </summary>
+    public bool TryEncode(string text, bool addSpecialTokens, int maxTokens, [NotNullWhen(true)] out int[]? ids)
+    {
         ArgumentNullException.ThrowIfNull(text);
-        var ids = new List<int>(text.Length / 3 + 4);
+        ids = null;
+        var pieces = Split(text);
+        bool bounded = maxTokens < int.MaxValue;
+        int[]? floors = null;
+        long floor = 0;
+        if (bounded)
+        {
+            floors = new int[pieces.Count];
+            for (int i = 0; i < pieces.Count; i++)
+            {
+                floors[i] = pieces[i].Word is { } w ? _model.MinTokens(w) : 1;
+                floor += floors[i];
+            }
+            if (floor > maxTokens)
+            {
+                return false;
+            }
+        }
+        var list = new List<int>(Math.Min(text.Length / 3 + 4, bounded ? maxTokens + 1 : int.MaxValue));
+        long merged = 0;
+        try
+        {
+            for (int i = 0; i < pieces.Count; i++)
+            {
+                var (word, id) = pieces[i];
+                if (word is null)
+                {
+                    list.Add(id);
+                }
+                else
+                {
+                    _model.EncodeWord(word, list);
+                    merged += word.Length;
+                }
+                if (bounded)
+                {
+                    floor -= floors![i];
+                    if (list.Count + floor > maxTokens)
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Interlocked.Add(ref _charsMerged, merged);
+        }
+        // The post-processor only adds ids (BOS, EOS), so the bound above held for the final count too.
+        var result = addSpecialTokens ? _postProcessor.Apply(list) : [.. list];
+        if (result.Length > maxTokens)
+        {
+            return false;
+        }
+        ids = result;
+        return true;
+    }
+
+    /// <summary>The BPE model (tests hold its long-word path to the library's ids).</summary>
+    internal IBpeWordModel Model => _model;
+
+    /// <summary>Characters of words merged so far by this tokenizer (tests show the length check merges little).</summary>
+    internal long CharsMerged => Interlocked.Read(ref _charsMerged);
+
+    private long _charsMerged;
+
+    /// <summary>The text as added-token ids (Word null) and pre-tokenized words, in order: HF's pipeline up to the model.</summary>
+    private List<(string? Word, int Id)> Split(string text)
+    {
+        var pieces = new List<(string? Word, int Id)>();
         var segments = new List<(string Text, HfAddedToken? Token, int Offset)>();
         var normalizedSegments = new List<(string Text, HfAddedToken? Token, int Offset)>();
         var words = new List<string>();
@@ -130,7 +215,7 @@ public sealed class HfTokenizer : ITokenizer
         {
             if (token is not null)
             {
-                ids.Add(token.Id);
+                pieces.Add((null, token.Id));
                 continue;
             }
             string normalized = _normalizer?.Apply(segment) ?? segment;
@@ -140,18 +225,18 @@ public sealed class HfTokenizer : ITokenizer
             {
                 if (innerToken is not null)
                 {
-                    ids.Add(innerToken.Id);
+                    pieces.Add((null, innerToken.Id));
                     continue;
                 }
                 words.Clear();
                 _preTokenizer.PreTokenize(piece, atStart: pieceOffset == 0, words);
                 foreach (string word in words)
                 {
-                    _model.EncodeWord(word, ids);
+                    pieces.Add((word, 0));
                 }
             }
         }
-        return addSpecialTokens ? _postProcessor.Apply(ids) : [.. ids];
+        return pieces;
     }
 
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = true)

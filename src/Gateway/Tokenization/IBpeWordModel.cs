@@ -4,4 +4,11 @@ namespace Loom.Gateway.Tokenization;
 internal interface IBpeWordModel
 {
     void EncodeWord(string word, List<int> ids);
+
+    /// <summary>
+    /// A lower bound on how many ids <see cref="EncodeWord"/> appends for <paramref name="word"/>,
+    /// found without merging (cheap, linear): what lets a prompt be refused for its length before
+    /// it is tokenized (<see cref="HfTokenizer.TryEncode"/>). Never more than the real count.
+    /// </summary>
+    int MinTokens(string word);
 }

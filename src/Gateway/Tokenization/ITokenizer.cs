@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Loom.Gateway.Tokenization;
 
 /// <summary>A Hugging Face tokenizer (tokenizer.json), as the gateway uses it.</summary>
@@ -7,6 +9,19 @@ public interface ITokenizer
 
     /// <summary>Token ids of <paramref name="text"/>; special tokens written in the text are recognised as such.</summary>
     int[] Encode(string text, bool addSpecialTokens = false);
+
+    /// <summary>
+    /// <see cref="Encode"/> with a length check that runs first: false (ids null) when the text has
+    /// more than <paramref name="maxTokens"/> tokens. Tokenizers that can tell early stop there
+    /// rather than tokenize the rest (<see cref="HfTokenizer"/>); this default tokenizes it all.
+    /// </summary>
+    bool TryEncode(string text, bool addSpecialTokens, int maxTokens, [NotNullWhen(true)] out int[]? ids)
+    {
+        ids = Encode(text, addSpecialTokens);
+        if (ids.Length <= maxTokens) return true;
+        ids = null;
+        return false;
+    }
 
     string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = true);
 

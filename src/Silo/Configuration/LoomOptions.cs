@@ -105,6 +105,8 @@ public sealed class LoomOptions
 
         /// <summary>Seconds a request may wait for its first token (queueing included) before a 504; 0 = no deadline.</summary>
         [ConfigurationKeyName("first_token_timeout_s")] public double FirstTokenTimeoutSeconds { get; set; } = 120;
+        /// <summary>Generation requests open on one gateway at once; past it, 429 with Retry-After. 0 = unlimited.</summary>
+        [ConfigurationKeyName("max_concurrent_requests")] public int MaxConcurrentRequests { get; set; } = 1024;
     }
 
     /// <summary>The first invalid setting as (key, message), or null when all are valid.</summary>
@@ -150,6 +152,7 @@ public sealed class LoomOptions
         if (g.GrpcPort is < 0 or > 65535) return ("gateway.grpc_port", $"must be a port number, got {g.GrpcPort}");
         if (g.MaxBodyBytes < 1) return ("gateway.max_body_bytes", $"must be positive, got {g.MaxBodyBytes}");
         if (!(g.FirstTokenTimeoutSeconds >= 0)) return ("gateway.first_token_timeout_s", $"must be 0 (none) or positive, got {g.FirstTokenTimeoutSeconds}");
+        if (g.MaxConcurrentRequests < 0) return ("gateway.max_concurrent_requests", $"must be 0 (unlimited) or positive, got {g.MaxConcurrentRequests}");
         return null;
     }
 }

@@ -211,9 +211,9 @@ public sealed class ClusterErrorTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ClusterArgumentException_Is400_WithParam()
+    public async Task ClusterInvalidRequest_Is400_WithParam()
     {
-        _server.Cluster.Throw = new ArgumentOutOfRangeException("max_tokens", "too many for this worker");
+        _server.Cluster.Throw = new InvalidRequestException("too many for this worker", "max_tokens");
         using var resp = await _server.PostJsonAsync("v1/chat/completions", Body);
         Assert.Equal(HttpStatusCode.BadRequest, resp.StatusCode);
         ErrorShape.Assert(await resp.Content.ReadAsStringAsync(), "max_tokens");

@@ -21,14 +21,18 @@ public sealed class LoomTestServer : IAsyncDisposable
     private readonly WebApplication _app;
 
     public FakeGenerationClient Cluster { get; }
+    /// <summary>Everything the server logged (at Information and above).</summary>
+    public TestLogSink Logs { get; }
     public TestChatTemplate Template { get; } = new();
     public Uri BaseUri { get; }
     public Uri GrpcUri { get; }
     public HttpClient Http { get; }
+    public IServiceProvider Services => _app.Services;
 
-    private LoomTestServer(WebApplication app, FakeGenerationClient cluster, TestChatTemplate template, int httpPort, int grpcPort)
+    private LoomTestServer(WebApplication app, FakeGenerationClient cluster, TestChatTemplate template, TestLogSink logs, int httpPort, int grpcPort)
     {
         _app = app;
+        Logs = logs;
         Cluster = cluster;
         Template = template;
         BaseUri = new Uri($"http://127.0.0.1:{httpPort}/");
@@ -36,12 +40,15 @@ public sealed class LoomTestServer : IAsyncDisposable
         Http = new HttpClient { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(30) };
     }
 
-    public static async Task<LoomTestServer> StartAsync(Action<LoomApiOptions>? configure = null, FakeGenerationClient? cluster = null, bool withTemplate = true)
+    public static async Task<LoomTestServer> StartAsync(Action<LoomApiOptions>? configure = null, FakeGenerationClient? cluster = null, bool withTemplate = true,
+        Loom.Gateway.Tokenization.ITokenizer? tokenizer = null)
     {
         cluster ??= new FakeGenerationClient();
         var template = new TestChatTemplate();
+        var logs = new TestLogSink();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
         builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(logs);
         ListenOptions? http = null, grpc = null;
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -49,12 +56,12 @@ public sealed class LoomTestServer : IAsyncDisposable
             k.Listen(IPAddress.Loopback, 0, l => { l.Protocols = HttpProtocols.Http2; grpc = l; });
         });
         builder.Services.AddSingleton<IGenerationClient>(cluster);
-        builder.Services.AddSingleton<IModelTextFactory>(new TestTextFactory(withTemplate ? template : null));
+        builder.Services.AddSingleton<IModelTextFactory>(new TestTextFactory(withTemplate ? template : null, tokenizer));
         builder.Services.AddLoomApi(configure);
         var app = builder.Build();
         app.MapLoomApi();
         await app.StartAsync();
-        return new LoomTestServer(app, cluster, template, http!.IPEndPoint!.Port, grpc!.IPEndPoint!.Port);
+        return new LoomTestServer(app, cluster, template, logs, http!.IPEndPoint!.Port, grpc!.IPEndPoint!.Port);
     }
 
     public Task<HttpResponseMessage> PostJsonAsync(string path, string json, string? apiKey = null, CancellationToken ct = default)

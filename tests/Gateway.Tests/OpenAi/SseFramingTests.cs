@@ -91,7 +91,9 @@ public sealed class SseFramingTests : IAsyncLifetime
         var events = LoomTestServer.SseEvents(await resp.Content.ReadAsStringAsync());
         Assert.Equal("[DONE]", events[^1]);
         var error = JsonDocument.Parse(events[^2]).RootElement.GetProperty("error");
-        Assert.Contains("worker lost", error.GetProperty("message").GetString());
+        // The worker's own text is logged, never sent (issue 12: a 500 says nothing internal).
+        Assert.DoesNotContain("worker lost", error.GetProperty("message").GetString());
+        Assert.Equal("generation_failed", error.GetProperty("code").GetString());
         Assert.Equal("server_error", error.GetProperty("type").GetString());
     }
 }

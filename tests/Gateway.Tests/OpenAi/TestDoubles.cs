@@ -71,7 +71,10 @@ public sealed class TestChatTemplate : IChatTemplate
         foreach (var m in doc.RootElement.EnumerateArray())
         {
             string content = m.GetProperty("content").GetString() ?? "";
-            if (content.Contains("RAISE")) throw new InvalidOperationException("Conversation roles must alternate user/assistant");
+            // raise_exception surfaces from ChatTemplate as a ChatTemplateException: the user's fault, a 400.
+            if (content.Contains("RAISE")) throw new ChatTemplateException("Conversation roles must alternate user/assistant");
+            // Anything else escaping a template is the server's fault: a 500 that says nothing internal.
+            if (content.Contains("CRASH")) throw new ArgumentOutOfRangeException("index", "template internals at 0x7f3a");
             sb.Append("<|im_start|>").Append(m.GetProperty("role").GetString()).Append('\n').Append(content).Append("<|im_end|>\n");
         }
         if (addGenerationPrompt) sb.Append("<|im_start|>assistant\n");
@@ -80,9 +83,9 @@ public sealed class TestChatTemplate : IChatTemplate
     }
 }
 
-public sealed class TestTextFactory(TestChatTemplate? template) : IModelTextFactory
+public sealed class TestTextFactory(TestChatTemplate? template, ITokenizer? tokenizer = null) : IModelTextFactory
 {
-    public ITokenizer CreateTokenizer(ModelInfo info) => new ByteTokenizer();
+    public ITokenizer CreateTokenizer(ModelInfo info) => tokenizer ?? new ByteTokenizer();
     public IChatTemplate? CreateChatTemplate(ModelInfo info) => template;
 }
 
@@ -97,6 +100,8 @@ public sealed class FakeGenerationClient : IGenerationClient
     public Func<GenerationRequest, int, string> Script { get; set; } = (_, i) => i == 0 ? "Hello, world." : $"Sample {i} says hi.";
     public TimeSpan TokenDelay { get; set; }
     public Exception? Throw { get; set; }
+    /// <summary>While set and not completed, every request waits here before its first token (holds its gateway slot).</summary>
+    public TaskCompletionSource? Hold { get; set; }
     public Func<IReadOnlyList<WorkerStats>>? Stats { get; set; } = () => [new(2, 1, 100, 60, 40, 5, 0.4, 1000, 250, 3, 0, 0)];
     public bool EndStreamEarly { get; set; }
     public string? FailWith { get; set; }
@@ -114,6 +119,7 @@ public sealed class FakeGenerationClient : IGenerationClient
     {
         Requests.Enqueue(request);
         if (Throw is { } t) throw t;
+        if (Hold is { } hold) await hold.Task.WaitAsync(ct);
         var s = request.Sampling;
         var scripts = Enumerable.Range(0, s.N).Select(i => new ByteTokenizer().Encode(Script(request, i)).ToList()).ToArray();
         var done = new bool[s.N];

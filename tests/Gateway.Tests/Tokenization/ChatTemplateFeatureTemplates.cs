@@ -1,8 +1,10 @@
 namespace Loom.Gateway.Tests.Tokenization;
 
 /// <summary>Templates written for Loom's tests (no third-party licence) that exercise the Jinja
-/// subset broadly. They avoid printing booleans, None and lists of strings directly, where
-/// @huggingface/jinja (JS formatting) and Python Jinja differ; Loom follows Python there.</summary>
+/// subset broadly. They avoid printing booleans, None and lists of strings directly, and the
+/// length of text past the BMP (JS counts UTF-16 units, Python code points), where
+/// @huggingface/jinja and Python Jinja differ; Loom follows Python there. Filters that give
+/// generators in Python (items, map) go through list before length, as Python needs.</summary>
 internal static class ChatTemplateFeatureTemplates
 {
     private const string Loops = """
@@ -40,7 +42,7 @@ internal static class ChatTemplateFeatureTemplates
         {{ 'T' if (1 < 2 and 2 <= 2 and 3 > 2 and 3 >= 3 and 1 != 2 and not 1 == 2) else 'F' }} {{ 'T' if none is none and x is undefined and s is string and 3 is number else 'F' }}
         {%- set d = {'b': 2, 'a': 1, 'c': {'x': [1, 2]}} %}
         {% for k, v in d.items() %}{{ k }}={{ v | tojson }};{% endfor %} {% for k in d %}{{ k }}{% endfor %} {{ d.get('a') }} {{ d.get('zz', 'dflt') }} {{ d['c']['x'][1] }} {{ d.c.x | length }}
-        {% for k, v in d | dictsort %}{{ k }}{% endfor %} {{ d | items | length }} {{ d.keys() | list | length }}
+        {% for k, v in d | dictsort %}{{ k }}{% endfor %} {{ d | items | list | length }} {{ d.keys() | list | length }}
         {{ undefined_thing | default('fallback') }} {{ '' | default('empty', true) }} {{ [3, 1, 2] | first }} {{ [3, 1, 2] | last }} {{ 'hello world' | title }} {{ 'hello' | capitalize }}
         {{ 'a-b-c' | replace('-', '+') }} {{ '42' | int + 1 }} {{ 'x' ~ 5 ~ 'y' }} {{ 'a' + 'b' }}
         {{ 'T' if s.startswith('  He') }}{{ 'T' if s.endswith('x') else 'F' }} {{ 'A' if 'abc'.startswith(('x', 'a')) }} {{ range(3) | list | length }} {{ range(1, 10, 3) | join(',') }}
@@ -58,7 +60,7 @@ internal static class ChatTemplateFeatureTemplates
         <start>
           {% for m in messages %}
             {{ m.role }}
-            {%- if m.content is string %} {{ m.content | length }}{% endif %}
+            {%- if m.content is string %} {{ 'long' if m.content | length > 8 else 'short' }}{% endif %}
 
           {% endfor %}
         {{- ' tight ' -}}

@@ -127,10 +127,16 @@ public sealed class JinjaTemplateTests
     [InlineData("{{ 1 + }}", "Unexpected")]
     [InlineData("{% for x in %}{% endfor %}", "Unexpected")]
     [InlineData("{% frobnicate %}", "Unknown or unexpected tag 'frobnicate'")]
+    [InlineData("{% do x.append(1) %}", "comes from a Jinja2 extension that transformers does not enable")]
+    [InlineData("{% for x in y recursive %}{% endfor %}", "Recursive for loops are not supported")]
     [InlineData("{{ 'abc }}", "Unterminated string")]
     [InlineData("{{ x", "Unclosed tag")]
     [InlineData("{# x", "Unclosed comment")]
     [InlineData("line1\nline2 {% endfor %}", "template line 2")]
+    // Python accepts these; Loom refuses them by name rather than render something else.
+    [InlineData("{{ '\\N{BULLET}' }}", "\\N{...} escapes are not supported")]
+    [InlineData("{{ 99999999999999999999 }}", "does not fit in 64 bits")]
+    [InlineData("{{ 0x }}", "Invalid integer literal")]
     public void SyntaxErrors(string template, string message)
     {
         var e = Assert.Throws<JinjaException>(() => new JinjaTemplate(template));
@@ -147,6 +153,10 @@ public sealed class JinjaTemplateTests
     [InlineData("{{ [1] - 1 }}", "Unsupported operand")]
     [InlineData("{% set y = 1 %}{% set y.a = 2 %}", "non-namespace")]
     [InlineData("\n\n{{ 1 < 'a' }}", "template line 3")]
+    // Python renders these; Loom refuses them by name rather than render something else.
+    [InlineData("{{ '%s!' % 'x' }}", "printf-style '%' string formatting is not supported")]
+    [InlineData("{{ [1, 2] | batch(1) }}", "Filter 'batch' is a Jinja2 builtin that Loom's chat template renderer does not implement")]
+    [InlineData("{{ '{:>5}'.format('a') }}", "str.format field '{:>5}' uses a conversion, format spec or lookup")]
     public void RenderErrors(string template, string message)
     {
         var e = Assert.Throws<JinjaException>(() => R(template, new { x = 1 }));

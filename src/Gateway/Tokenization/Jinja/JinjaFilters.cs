@@ -12,24 +12,27 @@ internal static partial class JinjaFilters
 
     public static object? Apply(string name, object? v, List<object?> args, JinjaDict kwargs)
     {
+        switch (name)
+        {
+            // The filters that make (or keep) Markup; every other filter sees plain strings.
+            case "safe": return v is JinjaMarkup ? v : new JinjaMarkup(JinjaValues.ToStr(v));
+            case "escape" or "e": return v is JinjaMarkup ? v : new JinjaMarkup(JinjaMarkup.Escape(JinjaValues.ToStr(v)));
+            case "string" when v is JinjaMarkup: return v;
+        }
+        v = JinjaMarkup.Plain(v);
+        JinjaMarkup.Unwrap(args, kwargs);
+
         object? Arg(int i, string key, object? fallback = null) =>
             i < args.Count ? args[i] : kwargs.TryGetValue(key, out var x) ? x : fallback;
 
         switch (name)
         {
-            case "tojson":
-                var indent = Arg(0, "indent");
-                return JinjaJson.Dumps(v, indent switch
-                {
-                    long n => new string(' ', (int)n),
-                    string s => s,
-                    _ => null,
-                }, JinjaValues.IsTruthy(Arg(99, "sort_keys")), JinjaValues.IsTruthy(Arg(99, "ensure_ascii")));
+            case "tojson": return JinjaJson.Dumps(v, JinjaJson.Options.FromArguments(args, kwargs));
             case "trim": return JinjaMethods.Strip(Str(v), Arg(0, "chars"), true, true);
             case "length" or "count":
                 return v switch
                 {
-                    string s => (long)s.Length,
+                    string s => (long)StringInfoHelper.Length(s),
                     List<object?> l => (long)l.Count,
                     JinjaDict d => (long)d.Count,
                     JinjaNamespace ns => (long)ns.Attributes.Count,
@@ -53,8 +56,6 @@ internal static partial class JinjaFilters
                 return string.Join(Arg(0, "d", "") as string ?? "", items.Select(JinjaValues.ToStr));
             case "list": return JinjaValues.Iterate(v).ToList();
             case "string": return JinjaValues.ToStr(v);
-            case "safe": return v;
-            case "escape" or "e": return Escape(JinjaValues.ToStr(v));
             case "upper": return Str(v).ToUpperInvariant();
             case "lower": return Str(v).ToLowerInvariant();
             case "capitalize":
@@ -73,7 +74,7 @@ internal static partial class JinjaFilters
                 var l2 = JinjaValues.Iterate(v);
                 return l2.Count > 0 ? l2[^1] : JinjaUndefined.Instance;
             case "reverse":
-                return v is string rs ? new string(rs.Reverse().ToArray()) : Enumerable.Reverse(JinjaValues.Iterate(v)).ToList();
+                return v is string rs ? string.Concat(Enumerable.Reverse(StringInfoHelper.CodePoints(rs))) : Enumerable.Reverse(JinjaValues.Iterate(v)).ToList();
             case "replace":
                 return JinjaMethods.Replace(JinjaValues.ToStr(v), Str(Arg(0, "old")), Str(Arg(1, "new")), Arg(2, "count"));
             case "int": return ToInt(v, Arg(0, "default", 0L));
@@ -90,11 +91,13 @@ internal static partial class JinjaFilters
                     _ => Math.Round(rv, precision, MidpointRounding.ToEven),
                 };
             case "map": return Map(v, args, kwargs);
+            // Jinja2 runs map/select/reject only `if seq:`, so None (a template's `tools` when the
+            // request has none) filters to nothing instead of failing.
             case "select" or "reject":
-                return Select(JinjaValues.Iterate(v), x => x, args, 0, name == "select");
+                return Select(IterateIfTruthy(v), x => x, args, 0, name == "select");
             case "selectattr" or "rejectattr":
                 var path = Arg(0, "attribute");
-                return Select(JinjaValues.Iterate(v), x => GetPath(x, path), args, 1, name == "selectattr");
+                return Select(IterateIfTruthy(v), x => GetPath(x, path), args, 1, name == "selectattr");
             case "unique":
                 var seen = new List<object?>();
                 var uattr = Arg(1, "attribute");
@@ -113,15 +116,10 @@ internal static partial class JinjaFilters
                 bool reverse = JinjaValues.IsTruthy(Arg(0, "reverse"));
                 bool cs = JinjaValues.IsTruthy(Arg(1, "case_sensitive"));
                 var sattr = Arg(2, "attribute");
-                var sorted = JinjaValues.Iterate(v).ToList();
-                var cmp = Comparer<object?>.Create((a, b) => JinjaValues.Compare(
+                // Python's sorted(reverse=True) keeps equal items in their original order, so the
+                // comparison is flipped rather than the sorted list reversed.
+                return JinjaValues.Sort(JinjaValues.Iterate(v), (a, b) => (reverse ? -1 : 1) * JinjaValues.Compare(
                     Fold(sattr is null ? a : GetPath(a, sattr), cs), Fold(sattr is null ? b : GetPath(b, sattr), cs)));
-                sorted = [.. sorted.Order(cmp)];
-                if (reverse)
-                {
-                    sorted.Reverse();
-                }
-                return sorted;
             case "dictsort":
                 if (v is not JinjaDict dd)
                 {
@@ -129,12 +127,9 @@ internal static partial class JinjaFilters
                 }
                 bool dcs = JinjaValues.IsTruthy(Arg(0, "case_sensitive"));
                 int by = Arg(1, "by", "key") as string == "value" ? 1 : 0;
-                var pairs = dd.Select(kv => new List<object?> { kv.Key, kv.Value })
-                    .Order(Comparer<List<object?>>.Create((a, b) => JinjaValues.Compare(Fold(a[by], dcs), Fold(b[by], dcs)))).ToList();
-                if (JinjaValues.IsTruthy(Arg(2, "reverse")))
-                {
-                    pairs.Reverse();
-                }
+                int sign = JinjaValues.IsTruthy(Arg(2, "reverse")) ? -1 : 1;
+                var pairs = JinjaValues.Sort(dd.Select(kv => new List<object?> { kv.Key, kv.Value }),
+                    (a, b) => sign * JinjaValues.Compare(Fold(a[by], dcs), Fold(b[by], dcs)));
                 return pairs.Cast<object?>().ToList();
             case "sum":
                 var sumAttr = Arg(0, "attribute");
@@ -159,9 +154,20 @@ internal static partial class JinjaFilters
                 return best;
             case "indent": return Indent(JinjaValues.ToStr(v), Arg(0, "width", 4L), JinjaValues.IsTruthy(Arg(1, "first")), JinjaValues.IsTruthy(Arg(2, "blank")));
             case "wordcount": return (long)Str(v).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Length;
-            default: throw new JinjaException($"Unknown filter '{name}'");
+            default:
+                throw new JinjaException(UnimplementedBuiltins.Contains(name)
+                    ? $"Filter '{name}' is a Jinja2 builtin that Loom's chat template renderer does not implement"
+                    : $"Unknown filter '{name}'");
         }
     }
+
+    // Jinja2's builtin filters left out because no published chat template uses them; naming them
+    // in the error tells a template author it is Loom, not the template, that lacks the filter.
+    private static readonly HashSet<string> UnimplementedBuiltins =
+    [
+        "attr", "batch", "center", "filesizeformat", "forceescape", "format", "groupby", "pprint", "random",
+        "slice", "striptags", "truncate", "urlencode", "urlize", "wordwrap", "xmlattr",
+    ];
 
     private static string Str(object? v) => v switch
     {
@@ -188,9 +194,11 @@ internal static partial class JinjaFilters
         return item;
     }
 
+    private static List<object?> IterateIfTruthy(object? v) => JinjaValues.IsTruthy(v) ? JinjaValues.Iterate(v) : [];
+
     private static List<object?> Map(object? v, List<object?> args, JinjaDict kwargs)
     {
-        var items = JinjaValues.Iterate(v);
+        var items = IterateIfTruthy(v);
         if (kwargs.TryGetValue("attribute", out var attr))
         {
             kwargs.TryGetValue("default", out var dflt);
@@ -238,9 +246,6 @@ internal static partial class JinjaFilters
         string s when double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double d) => d,
         _ => fallback is long fl ? fl : fallback as double? ?? 0,
     };
-
-    private static string Escape(string s) => s.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal)
-        .Replace(">", "&gt;", StringComparison.Ordinal).Replace("\"", "&#34;", StringComparison.Ordinal).Replace("'", "&#39;", StringComparison.Ordinal);
 
     private static string Indent(string s, object? width, bool first, bool blank)
     {

@@ -6,7 +6,8 @@ namespace Loom.Gateway.Tokenization;
 // Measured on 53 real templates: Fluid parsed 4, Scriban 8 (see NOTES.md, "Jinja"). Templates
 // lean on Python semantics (string methods, loop.*, namespace(), tojson as json.dumps) that those
 // engines do not have, so Loom walks the AST of the subset HF templates use, with Python's rules.
-// The reference for golden tests is npm @huggingface/jinja, which transformers.js uses.
+// Golden tests compare with Python's Jinja2 in transformers' environment (what Python servers run)
+// and with npm @huggingface/jinja (what transformers.js runs).
 
 /// <summary>Walks a parsed template. Stateless apart from the per-render scope chain, so one
 /// parsed AST can be rendered by many requests at once.</summary>
@@ -70,6 +71,14 @@ internal sealed class JinjaInterpreter
                 case SetNode s:
                     ExecSet(s, scope);
                     return Flow.Normal;
+                case WithNode w:
+                    var values = w.Bindings.Select(b => Eval(b.Value, scope)).ToList();
+                    var inner = new JinjaScope(scope);
+                    for (int k = 0; k < values.Count; k++)
+                    {
+                        BindTarget(w.Bindings[k].Target, values[k], inner);
+                    }
+                    return Exec(w.Body, inner, sb);
                 case BlockSetNode bs:
                     object? captured = RenderBody(bs.Body, new JinjaScope(scope));
                     foreach (var filter in bs.Filters)
@@ -84,7 +93,7 @@ internal sealed class JinjaInterpreter
                 case CallBlockNode c:
                     var caller = MakeMacro("caller", c.CallerParameters, c.Body, scope);
                     var callee = Eval(c.Call.Callee, scope) as JinjaCallable ?? throw new JinjaException("call block target is not callable", c.Line);
-                    var (args, kwargs) = EvalArgs(c.Call.Args, c.Call.Kwargs, scope);
+                    var (args, kwargs) = EvalArgs(c.Call.Args, scope);
                     kwargs["caller"] = caller;
                     sb.Append(JinjaValues.ToStr(callee.Invoke(args, kwargs)));
                     return Flow.Normal;
@@ -126,7 +135,7 @@ internal sealed class JinjaInterpreter
             items = items.Where(item =>
             {
                 var probe = new JinjaScope(scope);
-                BindTargets(f.Targets, item, probe);
+                BindTarget(f.Target, item, probe);
                 return JinjaValues.IsTruthy(Eval(f.Filter, probe));
             }).ToList();
         }
@@ -139,10 +148,22 @@ internal sealed class JinjaInterpreter
             return;
         }
         int n = items.Count;
+        // loop.changed(*values) compares with the values of its previous call in this loop.
+        object? lastChanged = null;
+        bool calledChanged = false;
+        var changed = new JinjaCallable("changed", (args, _) =>
+        {
+            if (calledChanged && JinjaValues.AreEqual(lastChanged, args))
+            {
+                return false;
+            }
+            (lastChanged, calledChanged) = (args, true);
+            return true;
+        });
         for (int i = 0; i < n; i++)
         {
             var iter = new JinjaScope(scope);
-            BindTargets(f.Targets, items[i], iter);
+            BindTarget(f.Target, items[i], iter);
             int index0 = i;
             var loop = new JinjaDict
             {
@@ -159,6 +180,7 @@ internal sealed class JinjaInterpreter
                 ["nextitem"] = i < n - 1 ? items[i + 1] : JinjaUndefined.Instance,
                 ["cycle"] = new JinjaCallable("cycle", (args, _) =>
                     args.Count == 0 ? throw new JinjaException("cycle() needs arguments") : args[index0 % args.Count]),
+                ["changed"] = changed,
             };
             iter.Set("loop", loop);
             if (Exec(f.Body, iter, sb) == Flow.Break)
@@ -168,13 +190,14 @@ internal sealed class JinjaInterpreter
         }
     }
 
-    private static void BindTargets(IReadOnlyList<string> targets, object? item, JinjaScope scope)
+    private static void BindTarget(JinjaTarget target, object? item, JinjaScope scope)
     {
-        if (targets.Count == 1)
+        if (target is NameTarget name)
         {
-            scope.Set(targets[0], item);
+            scope.Set(name.Name, item);
             return;
         }
+        var targets = ((TupleTarget)target).Items;
         var parts = JinjaValues.Iterate(item);
         if (parts.Count != targets.Count)
         {
@@ -182,7 +205,7 @@ internal sealed class JinjaInterpreter
         }
         for (int i = 0; i < targets.Count; i++)
         {
-            scope.Set(targets[i], parts[i]);
+            BindTarget(targets[i], parts[i], scope);
         }
     }
 
@@ -195,10 +218,10 @@ internal sealed class JinjaInterpreter
             {
                 throw new JinjaException($"Cannot assign attribute on non-namespace object '{s.Namespace}'");
             }
-            ns.Attributes[s.Targets[0]] = value;
+            ns.Attributes[((NameTarget)s.Target).Name] = value;
             return;
         }
-        BindTargets(s.Targets, value, scope);
+        BindTarget(s.Target, value, scope);
     }
 
     private JinjaCallable MakeMacro(string name, IReadOnlyList<(string Name, JinjaExpr? Default)> parameters, IReadOnlyList<JinjaNode> body, JinjaScope defining) =>
@@ -218,37 +241,68 @@ internal sealed class JinjaInterpreter
             var extra = new JinjaDict();
             foreach (var kv in kwargs)
             {
-                if (kv.Key == "caller")
+                if (kv.Key is "caller")
                 {
                     local.Set("caller", kv.Value);
                 }
-                else if (!parameters.Any(p => p.Name == kv.Key))
+                else if (!parameters.Any(p => kv.Key is string k && p.Name == k))
                 {
                     extra[kv.Key] = kv.Value;
                 }
             }
             local.Set("kwargs", extra);
             return RenderBody(body, local);
-        });
+        }, takesMarkup: true);
 
-    private (List<object?> Args, JinjaDict Kwargs) EvalArgs(IReadOnlyList<JinjaExpr> args, IReadOnlyList<(string Name, JinjaExpr Value)> kwargs, JinjaScope scope)
+    /// <summary>Evaluates call arguments left to right, as Python does for <c>f(a, *b, k=c, **d)</c>:
+    /// <c>*</c> spreads any iterable (Undefined spreads nothing), <c>**</c> needs a mapping and may not
+    /// repeat a keyword given explicitly.</summary>
+    private (List<object?> Args, JinjaDict Kwargs) EvalArgs(CallArgs call, JinjaScope scope)
     {
-        var a = new List<object?>(args.Count);
-        foreach (var e in args)
+        var a = new List<object?>(call.Positional.Count);
+        foreach (var e in call.Positional)
         {
             a.Add(Eval(e, scope));
         }
+        if (call.Star is not null)
+        {
+            var spread = Eval(call.Star, scope);
+            if (spread is null or bool or long or double or JinjaCallable or JinjaNamespace)
+            {
+                throw new JinjaException($"Value after * must be an iterable, not {JinjaValues.TypeName(spread)}", call.Star.Line);
+            }
+            a.AddRange(JinjaValues.Iterate(spread));
+        }
         var k = new JinjaDict();
-        foreach (var (name, value) in kwargs)
+        foreach (var (name, value) in call.Keywords)
         {
             k[name] = Eval(value, scope);
+        }
+        if (call.DoubleStar is not null)
+        {
+            var mapping = Eval(call.DoubleStar, scope);
+            if (mapping is not JinjaDict d)
+            {
+                throw new JinjaException($"Argument after ** must be a mapping, not {JinjaValues.TypeName(mapping)}", call.DoubleStar.Line);
+            }
+            foreach (var (name, value) in d)
+            {
+                if (name is not string)
+                {
+                    throw new JinjaException("Keywords must be strings", call.DoubleStar.Line);
+                }
+                if (!k.TryAdd(name, value))
+                {
+                    throw new JinjaException($"Got multiple values for keyword argument '{name}'", call.DoubleStar.Line);
+                }
+            }
         }
         return (a, k);
     }
 
     private object? ApplyFilter(FilterExpr f, object? value, JinjaScope scope)
     {
-        var (args, kwargs) = EvalArgs(f.Args, f.Kwargs, scope);
+        var (args, kwargs) = EvalArgs(f.Args, scope);
         return JinjaFilters.Apply(f.Name, value, args, kwargs);
     }
 
@@ -269,7 +323,7 @@ internal sealed class JinjaInterpreter
                 var dict = new JinjaDict();
                 foreach (var (k, v) in d.Items)
                 {
-                    dict[JinjaValues.ToStr(Eval(k, scope))] = Eval(v, scope);
+                    dict[JinjaDict.ToKey(Eval(k, scope))] = Eval(v, scope);
                 }
                 return dict;
             case AttributeExpr a: return JinjaOperators.GetAttribute(Eval(a.Target, scope), a.Name);
@@ -289,12 +343,18 @@ internal sealed class JinjaInterpreter
                     };
                     throw new JinjaException(callee is JinjaUndefined ? $"'{what}' is undefined" : $"'{what}' is not callable", c.Line);
                 }
-                var (args, kwargs) = EvalArgs(c.Args, c.Kwargs, scope);
+                var (args, kwargs) = EvalArgs(c.Args, scope);
                 return fn.Invoke(args, kwargs);
             case FilterExpr f: return ApplyFilter(f, Eval(f.Target!, scope), scope);
             case TestExpr t:
-                var (targs, _) = EvalArgs(t.Args, [], scope);
-                return JinjaTestFunctions.Apply(t.Name, Eval(t.Target, scope), targs) != t.Negated;
+                var tested = JinjaMarkup.Plain(Eval(t.Target, scope));
+                var (targs, tkwargs) = EvalArgs(t.Args, scope);
+                targs = targs.ConvertAll(JinjaMarkup.Plain);
+                if (tkwargs.Count > 0)
+                {
+                    throw new JinjaException($"Test '{t.Name}' takes no keyword arguments here", t.Line);
+                }
+                return JinjaTestFunctions.Apply(t.Name, tested, targs) != t.Negated;
             case UnaryExpr u:
                 var operand = Eval(u.Operand, scope);
                 return u.Op switch
@@ -312,6 +372,18 @@ internal sealed class JinjaInterpreter
                     "or" => JinjaValues.IsTruthy(left) ? left : Eval(b.Right, scope),
                     _ => JinjaOperators.Binary(b.Op, left, Eval(b.Right, scope)),
                 };
+            case CompareChainExpr chain:
+                var lhs = Eval(chain.First, scope);
+                foreach (var (op, next) in chain.Rest)
+                {
+                    var rhs = Eval(next, scope);
+                    if (!JinjaValues.IsTruthy(JinjaOperators.Binary(op, lhs, rhs)))
+                    {
+                        return false;
+                    }
+                    lhs = rhs;
+                }
+                return true;
             case ConditionalExpr c:
                 return JinjaValues.IsTruthy(Eval(c.Condition, scope)) ? Eval(c.Then, scope)
                     : c.Else is null ? JinjaUndefined.Instance : Eval(c.Else, scope);

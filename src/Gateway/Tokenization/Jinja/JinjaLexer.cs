@@ -25,9 +25,12 @@ internal static partial class JinjaLexer
 
     public static List<JinjaToken> Tokenize(string src, bool trimBlocks = true, bool lstripBlocks = true)
     {
+        // Jinja2 turns every line break in text and string literals into "\n" (its newline_sequence),
+        // so a template saved with CRLF line ends renders the same as one saved with LF.
+        src = src.Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\r', '\n');
         if (src.EndsWith('\n'))
         {
-            src = src[..^(src.EndsWith("\r\n", StringComparison.Ordinal) ? 2 : 1)];
+            src = src[..^1];
         }
         var tokens = new List<JinjaToken>();
         var text = new StringBuilder();
@@ -138,9 +141,10 @@ internal static partial class JinjaLexer
             bool isBlock = kind == '%';
             tokens.Add(new JinjaToken(isBlock ? JinjaTokenKind.BlockStart : JinjaTokenKind.VariableStart, isBlock ? "{%" : "{{", line));
             int tagLine = line;
-            pos = LexTag(src, pos, isBlock, tokens, ref tagLine, out bool dashEnd);
+            pos = LexTag(src, pos, isBlock, tokens, ref tagLine, out char endModifier);
             tokens.Add(new JinjaToken(isBlock ? JinjaTokenKind.BlockEnd : JinjaTokenKind.VariableEnd, isBlock ? "%}" : "}}", tagLine));
-            pos = AfterTagEnd(src, pos, dashEnd, trimBlocks && isBlock, ref trimNextText);
+            // `+%}` keeps the newline trim_blocks would remove.
+            pos = AfterTagEnd(src, pos, endModifier == '-', trimBlocks && isBlock && endModifier != '+', ref trimNextText);
         }
         FlushText();
         tokens.Add(new JinjaToken(JinjaTokenKind.End, "", line));
@@ -185,7 +189,7 @@ internal static partial class JinjaLexer
 
     /// <summary>Lexes the inside of a {{ }} or {% %} tag; returns the position after its closer.
     /// A closer only counts outside brackets, so dict literals like {'a': {'b': 1}} work.</summary>
-    private static int LexTag(string src, int pos, bool isBlock, List<JinjaToken> tokens, ref int line, out bool dashEnd)
+    private static int LexTag(string src, int pos, bool isBlock, List<JinjaToken> tokens, ref int line, out char endModifier)
     {
         int depth = 0;
         string closer = isBlock ? "%}" : "}}";
@@ -207,12 +211,12 @@ internal static partial class JinjaLexer
             {
                 if (string.CompareOrdinal(src, pos, closer, 0, 2) == 0)
                 {
-                    dashEnd = false;
+                    endModifier = '\0';
                     return pos + 2;
                 }
-                if (src[pos] == '-' && string.CompareOrdinal(src, pos + 1, closer, 0, 2) == 0)
+                if ((src[pos] == '-' || (src[pos] == '+' && isBlock)) && string.CompareOrdinal(src, pos + 1, closer, 0, 2) == 0)
                 {
-                    dashEnd = true;
+                    endModifier = src[pos];
                     return pos + 3;
                 }
             }
@@ -256,6 +260,10 @@ internal static partial class JinjaLexer
     {
         int start = pos;
         bool isFloat = false;
+        if (src[pos] == '0' && pos + 1 < src.Length && char.ToLowerInvariant(src[pos + 1]) is 'x' or 'o' or 'b')
+        {
+            return LexPrefixedInteger(src, pos, tokens, line);
+        }
         while (pos < src.Length && (char.IsAsciiDigit(src[pos]) || src[pos] == '_'))
         {
             pos++;
@@ -288,6 +296,35 @@ internal static partial class JinjaLexer
         }
         string digits = src[start..pos].Replace("_", "", StringComparison.Ordinal);
         tokens.Add(new JinjaToken(isFloat ? JinjaTokenKind.Float : JinjaTokenKind.Integer, digits, line));
+        return pos;
+    }
+
+    /// <summary>Python's 0x1F, 0o17 and 0b101 literals (underscores allowed), emitted in decimal.</summary>
+    private static int LexPrefixedInteger(string src, int pos, List<JinjaToken> tokens, int line)
+    {
+        int radix = char.ToLowerInvariant(src[pos + 1]) switch { 'x' => 16, 'o' => 8, _ => 2 };
+        pos += 2;
+        System.Numerics.BigInteger value = 0;
+        int digits = 0;
+        while (pos < src.Length && (src[pos] == '_' || Uri.IsHexDigit(src[pos])))
+        {
+            if (src[pos] != '_')
+            {
+                int d = Convert.ToInt32(src[pos].ToString(), 16);
+                if (d >= radix)
+                {
+                    break;
+                }
+                value = (value * radix) + d;
+                digits++;
+            }
+            pos++;
+        }
+        if (digits == 0)
+        {
+            throw new JinjaException($"Invalid integer literal '{src[(pos - 2)..pos]}'", line);
+        }
+        tokens.Add(new JinjaToken(JinjaTokenKind.Integer, value.ToString(CultureInfo.InvariantCulture), line));
         return pos;
     }
 
@@ -328,15 +365,24 @@ internal static partial class JinjaLexer
                 case '\\': sb.Append('\\'); break;
                 case '\'': sb.Append('\''); break;
                 case '"': sb.Append('"'); break;
+                case 'a': sb.Append('\a'); break;
+                case 'v': sb.Append('\v'); break;
                 case '\n': line++; break;
-                case 'u' when pos + 4 <= src.Length:
-                    sb.Append((char)int.Parse(src.AsSpan(pos, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
-                    pos += 4;
+                case 'x': pos = AppendHexEscape(src, pos, 2, sb, startLine); break;
+                case 'u': pos = AppendHexEscape(src, pos, 4, sb, startLine); break;
+                case 'U': pos = AppendHexEscape(src, pos, 8, sb, startLine); break;
+                case >= '0' and <= '7':
+                    // Python's octal escapes: one to three digits.
+                    int code = e - '0';
+                    for (int n = 1; n < 3 && pos < src.Length && src[pos] is >= '0' and <= '7'; n++)
+                    {
+                        code = (code * 8) + (src[pos++] - '0');
+                    }
+                    sb.Append((char)code);
                     break;
-                case 'x' when pos + 2 <= src.Length:
-                    sb.Append((char)int.Parse(src.AsSpan(pos, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
-                    pos += 2;
-                    break;
+                case 'N' when pos < src.Length && src[pos] == '{':
+                    // Python looks the name up in the Unicode database, which .NET does not ship.
+                    throw new JinjaException("\\N{...} escapes are not supported; write the character itself or \\uXXXX", startLine);
                 default:
                     // Python keeps unknown escapes verbatim, backslash included.
                     sb.Append('\\').Append(e);
@@ -345,5 +391,24 @@ internal static partial class JinjaLexer
         }
         tokens.Add(new JinjaToken(JinjaTokenKind.String, sb.ToString(), startLine));
         return pos;
+    }
+
+    // \xXX, \uXXXX and \UXXXXXXXX take exactly that many hex digits, as in Python.
+    private static int AppendHexEscape(string src, int pos, int digits, StringBuilder sb, int line)
+    {
+        if (pos + digits > src.Length || !int.TryParse(src.AsSpan(pos, digits), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out int code)
+            || code < 0 || code > 0x10FFFF)
+        {
+            throw new JinjaException($"Truncated or invalid \\{(digits == 2 ? 'x' : digits == 4 ? 'u' : 'U')} escape in a string literal", line);
+        }
+        if (code > 0xFFFF)
+        {
+            sb.Append(char.ConvertFromUtf32(code));
+        }
+        else
+        {
+            sb.Append((char)code);
+        }
+        return pos + digits;
     }
 }

@@ -6,7 +6,7 @@ namespace Loom.Gateway.Tokenization;
 /// <summary>Python methods templates call on strings, dicts and lists (`s.strip()`, `d.items()`).</summary>
 internal static class JinjaMethods
 {
-    public static JinjaCallable? TryBind(object? obj, string name) => obj switch
+    public static JinjaCallable? TryBind(object? obj, string name) => JinjaMarkup.Plain(obj) switch
     {
         string s => BindString(s, name),
         JinjaDict d => BindDict(d, name),
@@ -47,7 +47,7 @@ internal static class JinjaMethods
         "items" => Method(name, (_, _) => d.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList()),
         "keys" => Method(name, (_, _) => d.Keys.Cast<object?>().ToList()),
         "values" => Method(name, (_, _) => d.Values.ToList()),
-        "get" => Method(name, (a, k) => Arg(a, k, 0, "key") is string key && d.TryGetValue(key, out var v) ? v : Arg(a, k, 1, "default")),
+        "get" => Method(name, (a, k) => Arg(a, k, 0, "key") is var key && JinjaDict.IsKey(key) && d.TryGetValue(key!, out var v) ? v : Arg(a, k, 1, "default")),
         _ => null,
     };
 
@@ -234,6 +234,10 @@ internal static class JinjaMethods
                 throw new JinjaException("Single '{' encountered in format string");
             }
             string field = s[(i + 1)..close];
+            if (field.AsSpan().ContainsAny(":!.["))
+            {
+                throw new JinjaException($"str.format field '{{{field}}}' uses a conversion, format spec or lookup, which is not supported");
+            }
             object? v = field.Length == 0 ? (auto < args.Count ? args[auto++] : throw new JinjaException("Replacement index out of range"))
                 : int.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out int idx) ? (idx < args.Count ? args[idx] : throw new JinjaException("Replacement index out of range"))
                 : kwargs.TryGetValue(field, out var kv) ? kv : throw new JinjaException($"Missing format key '{field}'");

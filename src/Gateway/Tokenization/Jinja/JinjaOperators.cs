@@ -7,6 +7,11 @@ internal static class JinjaOperators
 {
     public static object? Binary(string op, object? a, object? b)
     {
+        if (op == "+" && (a is JinjaMarkup || b is JinjaMarkup) && a is not (List<object?> or JinjaUndefined) && b is not (List<object?> or JinjaUndefined))
+        {
+            return JinjaMarkup.Concat(a, b);
+        }
+        (a, b) = (JinjaMarkup.Plain(a), JinjaMarkup.Plain(b));
         switch (op)
         {
             case "==": return JinjaValues.AreEqual(a, b);
@@ -35,16 +40,22 @@ internal static class JinjaOperators
                 case (_, string y) when a is long or double or bool or null: return JinjaValues.ToStr(a) + y;
             }
         }
-        if (op == "*")
+        if (op == "*" && (a is string or List<object?> ? b : a) is long or bool)
         {
-            if (a is string s && b is long n)
+            // Python repeats a sequence by an int on either side: 'ab' * 2 == 2 * 'ab'.
+            var (seq, times) = a is string or List<object?> ? (a, ToLong(b)) : (b, ToLong(a));
+            if (seq is string s)
             {
-                return n <= 0 ? "" : new StringBuilder().Insert(0, s, (int)n).ToString();
+                return times <= 0 ? "" : new StringBuilder().Insert(0, s, (int)times).ToString();
             }
-            if (a is List<object?> l && b is long m)
+            if (seq is List<object?> l)
             {
-                return Enumerable.Repeat(l, (int)Math.Max(0, m)).SelectMany(x => x).ToList();
+                return Enumerable.Repeat(l, (int)Math.Max(0, times)).SelectMany(x => x).ToList();
             }
+        }
+        if (op == "%" && a is string)
+        {
+            throw new JinjaException("printf-style '%' string formatting is not supported; build the string with '~' or str.format()");
         }
         if (!IsNumeric(a) || !IsNumeric(b))
         {
@@ -86,12 +97,12 @@ internal static class JinjaOperators
 
     private static JinjaException DivZero() => new("Division by zero");
 
-    public static bool Contains(object? container, object? item) => container switch
+    public static bool Contains(object? container, object? item) => JinjaMarkup.Plain(container) switch
     {
         string s => item is string sub ? s.Contains(sub, StringComparison.Ordinal)
             : throw new JinjaException($"'in <string>' requires string as left operand, not {JinjaValues.TypeName(item)}"),
         List<object?> l => l.Any(x => JinjaValues.AreEqual(x, item)),
-        JinjaDict d => item is string k && d.ContainsKey(k),
+        JinjaDict d => JinjaDict.IsKey(item) ? d.ContainsKey(item!) : item is JinjaUndefined or null ? false : throw new JinjaException($"unhashable type: '{JinjaValues.TypeName(item)}'"),
         JinjaNamespace ns => item is string k2 && ns.Attributes.ContainsKey(k2),
         JinjaUndefined => false,
         _ => throw new JinjaException($"Argument of type '{JinjaValues.TypeName(container)}' is not iterable"),
@@ -100,6 +111,7 @@ internal static class JinjaOperators
     /// <summary>obj.name: Jinja tries the attribute (a method) before the item, so `d.items` is the method.</summary>
     public static object? GetAttribute(object? obj, string name)
     {
+        obj = JinjaMarkup.Plain(obj);
         if (obj is JinjaNamespace ns)
         {
             return ns.Attributes.TryGetValue(name, out var v) ? v : JinjaUndefined.Instance;
@@ -110,6 +122,7 @@ internal static class JinjaOperators
     /// <summary>obj[key]: the item first, then the attribute.</summary>
     public static object? GetItem(object? obj, object? key)
     {
+        (obj, key) = (JinjaMarkup.Plain(obj), JinjaMarkup.Plain(key));
         var v = GetItemOrUndefined(obj, key);
         if (v is JinjaUndefined && key is string name)
         {
@@ -122,8 +135,8 @@ internal static class JinjaOperators
     {
         switch (obj)
         {
-            case JinjaDict d when key is string k:
-                return d.TryGetValue(k, out var v) ? v : JinjaUndefined.Instance;
+            case JinjaDict d when JinjaDict.IsKey(key):
+                return d.TryGetValue(key!, out var v) ? v : JinjaUndefined.Instance;
             case List<object?> l when key is long or bool:
                 long i = key is bool b ? (b ? 1 : 0) : (long)key;
                 if (i < 0)
@@ -132,11 +145,13 @@ internal static class JinjaOperators
                 }
                 return i >= 0 && i < l.Count ? l[(int)i] : JinjaUndefined.Instance;
             case string s when key is long idx:
+                var chars = StringInfoHelper.HasSurrogates(s) ? StringInfoHelper.CodePoints(s) : null;
+                int count = chars?.Count ?? s.Length;
                 if (idx < 0)
                 {
-                    idx += s.Length;
+                    idx += count;
                 }
-                return idx >= 0 && idx < s.Length ? s[(int)idx].ToString() : JinjaUndefined.Instance;
+                return idx < 0 || idx >= count ? JinjaUndefined.Instance : chars is null ? s[(int)idx].ToString() : chars[(int)idx];
             default:
                 return JinjaUndefined.Instance;
         }
@@ -144,15 +159,17 @@ internal static class JinjaOperators
 
     public static object? Slice(object? obj, object? start, object? stop, object? step)
     {
+        obj = JinjaMarkup.Plain(obj);
         long st = step is null or JinjaUndefined ? 1 : (long)Index(step);
         if (st == 0)
         {
             throw new JinjaException("Slice step cannot be zero");
         }
+        var chars = obj is string str && StringInfoHelper.HasSurrogates(str) ? StringInfoHelper.CodePoints(str) : null;
         int len = obj switch
         {
             List<object?> l => l.Count,
-            string s => s.Length,
+            string s => chars?.Count ?? s.Length,
             JinjaUndefined => 0,
             _ => throw new JinjaException($"'{JinjaValues.TypeName(obj)}' object is not subscriptable"),
         };
@@ -160,7 +177,7 @@ internal static class JinjaOperators
         return obj switch
         {
             List<object?> l => indices.Select(i => l[i]).ToList(),
-            string s => string.Concat(indices.Select(i => s[i])),
+            string s => chars is null ? string.Concat(indices.Select(i => s[i])) : string.Concat(indices.Select(i => chars[i])),
             _ => new List<object?>(),
         };
     }

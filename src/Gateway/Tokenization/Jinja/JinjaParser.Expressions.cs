@@ -54,29 +54,37 @@ internal sealed partial class JinjaParser
 
     private JinjaExpr ParseCompare()
     {
-        var left = ParseMath1();
+        int line = Current.Line;
+        var first = ParseMath1();
+        var rest = new List<(string, JinjaExpr)>();
         while (true)
         {
-            int line = Current.Line;
+            string op;
             if (Current.Kind == JinjaTokenKind.Operator && CompareOps.Contains(Current.Value))
             {
-                string op = Next().Value;
-                left = new BinaryExpr(op, left, ParseMath1(), line);
+                op = Next().Value;
             }
             else if (TryName("in"))
             {
-                left = new BinaryExpr("in", left, ParseMath1(), line);
+                op = "in";
             }
             else if (Current.IsName("not") && _tokens[_pos + 1].IsName("in"))
             {
                 _pos += 2;
-                left = new BinaryExpr("not in", left, ParseMath1(), line);
+                op = "not in";
             }
             else
             {
-                return left;
+                break;
             }
+            rest.Add((op, ParseMath1()));
         }
+        return rest.Count switch
+        {
+            0 => first,
+            1 => new BinaryExpr(rest[0].Item1, first, rest[0].Item2, line),
+            _ => new CompareChainExpr(first, rest, line),
+        };
     }
 
     private JinjaExpr ParseMath1()
@@ -152,14 +160,14 @@ internal sealed partial class JinjaParser
                 int line = Next().Line;
                 bool negated = TryName("not");
                 string name = ExpectName();
-                var args = new List<JinjaExpr>();
+                var args = CallArgs.None;
                 if (Current.IsOp("("))
                 {
-                    args.AddRange(ParseCallArguments(out _));
+                    args = ParseCallArguments();
                 }
                 else if (CanStartTestArgument(Current))
                 {
-                    args.Add(ParsePostfix(ParsePrimary()));
+                    args = new CallArgs([ParsePostfix(ParsePrimary())], [], null, null);
                 }
                 node = new TestExpr(node, name, args, negated, line);
             }
@@ -183,20 +191,18 @@ internal sealed partial class JinjaParser
     {
         int line = Current.Line;
         string name = ExpectName();
-        List<JinjaExpr> args = [];
-        List<(string, JinjaExpr)> kwargs = [];
-        if (Current.IsOp("("))
-        {
-            args = ParseCallArguments(out kwargs);
-        }
-        return new FilterExpr(target, name, args, kwargs, line);
+        var args = Current.IsOp("(") ? ParseCallArguments() : CallArgs.None;
+        return new FilterExpr(target, name, args, line);
     }
 
-    private List<JinjaExpr> ParseCallArguments(out List<(string, JinjaExpr)> kwargs)
+    /// <summary>Call arguments with Jinja2's ordering rules: positional arguments, then at most one
+    /// <c>*iterable</c>, keyword arguments (which may follow <c>*</c>), then at most one <c>**mapping</c>.</summary>
+    private CallArgs ParseCallArguments()
     {
         ExpectOp("(");
         var args = new List<JinjaExpr>();
-        kwargs = [];
+        var kwargs = new List<(string, JinjaExpr)>();
+        JinjaExpr? star = null, doubleStar = null;
         bool first = true;
         while (!TryOp(")"))
         {
@@ -209,22 +215,42 @@ internal sealed partial class JinjaParser
                 }
             }
             first = false;
-            if (Current.Kind == JinjaTokenKind.Name && _tokens[_pos + 1].IsOp("="))
+            if (TryOp("*"))
             {
+                if (star is not null || doubleStar is not null)
+                {
+                    throw Error(star is not null ? "Only one *args unpacking is allowed in a call" : "*args unpacking must come before **kwargs");
+                }
+                star = ParseExpression();
+            }
+            else if (TryOp("**"))
+            {
+                if (doubleStar is not null)
+                {
+                    throw Error("Only one **kwargs unpacking is allowed in a call");
+                }
+                doubleStar = ParseExpression();
+            }
+            else if (Current.Kind == JinjaTokenKind.Name && _tokens[_pos + 1].IsOp("="))
+            {
+                if (doubleStar is not null)
+                {
+                    throw Error("Keyword argument after **kwargs unpacking");
+                }
                 string key = Next().Value;
                 _pos++;
                 kwargs.Add((key, ParseExpression()));
             }
             else
             {
-                if (kwargs.Count > 0)
+                if (kwargs.Count > 0 || star is not null || doubleStar is not null)
                 {
-                    throw Error("Positional argument after keyword argument");
+                    throw Error(kwargs.Count > 0 ? "Positional argument after keyword argument" : "Positional argument after *args or **kwargs unpacking");
                 }
                 args.Add(ParseExpression());
             }
         }
-        return args;
+        return new CallArgs(args, kwargs, star, doubleStar);
     }
 
     private JinjaExpr ParsePostfix(JinjaExpr node)
@@ -249,8 +275,7 @@ internal sealed partial class JinjaParser
             }
             else if (Current.IsOp("("))
             {
-                var args = ParseCallArguments(out var kwargs);
-                node = new CallExpr(node, args, kwargs, line);
+                node = new CallExpr(node, ParseCallArguments(), line);
             }
             else
             {

@@ -133,6 +133,7 @@ internal sealed partial class JinjaParser
             case "if": return ParseIf(tok.Line);
             case "for": return ParseFor(tok.Line);
             case "set": return ParseSet(tok.Line);
+            case "with": return ParseWith(tok.Line);
             case "macro": return ParseMacro(tok.Line);
             case "call": return ParseCallBlock(tok.Line);
             case "filter": return ParseFilterBlock(tok.Line);
@@ -147,7 +148,15 @@ internal sealed partial class JinjaParser
                 ExpectBlockEnd();
                 return null;
             default:
-                throw new JinjaException($"Unknown or unexpected tag '{keyword}'", tok.Line);
+                throw new JinjaException(keyword switch
+                {
+                    "include" or "import" or "from" or "extends" or "block" =>
+                        $"'{{% {keyword} %}}' needs other templates; a chat template is rendered on its own",
+                    "do" or "trans" or "pluralize" =>
+                        $"'{{% {keyword} %}}' comes from a Jinja2 extension that transformers does not enable",
+                    "autoescape" => "'{% autoescape %}' is not supported: chat templates render without HTML escaping",
+                    _ => $"Unknown or unexpected tag '{keyword}'",
+                }, tok.Line);
         }
     }
 
@@ -179,11 +188,7 @@ internal sealed partial class JinjaParser
 
     private ForNode ParseFor(int line)
     {
-        var targets = new List<string> { ExpectName() };
-        while (TryOp(","))
-        {
-            targets.Add(ExpectName());
-        }
+        var target = ParseTarget();
         if (!TryName("in"))
         {
             throw Error($"Expected 'in' in for loop but found {Current}");
@@ -207,32 +212,57 @@ internal sealed partial class JinjaParser
             elseBody = ParseBody(["endfor"], out _);
             ExpectBlockEnd();
         }
-        return new ForNode(targets, iterable, filter, body, elseBody, line);
+        return new ForNode(target, iterable, filter, body, elseBody, line);
+    }
+
+    /// <summary>An assignment target as Jinja2 reads one: names separated by commas, with
+    /// parentheses for nesting (<c>k, v</c>, <c>(a, b)</c>, <c>a, (b, c)</c>, <c>(a,)</c>).</summary>
+    private JinjaTarget ParseTarget()
+    {
+        var first = ParseTargetAtom();
+        if (!Current.IsOp(","))
+        {
+            return first;
+        }
+        var items = new List<JinjaTarget> { first };
+        while (TryOp(",") && ((Current.Kind == JinjaTokenKind.Name && !Current.IsName("in")) || Current.IsOp("(")))
+        {
+            items.Add(ParseTargetAtom());
+        }
+        return new TupleTarget(items);
+    }
+
+    private JinjaTarget ParseTargetAtom()
+    {
+        if (!TryOp("("))
+        {
+            return new NameTarget(ExpectName());
+        }
+        var inner = ParseTarget();
+        ExpectOp(")");
+        return inner;
     }
 
     private JinjaNode ParseSet(int line)
     {
-        string first = ExpectName();
-        if (TryOp("."))
+        if (Current.Kind == JinjaTokenKind.Name && _tokens[_pos + 1].IsOp("."))
         {
+            string ns = Next().Value;
+            _pos++;
             string attr = ExpectName();
             ExpectOp("=");
             var v = ParseTupleOrExpression();
             ExpectBlockEnd();
-            return new SetNode([attr], first, v, line);
+            return new SetNode(new NameTarget(attr), ns, v, line);
         }
-        var targets = new List<string> { first };
-        while (TryOp(","))
-        {
-            targets.Add(ExpectName());
-        }
+        var target = ParseTarget();
         if (TryOp("="))
         {
             var value = ParseTupleOrExpression();
             ExpectBlockEnd();
-            return new SetNode(targets, null, value, line);
+            return new SetNode(target, null, value, line);
         }
-        if (targets.Count != 1)
+        if (target is not NameTarget { Name: var first })
         {
             throw Error("Block set takes a single name");
         }
@@ -245,6 +275,25 @@ internal sealed partial class JinjaParser
         var body = ParseBody(["endset"], out _);
         ExpectBlockEnd();
         return new BlockSetNode(first, filters, body, line);
+    }
+
+    private WithNode ParseWith(int line)
+    {
+        var bindings = new List<(JinjaTarget, JinjaExpr)>();
+        while (Current.Kind != JinjaTokenKind.BlockEnd)
+        {
+            if (bindings.Count > 0)
+            {
+                ExpectOp(",");
+            }
+            var target = ParseTarget();
+            ExpectOp("=");
+            bindings.Add((target, ParseExpression()));
+        }
+        ExpectBlockEnd();
+        var body = ParseBody(["endwith"], out _);
+        ExpectBlockEnd();
+        return new WithNode(bindings, body, line);
     }
 
     private MacroNode ParseMacro(int line)
@@ -277,6 +326,11 @@ internal sealed partial class JinjaParser
                 {
                     break;
                 }
+            }
+            if (Current.IsOp("*") || Current.IsOp("**"))
+            {
+                // Jinja2 macros take no starred parameters; extra arguments land in varargs/kwargs.
+                throw Error($"Macro parameters cannot start with '{Current.Value}': extra arguments are in 'varargs' and 'kwargs'");
             }
             string p = ExpectName();
             parameters.Add((p, TryOp("=") ? ParseExpression() : null));
@@ -324,7 +378,10 @@ internal sealed partial class JinjaParser
         return new ListExpr(items, line);
     }
 
-    private static object ParseNumber(JinjaToken tok) => tok.Kind == JinjaTokenKind.Integer
-        ? (object)long.Parse(tok.Value, CultureInfo.InvariantCulture)
-        : double.Parse(tok.Value, CultureInfo.InvariantCulture);
+    // Python ints are unbounded; Loom's are 64-bit, so a larger literal is refused rather than wrapped.
+    // The casts keep ints ints: a bare ?: would widen the long arm to double.
+    private static object ParseNumber(JinjaToken tok) => tok.Kind != JinjaTokenKind.Integer
+        ? (object)double.Parse(tok.Value, CultureInfo.InvariantCulture)
+        : long.TryParse(tok.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long l) ? (object)l
+        : throw new JinjaException($"Integer literal {tok.Value} does not fit in 64 bits", tok.Line);
 }

@@ -20,27 +20,26 @@ internal sealed class JinjaUndefined
     }
 }
 
-/// <summary>A dict with insertion order kept, as Python dicts (and JSON objects) have.</summary>
-internal sealed class JinjaDict : OrderedDictionary<string, object?>
-{
-    public JinjaDict()
-        : base(StringComparer.Ordinal)
-    {
-    }
-}
-
 /// <summary>namespace(): the one mutable object templates can assign attributes on from inside loops.</summary>
 internal sealed class JinjaNamespace
 {
     public JinjaDict Attributes { get; } = new();
 }
 
-/// <summary>Globals, macros and bound methods.</summary>
-internal sealed class JinjaCallable(string name, Func<List<object?>, JinjaDict, object?> invoke)
+/// <summary>Globals, macros and bound methods. Builtins see Markup arguments as plain strings;
+/// macros (<paramref name="takesMarkup"/>) get them as they are, as Python passes objects through.</summary>
+internal sealed class JinjaCallable(string name, Func<List<object?>, JinjaDict, object?> invoke, bool takesMarkup = false)
 {
     public string Name { get; } = name;
 
-    public object? Invoke(List<object?> args, JinjaDict kwargs) => invoke(args, kwargs);
+    public object? Invoke(List<object?> args, JinjaDict kwargs)
+    {
+        if (!takesMarkup)
+        {
+            JinjaMarkup.Unwrap(args, kwargs);
+        }
+        return invoke(args, kwargs);
+    }
 }
 
 internal static class JinjaValues
@@ -54,6 +53,7 @@ internal static class JinjaValues
         long l => l != 0,
         double d => d != 0,
         string s => s.Length > 0,
+        JinjaMarkup m => m.Value.Length > 0,
         ICollection c => c.Count > 0,
         _ => true,
     };
@@ -63,6 +63,7 @@ internal static class JinjaValues
     {
         JinjaUndefined => "",
         string s => s,
+        JinjaMarkup m => m.Value,
         _ => Repr(v),
     };
 
@@ -84,6 +85,7 @@ internal static class JinjaValues
             case long l: sb.Append(l.ToString(CultureInfo.InvariantCulture)); break;
             case double d: sb.Append(FormatFloat(d)); break;
             case string s: AppendStringRepr(sb, s); break;
+            case JinjaMarkup m: sb.Append("Markup("); AppendStringRepr(sb, m.Value); sb.Append(')'); break;
             case List<object?> list:
                 sb.Append('[');
                 for (int i = 0; i < list.Count; i++)
@@ -106,7 +108,7 @@ internal static class JinjaValues
                         sb.Append(", ");
                     }
                     first = false;
-                    AppendStringRepr(sb, kv.Key);
+                    AppendRepr(sb, kv.Key);
                     sb.Append(": ");
                     AppendRepr(sb, kv.Value);
                 }
@@ -149,7 +151,9 @@ internal static class JinjaValues
         sb.Append(quote);
     }
 
-    /// <summary>Python's float repr: shortest round-trip digits, always with a '.0' or exponent.</summary>
+    /// <summary>Python's float repr: the shortest digits that round-trip, written positionally when
+    /// the leading digit's exponent is in [-4, 16) (always with a fraction, "2.0") and as d.ddde±XX
+    /// otherwise. .NET's "R" gives the same digits but switches notation at other points.</summary>
     public static string FormatFloat(double d)
     {
         if (double.IsNaN(d))
@@ -160,23 +164,37 @@ internal static class JinjaValues
         {
             return d > 0 ? "inf" : "-inf";
         }
-        if (d == Math.Floor(d) && Math.Abs(d) < 1e16)
+        string sign = double.IsNegative(d) ? "-" : "";
+        if (d == 0)
         {
-            return (d == 0 && double.IsNegative(d) ? "-0" : ((decimal)d).ToString(CultureInfo.InvariantCulture)) + ".0";
+            return sign + "0.0";
         }
-        string r = d.ToString("R", CultureInfo.InvariantCulture);
+        string r = Math.Abs(d).ToString("R", CultureInfo.InvariantCulture);
         int e = r.IndexOf('E', StringComparison.Ordinal);
-        if (e < 0)
+        int exp10 = e < 0 ? 0 : int.Parse(r.AsSpan(e + 1), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+        string mantissa = e < 0 ? r : r[..e];
+        int dot = mantissa.IndexOf('.', StringComparison.Ordinal);
+        string fraction = dot < 0 ? "" : mantissa[(dot + 1)..];
+        // value = digits × 10^scale, digits without leading or trailing zeros
+        string digits = (dot < 0 ? mantissa : mantissa[..dot]) + fraction;
+        int scale = exp10 - fraction.Length;
+        digits = digits.TrimStart('0');
+        int trimmed = digits.Length;
+        digits = digits.TrimEnd('0');
+        scale += trimmed - digits.Length;
+        int lead = digits.Length - 1 + scale; // exponent of the leading digit
+        if (lead is < -4 or >= 16)
         {
-            return r;
+            string m = digits.Length == 1 ? digits : digits[..1] + "." + digits[1..];
+            return $"{sign}{m}e{(lead < 0 ? '-' : '+')}{Math.Abs(lead):00}";
         }
-        string mantissa = r[..e];
-        int exp = int.Parse(r.AsSpan(e + 1), CultureInfo.InvariantCulture);
-        if (exp is >= -4 and < 16)
+        if (lead < 0)
         {
-            return ((decimal)d).ToString(CultureInfo.InvariantCulture);
+            return sign + "0." + new string('0', -lead - 1) + digits;
         }
-        return $"{mantissa}e{(exp < 0 ? '-' : '+')}{Math.Abs(exp):00}";
+        return digits.Length <= lead + 1
+            ? sign + digits + new string('0', lead + 1 - digits.Length) + ".0"
+            : sign + digits[..(lead + 1)] + "." + digits[(lead + 1)..];
     }
 
     public static string TypeName(object? v) => v switch
@@ -191,6 +209,7 @@ internal static class JinjaValues
         JinjaDict => "dict",
         JinjaNamespace => "Namespace",
         JinjaCallable => "function",
+        JinjaMarkup => "Markup",
         _ => v.GetType().Name,
     };
 
@@ -207,6 +226,7 @@ internal static class JinjaValues
     /// <summary>Python ==: numbers compare by value (1 == 1.0 == True), containers deeply.</summary>
     public static bool AreEqual(object? a, object? b)
     {
+        (a, b) = (JinjaMarkup.Plain(a), JinjaMarkup.Plain(b));
         if (a is long or double or bool && b is long or double or bool)
         {
             return ToDouble(a) == ToDouble(b);
@@ -222,15 +242,49 @@ internal static class JinjaValues
         };
     }
 
+    /// <summary>Python orders str by code point. Ordinal UTF-16 order puts surrogate pairs (past the
+    /// BMP) before U+E000..U+FFFF; shifting those two ranges restores code point order.</summary>
+    public static readonly IComparer<string> CodePointComparer = Comparer<string>.Create((x, y) =>
+    {
+        int n = Math.Min(x.Length, y.Length);
+        for (int i = 0; i < n; i++)
+        {
+            if (x[i] != y[i])
+            {
+                return CodePointKey(x[i]).CompareTo(CodePointKey(y[i]));
+            }
+        }
+        return x.Length.CompareTo(y.Length);
+    });
+
+    private static int CodePointKey(char c) => c >= 0xE000 ? c - 0x800 : char.IsSurrogate(c) ? c + 0x2000 : c;
+
+    /// <summary>A stable sort by <paramref name="compare"/>. .NET's sort wraps an exception from the
+    /// comparison (Python's TypeError for 1 &lt; 'a') in InvalidOperationException; this unwraps it so
+    /// the template error reaches the caller as one.</summary>
+    public static List<T> Sort<T>(IEnumerable<T> items, Func<T, T, int> compare)
+    {
+        try
+        {
+            return items.Order(Comparer<T>.Create((a, b) => compare(a, b))).ToList();
+        }
+        catch (InvalidOperationException e) when (e.InnerException is JinjaException inner)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(inner);
+            throw;
+        }
+    }
+
     public static int Compare(object? a, object? b)
     {
+        (a, b) = (JinjaMarkup.Plain(a), JinjaMarkup.Plain(b));
         if (a is long or double or bool && b is long or double or bool)
         {
             return ToDouble(a).CompareTo(ToDouble(b));
         }
         if (a is string x && b is string y)
         {
-            return string.CompareOrdinal(x, y);
+            return CodePointComparer.Compare(x, y);
         }
         if (a is List<object?> la && b is List<object?> lb)
         {
@@ -253,17 +307,12 @@ internal static class JinjaValues
         List<object?> l => l,
         JinjaDict d => d.Keys.Cast<object?>().ToList(),
         string s => EnumerateChars(s),
+        JinjaMarkup m => EnumerateChars(m.Value),
         JinjaUndefined => [],
         _ => throw new JinjaException($"'{TypeName(v)}' object is not iterable"),
     };
 
-    private static List<object?> EnumerateChars(string s)
-    {
-        var list = new List<object?>();
-        var e = StringInfoHelper.Runes(s);
-        list.AddRange(e);
-        return list;
-    }
+    private static List<object?> EnumerateChars(string s) => [.. StringInfoHelper.CodePoints(s)];
 
     public static object? FromJson(JsonElement e) => e.ValueKind switch
     {
@@ -312,14 +361,29 @@ internal static class JinjaValues
     }
 }
 
-/// <summary>Python strings index by code point; surrogate pairs stay together.</summary>
+/// <summary>Python counts, indexes, slices and iterates str by code point, .NET by UTF-16 unit:
+/// the two differ past the BMP (emoji), where a surrogate pair must stay one character.</summary>
 internal static class StringInfoHelper
 {
-    public static IEnumerable<object?> Runes(string s)
+    public static bool HasSurrogates(string s) => s.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') >= 0;
+
+    /// <summary>The code points of <paramref name="s"/>; a lone surrogate stays itself, as in Python.</summary>
+    public static List<string> CodePoints(string s)
     {
-        foreach (var r in s.EnumerateRunes())
+        var list = new List<string>(s.Length);
+        for (int i = 0; i < s.Length; i++)
         {
-            yield return r.ToString();
+            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+            {
+                list.Add(s.Substring(i++, 2));
+            }
+            else
+            {
+                list.Add(s[i].ToString());
+            }
         }
+        return list;
     }
+
+    public static int Length(string s) => HasSurrogates(s) ? CodePoints(s).Count : s.Length;
 }
