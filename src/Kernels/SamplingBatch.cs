@@ -13,7 +13,8 @@ namespace Loom.Kernels;
 /// ties (their exp and sums round differently). Per slot:
 /// <list type="number">
 /// <item>a = the raw row with each adjustment applied: l = l &gt; 0 ? l / div : l · div, then l −= sub
-/// (sub = +∞ masks the token);</item>
+/// (sub = +∞ masks the token); a slot with an allowed-token mask (structured outputs) has every
+/// token outside it at −∞;</item>
 /// <item>temperature below <see cref="GreedyTemperature"/>, or everything masked: the argmax of a
 /// (ties: the lowest id);</item>
 /// <item>otherwise w = exp((a − max a) / T), so the most likely token has w = 1 and w = p / p_max;</item>
@@ -53,6 +54,22 @@ public sealed class SamplingBatch
     /// <summary>Where each slot's adjustments start: a slot's are the ones added after it and before the next slot.</summary>
     public int[] AdjustStart { get; private set; } = new int[8];
 
+    /// <summary>
+    /// Where each slot's allowed-token mask starts in <see cref="MaskWords"/> (bit t of word t / 32 set =
+    /// token t allowed; <see cref="MaskWordsPerSlot"/> words), or -1 for a slot without one.
+    /// </summary>
+    public int[] MaskOffset { get; private set; } = new int[8];
+
+    public uint[] MaskWords { get; private set; } = [];
+
+    public int MaskWordsPerSlot { get; private set; }
+
+    /// <summary>Whether any slot of this batch has a mask.</summary>
+    public bool HasMasks { get; private set; }
+
+    /// <summary>Words of <see cref="MaskWords"/> in use (masks are packed in slot order).</summary>
+    public int MaskWordsUsed { get; private set; }
+
     public int[] AdjustSlot { get; private set; } = new int[64];
     public int[] AdjustToken { get; private set; } = new int[64];
     public float[] AdjustDivide { get; private set; } = new float[64];
@@ -70,6 +87,8 @@ public sealed class SamplingBatch
     {
         Count = 0;
         AdjustCount = 0;
+        HasMasks = false;
+        MaskWordsUsed = 0;
         TopLogprobs = 0;
     }
 
@@ -91,6 +110,7 @@ public sealed class SamplingBatch
         Uniform[s] = Math.Min((float)uniform, 0.99999994f);
         WantLogprob[s] = logprobs.HasValue;
         AdjustStart[s] = AdjustCount;
+        MaskOffset[s] = -1;
         TopLogprobs = Math.Max(TopLogprobs, logprobs ?? 0);
         return s;
     }
@@ -114,6 +134,27 @@ public sealed class SamplingBatch
         AdjustSubtract[a] = subtract;
     }
 
+    /// <summary>
+    /// Gives the last slot added an allowed-token mask over <paramref name="vocab"/> tokens and returns
+    /// its words, all clear: set bit t to allow token t (structured outputs fill it from their automaton).
+    /// </summary>
+    public Span<uint> AddMask(int slot, int vocab)
+    {
+        if (slot != Count - 1) throw new InvalidOperationException($"a mask belongs to the last slot added ({Count - 1}), not {slot}");
+        int words = (vocab + 31) / 32;
+        if (HasMasks && words != MaskWordsPerSlot) throw new ArgumentException($"masks of one batch share a vocabulary ({MaskWordsPerSlot * 32}), not {vocab}");
+        MaskWordsPerSlot = words;
+        int used = 0;
+        for (int s = 0; s < slot; s++) if (MaskOffset[s] >= 0) used += words;
+        if (MaskWords.Length < used + words) { var grown = new uint[Math.Max(2 * MaskWords.Length, used + words)]; MaskWords.AsSpan(0, used).CopyTo(grown); MaskWords = grown; }
+        MaskOffset[slot] = used;
+        MaskWordsUsed = used + words;
+        HasMasks = true;
+        var mask = MaskWords.AsSpan(used, words);
+        mask.Clear();
+        return mask;
+    }
+
     /// <summary>Sizes the outputs for <see cref="Count"/> slots; a sampler calls it before writing.</summary>
     public void PrepareOutputs()
     {
@@ -135,6 +176,7 @@ public sealed class SamplingBatch
         Uniform = Grow(Uniform, n);
         WantLogprob = Grow(WantLogprob, n);
         AdjustStart = Grow(AdjustStart, n);
+        MaskOffset = Grow(MaskOffset, n);
         Ids = Grow(Ids, n);
         Logprobs = Grow(Logprobs, n);
     }

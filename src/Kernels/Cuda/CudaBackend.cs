@@ -299,6 +299,10 @@ public sealed unsafe class CudaBackend : IBackend, IDeviceSampler
             _dev.Launch("logits_adjust", CudaLaunch.Elementwise(a), adjusted, vocab, a, Stage("adjust_slot", batch.AdjustSlot.AsSpan(0, a)),
                 Stage("adjust_token", batch.AdjustToken.AsSpan(0, a)), Stage("adjust_divide", batch.AdjustDivide.AsSpan(0, a)),
                 Stage("adjust_subtract", batch.AdjustSubtract.AsSpan(0, a)));
+        if (batch.HasMasks)
+            _dev.Launch("apply_mask", CudaLaunch.PerSlotTokens(n, vocab), adjusted, vocab,
+                Stage("mask_words", batch.MaskWords.AsSpan(0, batch.MaskWordsUsed)),
+                Stage("mask_offsets", batch.MaskOffset.AsSpan(0, n)), batch.MaskWordsPerSlot);
         nint ids = Scratch("sample_ids", n * 4L), logprobs = Scratch("sample_logprobs", n * 4L);
         _dev.Launch("sample_rows", CudaLaunch.Sample(n), adjusted, logits.Data, rows, vocab,
             Stage("sample_temperature", batch.Temperature.AsSpan(0, n)), Stage("sample_top_k", batch.TopK.AsSpan(0, n)),

@@ -24,6 +24,7 @@ public sealed class TokenSampler
     private float[] _select = [];
     private double[] _blockSums = [];
     private float[] _saved = [];
+    private float[] _masked = [];
 
     /// <summary>Samples every slot of <paramref name="batch"/> from <paramref name="logits"/> ([rows, vocab], host).
     /// The rows are modified during a slot and restored before the next.</summary>
@@ -45,7 +46,10 @@ public sealed class TokenSampler
                 row[t] = Adjust(row[t], batch.AdjustDivide[a], batch.AdjustSubtract[a]);
             }
 
+            int mask = batch.MaskOffset[s];
+            if (mask >= 0) Mask(row, batch.MaskWords.AsSpan(mask, batch.MaskWordsPerSlot));
             int pick = Pick(row, batch.Temperature[s], batch.TopK[s], batch.TopP[s], batch.MinP[s], batch.Uniform[s]);
+            if (mask >= 0) _masked.AsSpan(0, vocab).CopyTo(row); // the row as it was before the mask
 
             // Undo in reverse so a token listed twice ends at its raw value.
             for (int a = a1 - 1; a >= a0; a--)
@@ -62,6 +66,24 @@ public sealed class TokenSampler
             {
                 batch.Logprobs[s] = float.NaN;
             }
+        }
+    }
+
+    /// <summary>
+    /// A structured output's mask: every token outside it goes to −∞ for this slot's draw. The row
+    /// (adjustments included) is saved first and put back after the draw.
+    /// </summary>
+    private void Mask(Span<float> row, ReadOnlySpan<uint> allowed)
+    {
+        if (_masked.Length < row.Length) _masked = new float[row.Length];
+        row.CopyTo(_masked);
+        for (int w = 0; w < allowed.Length; w++)
+        {
+            uint bits = allowed[w];
+            if (bits == uint.MaxValue) continue;
+            int end = Math.Min(row.Length, (w + 1) * 32);
+            for (int t = w * 32; t < end; t++)
+                if ((bits & (1u << (t & 31))) == 0) row[t] = float.NegativeInfinity;
         }
     }
 

@@ -34,6 +34,9 @@ public sealed class EngineFrontend(ModelConfig config, EngineOptions options, in
 
     public int InFlight => _requests.Count;
 
+    /// <summary>The structured-output constraint of sample i of a request (null: unconstrained); set by the worker's compiler.</summary>
+    public Func<GenerationRequest, int, ITokenConstraint?>? Constraints { get; set; }
+
     public IAsyncEnumerable<TokenDelta> Submit(GenerationRequest request, CancellationToken cancellationToken)
     {
         if (SickReason is { } sick) throw new WorkerUnavailableException($"the worker is unhealthy ({sick}); retry on another worker");
@@ -115,6 +118,7 @@ public sealed class EngineFrontend(ModelConfig config, EngineOptions options, in
             var sampling = state.Request.ResumeTokenIds is { Count: > 0 } resumed
                 ? SamplingState.Resume(p, state.PromptArray, resumed as int[] ?? [.. resumed], eos, seed, i, state.StopIds)
                 : SamplingState.Create(p, state.PromptArray, eos, i, seed, state.StopIds);
+            sampling.Constraint = Constraints?.Invoke(state.Request, i);
             created[i] = new Sequence(nextSeqId++, state, i, sampling);
             state.Sequences.Add(created[i]);
         }

@@ -68,6 +68,7 @@ public sealed class EngineLoop : IDisposable
     public int PeakRunning => _scheduler.PeakRunning;
     public string? SickReason => _front.SickReason;
     public long FailedSteps => Interlocked.Read(ref _failedSteps);
+    public EngineFrontend Frontend => _front;
 
     /// <summary>False once only a restart brings the worker back: the engine thread died or it is sick (the liveness answer).</summary>
     public bool IsAlive => !_front.Stopped && _front.SickReason is null;

@@ -80,7 +80,7 @@ public sealed class ModelRunner : IModelRunner
             if (scheduled[s].Samples)
             {
                 b.LogitRows[rows] = t - 1;
-                _slots.Add(_sampling, rows++, seq.Sampling);
+                _slots.Add(_sampling, rows++, seq.Sampling, _model.Config.VocabSize);
             }
         }
         meta.QueryStart[scheduled.Count] = t;

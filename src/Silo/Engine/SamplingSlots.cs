@@ -12,8 +12,8 @@ internal sealed class SamplingSlots
 {
     private readonly Dictionary<int, (float Divide, float Subtract)> _adjust = [];
 
-    /// <summary>Adds <paramref name="state"/>'s next draw, reading logits row <paramref name="row"/>; returns the slot.</summary>
-    public int Add(SamplingBatch batch, int row, SamplingState state)
+    /// <summary>Adds <paramref name="state"/>'s next draw, reading logits row <paramref name="row"/> of a <paramref name="vocab"/>-token vocabulary; returns the slot.</summary>
+    public int Add(SamplingBatch batch, int row, SamplingState state, int vocab)
     {
         var p = state.Params;
         bool greedy = p.Temperature < SamplingBatch.GreedyTemperature;
@@ -33,6 +33,7 @@ internal sealed class SamplingSlots
                 _adjust[id] = (div, sub + p.FrequencyPenalty * count + p.PresencePenalty);
             }
         foreach (var (id, (div, sub)) in _adjust) batch.AddAdjustment(slot, id, div, sub);
+        state.Constraint?.FillAllowed(batch.AddMask(slot, vocab));
         return slot;
     }
 

@@ -129,9 +129,13 @@ public sealed class SamplingState
     /// <summary>The uniform draw for the next token: CounterRng.Uniform(Seed, Generated).</summary>
     public double NextUniform() => CounterRng.Uniform(Seed, (ulong)Generated);
 
+    /// <summary>The structured output this sequence must follow, or null.</summary>
+    public ITokenConstraint? Constraint { get; set; }
+
     /// <summary>Records one accepted output token.</summary>
     public void Append(int token)
     {
+        Constraint?.Advance(token);
         _output.Add(token);
         _outputCounts[token] = _outputCounts.GetValueOrDefault(token) + 1;
         _seen?.Add(token);

@@ -6,7 +6,7 @@ namespace Loom.Silo.Engine;
 /// hashes of its leading full blocks, and how many tokens it holds slots for. Instances are recycled
 /// by the managers so admitting a sequence does not allocate in steady state.
 /// </summary>
-internal sealed class SequenceBlocks
+public sealed class SequenceBlocks
 {
     public readonly List<KvBlock> Blocks = new();
     public readonly List<int> BlockIds = new();

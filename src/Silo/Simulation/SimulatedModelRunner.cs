@@ -53,7 +53,7 @@ public sealed class SimulatedModelRunner(int vocabSize, double stepOverheadMs, d
         foreach (var s in step.Scheduled)
         {
             if (!s.Samples) continue;
-            _slots.Add(_batch, rows++, s.Sequence.Sampling);
+            _slots.Add(_batch, rows++, s.Sequence.Sampling, vocabSize);
         }
         if (rows == 0) return [];
         _batch.PrepareOutputs();

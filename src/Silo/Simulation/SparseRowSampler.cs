@@ -37,6 +37,14 @@ internal sealed class SparseRowSampler
             l = l > 0 ? l / div : l * div;
             _adj[t] = l - batch.AdjustSubtract[a];
         }
+        if (batch.MaskOffset[slot] is int mask and >= 0)
+        {
+            // A structured output's mask: every token outside it is an exception at -inf (linear in
+            // the vocabulary, only for constrained requests).
+            var words = batch.MaskWords.AsSpan(mask, batch.MaskWordsPerSlot);
+            for (int t = 0; t < vocab; t++)
+                if ((words[t >> 5] & (1u << (t & 31))) == 0) _adj[t] = float.NegativeInfinity;
+        }
         int defaults = vocab - _adj.Count;
         batch.Ids[slot] = Pick(_adj, defaults, defaultLogit, vocab, batch.Temperature[slot], batch.TopK[slot], batch.TopP[slot], batch.MinP[slot], batch.Uniform[slot]);
         if (batch.WantLogprob[slot]) Logprobs(batch, slot, vocab, defaultLogit);
@@ -54,8 +62,9 @@ internal sealed class SparseRowSampler
 
         float invT = 1f / temperature, wd = MathF.Exp((d - max) * invT);
         _weights.Clear();
-        foreach (var (_, v) in e) _weights.Add((MathF.Exp((v - max) * invT), 1));
-        if (defaults > 0) _weights.Add((wd, defaults));
+        // Zero weights (masked or underflowed tokens) are never kept: leave them out of the cuts.
+        foreach (var (_, v) in e) if (MathF.Exp((v - max) * invT) is var w and > 0f) _weights.Add((w, 1));
+        if (defaults > 0 && wd > 0f) _weights.Add((wd, defaults));
         _weights.Sort((x, y) => y.W.CompareTo(x.W));
         float tau = minP > 0f ? minP : 0f;
         if (topK > 0 && topK < vocab)

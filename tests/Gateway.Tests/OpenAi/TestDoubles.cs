@@ -129,7 +129,7 @@ public sealed class FakeGenerationClient : IGenerationClient
             {
                 if (TokenDelay > TimeSpan.Zero) await Task.Delay(TokenDelay, ct);
                 ct.ThrowIfCancellationRequested();
-                if (FailWith is not null && step == 2) { yield return new TokenDelta(0, -1, null, null, FinishReason.Abort, 0, 0, FailWith); yield break; }
+                if (FailWith is not null && step == 2) { yield return new TokenDelta(0, -1, null, null, FinishReason.Abort); yield break; }
                 for (int i = 0; i < s.N; i++)
                 {
                     if (done[i]) continue;
@@ -143,7 +143,7 @@ public sealed class FakeGenerationClient : IGenerationClient
                         ? [.. Enumerable.Range(0, s.Logprobs.Value).Select(k => new TokenLogprob(k == 0 ? token : 'a' + k, lp - k))]
                         : null;
                     done[i] = finish is not null;
-                    yield return new TokenDelta(i, token, s.Logprobs is null ? null : lp, top, finish, request.PromptTokenIds.Count, step + 1);
+                    yield return new TokenDelta(i, token, s.Logprobs is null ? null : lp, top, finish);
                 }
             }
             Completed[request.RequestId] = true;

@@ -192,10 +192,16 @@ public sealed class EngineLoopTests(EngineFixture f) : IClassFixture<EngineFixtu
         using var engine = new EngineLoop(f.Model, new EngineOptions { NumBlocks = 128, EnablePrefixCaching = false });
         using var cts = new CancellationTokenSource();
         int seen = 0;
-        await foreach (var d in engine.Submit(Req("c", EngineDriver.Prompt(4, 30), 400), cts.Token))
-            if (++seen == 3) cts.Cancel();
+        FinishReason? last = null;
+        // Cancel at the first token: the engine would need ~480 more steps to finish on its own.
+        await foreach (var d in engine.Submit(Req("c", EngineDriver.Prompt(4, 30), 480), cts.Token))
+        {
+            if (++seen == 1) cts.Cancel();
+            last = d.Finish ?? last;
+        }
         for (int i = 0; i < 100 && engine.GetStats().UsedBlocks > 0; i++) await Task.Delay(10);
         Assert.Equal(0, engine.GetStats().UsedBlocks);
-        Assert.True(seen < 400);
+        Assert.True(seen < 480, $"{seen} deltas: the abort did not stop the request");
+        Assert.Equal(FinishReason.Abort, last);
     }
 }

@@ -108,7 +108,7 @@ internal sealed class Sampler(int vocabSize = 0)
         var row = _row.AsSpan(0, logits.Length);
         logits.CopyTo(row);
         _batch.Clear();
-        _slots.Add(_batch, 0, state);
+        _slots.Add(_batch, 0, state, logits.Length);
         _sampler.Sample(row, logits.Length, _batch);
         return SamplingSlots.Result(_batch, 0, state.Params);
     }
@@ -118,7 +118,7 @@ internal sealed class Sampler(int vocabSize = 0)
     {
         var row = logits.ToArray();
         _batch.Clear();
-        _slots.Add(_batch, 0, state);
+        _slots.Add(_batch, 0, state, logits.Length);
         for (int a = 0; a < _batch.AdjustCount; a++)
             row[_batch.AdjustToken[a]] = TokenSampler.Adjust(row[_batch.AdjustToken[a]], _batch.AdjustDivide[a], _batch.AdjustSubtract[a]);
         return row;

@@ -127,6 +127,60 @@ public sealed class SamplingEqualityTests(EngineFixture f) : IClassFixture<Engin
         Assert.True(same >= cases - 3, $"{cases - same} of {cases} draws differ");
     }
 
+    /// <summary>
+    /// Structured outputs' hook: a slot's allowed-token mask. Dense, sparse and engine draws stay
+    /// inside it, greedy or sampled, and a constraint advances with every accepted token.
+    /// </summary>
+    [Fact]
+    public void SamplingMasksKeepEveryDrawInsideTheAllowedSet()
+    {
+        var rng = new Random(8);
+        var dense = new TokenSampler();
+        var sparse = new SparseRowSampler();
+        for (int c = 0; c < 300; c++)
+        {
+            int vocab = rng.Next(40, 300);
+            var allowed = Enumerable.Range(0, vocab).Where(_ => rng.Next(4) == 0).Append(rng.Next(vocab)).Distinct().ToHashSet();
+            float t = c % 3 == 0 ? 0f : 1f;
+            var batch = new SamplingBatch();
+            batch.AddSlot(0, t, c % 5 == 0 ? 3 : 0, c % 7 == 0 ? 0.8f : 1f, 0f, rng.NextDouble(), null);
+            var words = batch.AddMask(0, vocab);
+            foreach (var id in allowed) words[id >> 5] |= 1u << (id & 31);
+            var row = Enumerable.Range(0, vocab).Select(_ => (float)(rng.NextDouble() * 6)).ToArray();
+            int hot = rng.Next(vocab);
+            row[hot] = 30f; // the model's favourite, usually outside the mask
+            dense.Sample(row, vocab, batch);
+            Assert.Contains(batch.Ids[0], allowed);
+            Assert.Equal(30f, row[hot]); // the row is left as it was
+            if (!allowed.Contains(hot) && t == 0f) Assert.Equal(allowed.MaxBy(id => row[id]), batch.Ids[0]);
+            sparse.Sample(batch, 0, vocab, 1f, [(hot, 30f)]);
+            Assert.Contains(batch.Ids[0], allowed);
+        }
+    }
+
+    [Fact]
+    public void SamplingAConstrainedRequestOnTheEngineOnlyEmitsAllowedTokensAndAdvancesItsConstraint()
+    {
+        using var engine = Engine("auto");
+        var constraint = new EvenTokens();
+        engine.Frontend.Constraints = (request, sample) => request.RequestId == "even" ? constraint : null;
+        var r = Req("even", 11, 20, new SamplingParams { MaxTokens = 12, Temperature = 0.8f, Seed = 4, IgnoreEos = true });
+        var tokens = EngineDriver.RunAll(engine, [r])["even"].Tokens[0];
+        Assert.Equal(12, tokens.Count);
+        Assert.All(tokens, t => Assert.Equal(0, t % 2));
+        Assert.Equal(tokens, constraint.Seen);
+    }
+
+    /// <summary>A toy constraint: even token ids only.</summary>
+    private sealed class EvenTokens : ITokenConstraint
+    {
+        public List<int> Seen { get; } = [];
+
+        public void FillAllowed(Span<uint> allowed) => allowed.Fill(0x55555555u);
+
+        public void Advance(int token) => Seen.Add(token);
+    }
+
     private static SamplingBatch Clone(SamplingBatch b)
     {
         var c = new SamplingBatch();

@@ -92,7 +92,7 @@ public sealed class GpuCheckEngineCompareTests
     private static Dictionary<string, List<TokenDelta>[]> Streams() => Requests.ToDictionary(r => r.RequestId, r =>
         Enumerable.Range(0, r.Sampling.N).Select(k => Enumerable.Range(0, r.Sampling.MaxTokens).Select(i =>
             new TokenDelta(k, 100 + i, -0.5f, [new(100 + i, -0.5f), new(3000 + i, -0.6f), new(2000 + i, -3f)],
-                i == r.Sampling.MaxTokens - 1 ? FinishReason.Length : null, 10, i + 1)).ToList()).ToArray());
+                i == r.Sampling.MaxTokens - 1 ? FinishReason.Length : null)).ToList()).ToArray());
 
     private static void SetToken(Dictionary<string, List<TokenDelta>[]> s, string id, int sample, int i, int token) =>
         s[id][sample][i] = s[id][sample][i] with { TokenId = token };

@@ -54,6 +54,18 @@ extern "C" __global__ void logits_adjust(float* __restrict__ adjusted, int vocab
     *l = v - subtract[e];
 }
 
+// Structured outputs: a slot with a mask (offsets[slot] >= 0) has every token whose bit is clear
+// in its words set to -inf before the draw. One thread per (slot, token).
+extern "C" __global__ void apply_mask(float* __restrict__ adjusted, int vocab, const unsigned int* __restrict__ words, const int* __restrict__ offsets,
+                                      int words_per_slot)
+{
+    int slot = blockIdx.y;
+    int t = blockIdx.x * blockDim.x + threadIdx.x;
+    int off = offsets[slot];
+    if (t >= vocab || off < 0) return;
+    if ((words[off + (t >> 5)] & (1u << (t & 31))) == 0) adjusted[(long long)slot * vocab + t] = LOOM_NEG_INF;
+}
+
 // Weights w = exp((a - max) / t) of one row (the most likely token has w = 1).
 __device__ __forceinline__ float weight(const float* __restrict__ row, int j, float best, float inv_t)
 {
