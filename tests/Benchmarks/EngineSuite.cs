@@ -4,6 +4,7 @@ using Loom.Grains.Abstractions;
 using Loom.Kernels.Cpu;
 using Loom.Kernels.Cpu.Isa;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Models;
 
 namespace Loom.Benchmarks;

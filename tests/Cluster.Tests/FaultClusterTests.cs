@@ -4,6 +4,7 @@ using Loom.Gateway.OpenAi;
 using Loom.Gateway.Serving;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
 using Xunit.Abstractions;
 

@@ -2,6 +2,7 @@ using Loom.Gateway.Cluster;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Configuration;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
 using Loom.Silo.Models;
 using Microsoft.Extensions.DependencyInjection;

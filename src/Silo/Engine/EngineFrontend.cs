@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Models;
 
+using Loom.Silo.Blocks;
+
 namespace Loom.Silo.Engine;
 
 /// <summary>A request the engine refuses at Submit; Param names the offending field as OpenAI would.</summary>

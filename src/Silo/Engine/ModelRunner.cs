@@ -2,6 +2,8 @@ using Loom.Kernels;
 using Loom.Kernels.Sampling;
 using Loom.Silo.Models;
 
+using Loom.Silo.Blocks;
+
 namespace Loom.Silo.Engine;
 
 /// <summary>

@@ -1,6 +1,8 @@
 using System.Threading.Channels;
 using Loom.Grains.Abstractions;
 
+using Loom.Silo.Blocks;
+
 namespace Loom.Silo.Engine;
 
 /// <summary>

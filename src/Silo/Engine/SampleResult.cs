@@ -1,5 +1,7 @@
 using Loom.Grains.Abstractions;
 
+using Loom.Silo.Blocks;
+
 namespace Loom.Silo.Engine;
 
 /// <summary>

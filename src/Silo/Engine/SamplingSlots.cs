@@ -1,6 +1,8 @@
 using Loom.Grains.Abstractions;
 using Loom.Kernels;
 
+using Loom.Silo.Blocks;
+
 namespace Loom.Silo.Engine;
 
 /// <summary>

@@ -1,5 +1,7 @@
 using Loom.Grains.Abstractions;
 
+using Loom.Silo.Blocks;
+
 namespace Loom.Silo.Engine;
 
 /// <summary>
@@ -22,9 +24,7 @@ public sealed class SamplingState
 {
     private readonly Dictionary<int, int> _outputCounts = [];
     private readonly HashSet<int>? _seen; // prompt ∪ output, only kept when repetition penalty is on
-    private readonly List<int> _output = [];
     private readonly int[] _stopIds;
-    private readonly int[] _eosIds;
 
     /// <summary>A fresh sequence: nothing generated yet.</summary>
     /// <param name="parameters">The request's sampling parameters (assumed valid).</param>
@@ -46,7 +46,6 @@ public sealed class SamplingState
         SampleIndex = sampleIndex;
         Seed = seed;
         PromptLength = promptTokenIds.Length;
-        _eosIds = eosTokenIds.ToArray();
 
         _stopIds = stopIds ?? StopSet(parameters, eosTokenIds);
 
@@ -110,12 +109,9 @@ public sealed class SamplingState
 
     /// <summary>Output tokens generated so far (including any a resumed state started with): the next
     /// token sampled is output index <c>Generated</c>.</summary>
-    public int Generated => _output.Count;
+    public int Generated { get; private set; }
 
-    public IReadOnlyList<int> OutputTokenIds => _output;
 
-    /// <summary>The model's EOS ids, as given (whether or not IgnoreEos).</summary>
-    public ReadOnlySpan<int> EosTokenIds => _eosIds;
 
     /// <summary>The ids that stop the sequence: EOS (unless IgnoreEos) ∪ StopTokenIds, distinct and ascending.</summary>
     public ReadOnlySpan<int> StopTokenIds => _stopIds;
@@ -136,7 +132,7 @@ public sealed class SamplingState
     public void Append(int token)
     {
         Constraint?.Advance(token);
-        _output.Add(token);
+        Generated++;
         _outputCounts[token] = _outputCounts.GetValueOrDefault(token) + 1;
         _seen?.Add(token);
     }

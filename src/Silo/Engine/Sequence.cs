@@ -1,3 +1,5 @@
+using Loom.Silo.Blocks;
+
 namespace Loom.Silo.Engine;
 
 public enum SequenceStatus
@@ -57,8 +59,6 @@ public sealed class Sequence
     public bool IsHeld => Index > 0 && Request.Sequences[0] is { Status: not SequenceStatus.Finished } first && first.NumComputedTokens < first.PromptLength;
 
     public ReadOnlySpan<int> Tokens => _tokens.AsSpan(0, Count);
-
-    public int LastToken => _tokens[Count - 1];
 
     public void Append(int token) => _tokens[Count++] = token;
 

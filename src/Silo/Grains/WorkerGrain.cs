@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
 using Orleans.Concurrency;
 using Orleans.Placement;

@@ -4,6 +4,7 @@ using Loom.Kernels;
 using Loom.Kernels.Cpu;
 using Loom.Silo.Configuration;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Models;
 using Microsoft.Extensions.Logging;
 

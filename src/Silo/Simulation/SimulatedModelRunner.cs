@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Loom.Silo.Models;
 
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Simulation;
 

@@ -2,6 +2,7 @@ using Loom.Grains.Abstractions;
 using Loom.Kernels;
 
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Simulation;
 

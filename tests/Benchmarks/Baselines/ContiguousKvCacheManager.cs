@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Benchmarks.Baselines;
 

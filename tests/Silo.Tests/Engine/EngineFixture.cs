@@ -1,6 +1,7 @@
 using Loom.Grains.Abstractions;
 using Loom.Kernels.Cpu;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Models;
 
 namespace Loom.Silo.Tests.Engine;

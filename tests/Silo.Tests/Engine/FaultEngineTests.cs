@@ -1,6 +1,7 @@
 using Loom.Silo.Simulation;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Tests.Engine;
 

@@ -2,6 +2,7 @@ using Loom.Grains.Abstractions;
 using Loom.Kernels.Cpu.Isa;
 using Loom.Silo.Configuration;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
 using Loom.Silo.Models;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -1,5 +1,6 @@
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using static Loom.Silo.Tests.Engine.SamplerTestKit;
 
 namespace Loom.Silo.Tests.Engine;

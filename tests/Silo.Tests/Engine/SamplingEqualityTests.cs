@@ -3,6 +3,7 @@ using Loom.Grains.Abstractions;
 using Loom.Kernels;
 using Loom.Kernels.Sampling;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Tests.Engine;
 

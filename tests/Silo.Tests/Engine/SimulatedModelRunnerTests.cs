@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Loom.Silo.Simulation;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Tests.Engine;
 

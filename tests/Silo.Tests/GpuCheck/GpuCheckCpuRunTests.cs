@@ -3,6 +3,7 @@ using Loom.GpuCheck;
 using Loom.Kernels.Cpu;
 using Loom.Kernels.Cuda;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Models;
 
 namespace Loom.Silo.Tests.GpuCheck;

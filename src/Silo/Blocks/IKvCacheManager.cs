@@ -1,4 +1,4 @@
-namespace Loom.Silo.Engine;
+namespace Loom.Silo.Blocks;
 
 /// <summary>
 /// What the scheduler sees of KV memory: per-sequence block tables, admission (can this sequence get

@@ -1,4 +1,4 @@
-namespace Loom.Silo.Engine;
+namespace Loom.Silo.Blocks;
 
 /// <summary>
 /// The fixed pool of KV blocks: hands out free blocks, takes them back, and keeps the prefix cache

@@ -1,4 +1,4 @@
-namespace Loom.Silo.Engine;
+namespace Loom.Silo.Blocks;
 
 /// <summary>A snapshot of a KV cache manager's occupancy and prefix-cache counters.</summary>
 /// <param name="TotalBlocks">Blocks in the pool.</param>

@@ -1,4 +1,4 @@
-namespace Loom.Silo.Engine;
+namespace Loom.Silo.Blocks;
 
 /// <summary>
 /// One sequence's allocation inside a KV cache manager: its blocks in token order (and their ids,

@@ -1,4 +1,4 @@
-namespace Loom.Silo.Engine;
+namespace Loom.Silo.Blocks;
 
 /// <summary>
 /// One fixed-size KV block (block_size token slots in every layer). Pure bookkeeping: the

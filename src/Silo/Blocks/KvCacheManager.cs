@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Loom.Silo.Engine;
+namespace Loom.Silo.Blocks;
 
 /// <summary>
 /// Paged KV allocation with automatic prefix caching (vLLM v1's KVCacheManager, one attention group).

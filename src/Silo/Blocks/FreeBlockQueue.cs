@@ -1,4 +1,4 @@
-namespace Loom.Silo.Engine;
+namespace Loom.Silo.Blocks;
 
 /// <summary>
 /// Free blocks in eviction order: the head is the next block handed out (and, if it is cached,
