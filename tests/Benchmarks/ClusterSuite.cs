@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Loom.Gateway.Cluster;
+using Loom.Gateway.Serving;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Configuration;
 using Loom.Silo.Hosting;
+using Loom.Silo.Worker;
 using Loom.Silo.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

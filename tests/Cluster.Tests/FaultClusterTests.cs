@@ -6,6 +6,7 @@ using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
 using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
+using Loom.Silo.Worker;
 using Xunit.Abstractions;
 
 namespace Loom.Cluster.Tests;

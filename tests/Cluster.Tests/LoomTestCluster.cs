@@ -1,9 +1,10 @@
-using Loom.Gateway.Cluster;
+using Loom.Gateway.Serving;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Configuration;
 using Loom.Silo.Engine;
 using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
+using Loom.Silo.Worker;
 using Loom.Silo.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Loom.Gateway.OpenAi;
 using Loom.Gateway.Serving;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Loom.Grains.Abstractions;
 

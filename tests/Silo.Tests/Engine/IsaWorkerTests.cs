@@ -4,6 +4,7 @@ using Loom.Silo.Configuration;
 using Loom.Silo.Engine;
 using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
+using Loom.Silo.Worker;
 using Loom.Silo.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 
