@@ -123,7 +123,7 @@ public sealed class TokenSampler
     /// </summary>
     private float Cut(ReadOnlySpan<float> a, float temperature, int topK, float topP, float minP, out int best, out int n)
     {
-        best = Math.Max(TensorPrimitives.IndexOfMax(a), 0); // ties: the lowest id
+        best = Math.Max(TokenSelection.ArgMax(a), 0); // ties: the lowest id
         float max = a[best];
         n = -1;
         if (temperature < SamplingBatch.GreedyTemperature || float.IsNegativeInfinity(max) || float.IsNaN(max)) return float.NaN;

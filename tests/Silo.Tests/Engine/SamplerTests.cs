@@ -18,6 +18,19 @@ public class SamplerTests
         Assert.Equal(2, sampler.Sample([float.NegativeInfinity, -3f, -1f, -1f], State(Greedy)).Token);
     }
 
+    [Theory]
+    [InlineData(100_003, new[] { 70_001, 5, 99_999 })]
+    [InlineData(37, new[] { 36, 35 })]
+    [InlineData(4096, new[] { 4095, 8, 9, 10 })]
+    public void GreedyTiesOnALongRowGoToTheLowestId(int vocab, int[] maxima)
+    {
+        var logits = RandomLogits(vocab, vocab);
+        foreach (var id in maxima) logits[id] = 50f;
+        Assert.Equal(maxima.Min(), new Sampler().Sample(logits, State(Greedy)).Token);
+        var masked = Enumerable.Repeat(float.NegativeInfinity, vocab).ToArray();
+        Assert.Equal(0, new Sampler().Sample(masked, State(Greedy)).Token); // everything masked: token 0
+    }
+
     [Fact]
     public void GreedyIgnoresTheSeedAndNeedsNone()
     {
