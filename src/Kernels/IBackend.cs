@@ -54,12 +54,6 @@ public interface IBackend : IDisposable
 
     KvCache AllocateKvCache(KvCacheSpec spec);
 
-    /// <summary>
-    /// Copies whole blocks, every layer's K and V: block dst[i] becomes a copy of block src[i]
-    /// (n &gt; 1 samples each need their own copy of the prompt's partial last block).
-    /// </summary>
-    void CopyKvBlocks(KvCache cache, ReadOnlySpan<int> src, ReadOnlySpan<int> dst);
-
     /// <summary>Writes k/v[tokens, kvHeads * headDim] of one layer into the paged pool at slotMapping[token]; a negative slot is skipped.</summary>
     void WriteKv(KvCache cache, int layer, Tensor k, Tensor v, ReadOnlySpan<int> slotMapping);
 

@@ -5,13 +5,6 @@ public sealed record KvCacheSpec(int NumLayers, int NumBlocks, int BlockSize, in
 {
     /// <summary>K and V bytes of one block across all layers.</summary>
     public long BytesPerBlock => 2L * NumLayers * BlockSize * NumKvHeads * HeadDim * DType.Size();
-
-    /// <summary>How many blocks a byte budget buys.</summary>
-    public static int BlocksForBudget(long bytes, int numLayers, int blockSize, int numKvHeads, int headDim, DType dtype)
-    {
-        long perBlock = 2L * numLayers * blockSize * numKvHeads * headDim * dtype.Size();
-        return (int)Math.Min(int.MaxValue, bytes / perBlock);
-    }
 }
 
 /// <summary>

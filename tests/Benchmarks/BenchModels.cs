@@ -6,15 +6,18 @@ namespace Loom.Benchmarks;
 /// <summary>The benchmark model: a preset in bf16 safetensors for Loom and the same weights as an F16 GGUF for llama.cpp.</summary>
 public static class BenchModels
 {
-    public static (string ModelDir, string Gguf) Ensure(string preset, string? cache)
+    /// <param name="vocab">Overrides the preset's vocabulary (e.g. Qwen's 151,936 on a small model); 0 keeps it.</param>
+    public static (string ModelDir, string Gguf) Ensure(string preset, string? cache, int vocab = 0)
     {
         cache ??= Path.Combine(Path.GetTempPath(), "loom-bench");
-        var modelDir = Path.Combine(cache, $"{preset}-bf16");
-        var gguf = Path.Combine(cache, $"{preset}-f16.gguf");
+        string name = vocab > 0 ? $"{preset}-v{vocab}" : preset;
+        var modelDir = Path.Combine(cache, $"{name}-bf16");
+        var gguf = Path.Combine(cache, $"{name}-f16.gguf");
         if (!File.Exists(Path.Combine(modelDir, "config.json")) || !File.Exists(gguf))
         {
             Console.WriteLine($"generating {preset} (bf16 safetensors + F16 GGUF) in {cache} ...");
-            ModelGenerator.Generate(ModelPresets.Get(preset), modelDir,
+            var p = ModelPresets.Get(preset);
+            ModelGenerator.Generate(vocab > 0 ? p with { Vocab = vocab } : p, modelDir,
                 new GenerateOptions { DType = DType.BF16, Seed = 42, GgufPath = gguf, GgufType = GgufType.F16 });
         }
         return (modelDir, gguf);

@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Loom.Gateway.Cluster;
+using Loom.Gateway.Serving;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Configuration;
 using Loom.Silo.Hosting;
+using Loom.Silo.Worker;
 using Loom.Silo.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -115,6 +116,11 @@ public static class ClusterSuite
             policyMs.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
         }
 
+        // Per-token host work must not scale with the vocabulary: the same 64 concurrent 200-token
+        // greedy requests on one simulated worker with a 32,000- and a 151,936-token vocabulary.
+        double small = await VocabThroughputAsync(32_000), large = await VocabThroughputAsync(151_936);
+        Console.WriteLine($"vocabulary scaling (64 x 200 greedy tokens, 1 worker): {small:F0} tok/s at 32,000, {large:F0} tok/s at 151,936: {large / small:F2}x");
+
         // Batches wide enough that a conversation's turn is never pushed off its worker by a full batch.
         int affinityWorkers = args.GetInt("affinity-workers", 4);
         var (affinity, random) = await PrefixHitRatesAsync(affinityWorkers, stepMs, 32);
@@ -133,6 +139,9 @@ public static class ClusterSuite
             ["router_picks_timed"] = pickMs.Count,
             ["router_roundtrip_p99_ms"] = Math.Round(Percentile(roundTripMs, 0.99), 3),
             ["router_policy_p99_ms"] = Math.Round(Percentile(policyMs, 0.99), 4),
+            ["vocab_scaling"] = Math.Round(large / small, 3),
+            ["vocab_32000_tok_s"] = Math.Round(small, 1),
+            ["vocab_151936_tok_s"] = Math.Round(large, 1),
             ["affinity_workers"] = affinityWorkers,
             ["affinity_hit_rate"] = Math.Round(affinity, 3),
             ["random_hit_rate"] = Math.Round(random, 3),
@@ -195,6 +204,21 @@ public static class ClusterSuite
         return (rates[0], rates[1]);
     }
 
+    private static async Task<double> VocabThroughputAsync(int vocab)
+    {
+        await using var c = await SimCluster.StartAsync(1, 5, 64, vocab);
+        var rng = new Random(vocab);
+        var requests = Enumerable.Range(0, 64).Select(i => new GenerationRequest($"v{vocab}-{i}", [.. Enumerable.Range(0, 24).Select(_ => rng.Next(1, 250))],
+            new SamplingParams { MaxTokens = 200, Temperature = 0, IgnoreEos = true })).ToList();
+        long produced = 0;
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(requests.Select(r => Task.Run(async () =>
+        {
+            await foreach (var _ in c.Client.GenerateAsync(r, default)) Interlocked.Increment(ref produced);
+        })));
+        return produced / sw.Elapsed.TotalSeconds;
+    }
+
     private static double Percentile(List<double> xs, double p)
     {
         if (xs.Count == 0) return 0;
@@ -214,12 +238,12 @@ public static class ClusterSuite
         public InProcessTestCluster Cluster { get; }
         public OrleansGenerationClient Client { get; }
 
-        public static async Task<SimCluster> StartAsync(int silos, double stepMs, int seqs)
+        public static async Task<SimCluster> StartAsync(int silos, double stepMs, int seqs, int vocab = 256)
         {
             var options = new LoomOptions
             {
                 Engine = new() { Backend = "simulated", MaxNumSeqs = seqs, KvCacheBytes = 16L * 1024 * 1024 },
-                Simulated = new() { StepOverheadMs = stepMs, PerTokenMs = 0.01, VocabSize = 256 },
+                Simulated = new() { StepOverheadMs = stepMs, PerTokenMs = 0.01, VocabSize = vocab },
             };
             var builder = new InProcessTestClusterBuilder((short)silos);
             builder.ConfigureSilo((_, silo) =>

@@ -4,6 +4,7 @@ using Loom.Grains.Abstractions;
 using Loom.Kernels.Cpu;
 using Loom.Kernels.Cpu.Isa;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Models;
 
 namespace Loom.Benchmarks;
@@ -42,8 +43,9 @@ public static class EngineSuite
         Row? stat = null, seq = null, contiguous = null, peer = null;
         if (args.Has("compare"))
         {
-            stat = RunLoom($"static@{top}", model, options with { Admission = AdmissionPolicy.Static }, work, top);
-            contiguous = RunLoom($"contiguous@{top}", model, options with { KvAllocation = KvAllocation.Contiguous }, work, top);
+            stat = RunLoom($"static@{top}", model, options, work, top, admission: new Baselines.StaticAdmission(top));
+            contiguous = RunLoom($"contiguous@{top}", model, options, work, top,
+                createKv: (blocks, maxLen) => new Baselines.ContiguousKvCacheManager(blocks, options.BlockSize, maxLen));
             rows.AddRange([stat, contiguous]);
             if (levels.Contains(1) && !args.Has("sequential-run"))
             {
@@ -55,7 +57,7 @@ public static class EngineSuite
             }
             else if (!args.Has("no-sequential"))
             {
-                seq = RunLoom("sequential", model, options with { Admission = AdmissionPolicy.Sequential }, work, top);
+                seq = RunLoom("sequential", model, options, work, top, admission: new Baselines.SequentialAdmission());
                 rows.Add(seq);
             }
         }
@@ -93,17 +95,19 @@ public static class EngineSuite
         return 0;
     }
 
-    private static Row RunLoom(string name, LlamaModel model, EngineOptions options, List<WorkItem> work, int concurrency)
+    private static Row RunLoom(string name, LlamaModel model, EngineOptions options, List<WorkItem> work, int concurrency,
+        IAdmissionPolicy? admission = null, Func<int, int, IKvCacheManager>? createKv = null)
     {
-        var (metrics, waste) = RunEngine(name, model, options, work, concurrency);
+        var (metrics, waste) = RunEngine(name, model, options, work, concurrency, admission: admission, createKv: createKv);
         return new Row(name, metrics, waste);
     }
 
     /// <summary>The workload on an in-process engine with <paramref name="concurrency"/> closed-loop clients (or Poisson arrivals at <paramref name="rate"/> req/s).</summary>
-    internal static (RunMetrics Metrics, double KvWaste) RunEngine(string name, LlamaModel model, EngineOptions options, List<WorkItem> work, int concurrency, double? rate = null)
+    internal static (RunMetrics Metrics, double KvWaste) RunEngine(string name, LlamaModel model, EngineOptions options, List<WorkItem> work, int concurrency,
+        double? rate = null, IAdmissionPolicy? admission = null, Func<int, int, IKvCacheManager>? createKv = null)
     {
         Console.WriteLine($"{name} ...");
-        using var engine = new EngineLoop(model, options);
+        using var engine = new EngineLoop(model, options, admission: admission, createKv: createKv);
         var metrics = new RunMetrics(work.Count);
         var clock = Stopwatch.StartNew();
         int next = -1;
@@ -114,7 +118,7 @@ public static class EngineSuite
             {
                 var w = work[i];
                 metrics.Submitted(i, clock.Elapsed.TotalSeconds);
-                var request = new EngineRequest($"b{i}", w.Prompt, new SamplingParams { Temperature = 0, MaxTokens = w.OutputTokens, IgnoreEos = true });
+                var request = new GenerationRequest($"b{i}", w.Prompt, new SamplingParams { Temperature = 0, MaxTokens = w.OutputTokens, IgnoreEos = true });
                 await foreach (var d in engine.Submit(request)) metrics.Token(i, clock.Elapsed.TotalSeconds);
             }
         }
@@ -122,14 +126,14 @@ public static class EngineSuite
         {
             var w = work[i];
             metrics.Submitted(i, clock.Elapsed.TotalSeconds);
-            var request = new EngineRequest($"b{i}", w.Prompt, new SamplingParams { Temperature = 0, MaxTokens = w.OutputTokens, IgnoreEos = true });
+            var request = new GenerationRequest($"b{i}", w.Prompt, new SamplingParams { Temperature = 0, MaxTokens = w.OutputTokens, IgnoreEos = true });
             await foreach (var d in engine.Submit(request)) metrics.Token(i, clock.Elapsed.TotalSeconds);
         }
         if (rate is { } r) Task.WaitAll(Arrivals.Poisson(work.Count, r).Select(async (at, i) => { await Arrivals.Until(clock, at); await One(i); }).ToArray());
         else Task.WaitAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(Client)).ToArray());
         metrics.Complete(clock.Elapsed.TotalSeconds, engine.PeakRunning);
-        var (steps, tokens, fwd, smp) = engine.StepTotals;
-        Console.WriteLine($"  {steps} steps, {tokens / (double)Math.Max(steps, 1):F1} tokens/step, forward {fwd:F1} s ({tokens / Math.Max(fwd, 1e-9):F0} tok/s), sampling+emit {smp:F1} s, preemptions {engine.Preemptions}");
+        var (steps, tokens, exec) = engine.StepTotals;
+        Console.WriteLine($"  {steps} steps, {tokens / (double)Math.Max(steps, 1):F1} tokens/step, forward+sampling {exec:F1} s ({tokens / Math.Max(exec, 1e-9):F0} tok/s), preemptions {engine.Preemptions}");
         return (metrics, engine.KvWasteFraction);
     }
 

@@ -18,7 +18,7 @@ public static class ProfileSuite
         int context = args.GetInt("context", 128);
         int steps = args.GetInt("steps", 8);
         string preset = args.Get("preset") ?? "smollm2-135m";
-        var (modelDir, _) = BenchModels.Ensure(preset, args.Get("cache"));
+        var (modelDir, _) = BenchModels.Ensure(preset, args.Get("cache"), args.GetInt("vocab", 0));
 
         var prof = new ProfilingBackend(new CpuBackend(threads, BackendFactory.ForcedIsa(args.Get("isa"))));
         using var model = LlamaModel.Load(modelDir, prof);
@@ -29,8 +29,9 @@ public static class ProfileSuite
         runner.Step(Enumerable.Range(0, batch).Select(s => new SequenceChunk(s, [prompt[context]], context)).ToList());
         prof.Reset();
         var sw = Stopwatch.StartNew();
+        float[] logits = [];
         for (int step = 1; step < steps; step++)
-            runner.Step(Enumerable.Range(0, batch).Select(s => new SequenceChunk(s, [prompt[context + step]], context + step)).ToList());
+            logits = runner.Step(Enumerable.Range(0, batch).Select(s => new SequenceChunk(s, [prompt[context + step]], context + step)).ToList());
         double total = sw.Elapsed.TotalSeconds;
         int n = steps - 1;
         double flops = 2.0 * model.MatmulParameters * batch * n;
@@ -43,6 +44,28 @@ public static class ProfileSuite
             Console.WriteLine($"  {op,-28} {s / n * 1000,8:F3} ms/step {s / total,6:P1} {rate}");
         }
         Console.WriteLine($"  {"(outside ops)",-28} {(total - accounted) / n * 1000,8:F3} ms/step {(total - accounted) / total,6:P1}");
+
+        // Sampling the step's rows the way the engine does (one batch, the one algorithm): greedy
+        // without logprobs, then seeded top-k/top-p, each as a share of a step that includes it.
+        int vocab = model.Config.VocabSize;
+        double Sampling(float t, int topK, float topP)
+        {
+            var batchS = new SamplingBatch();
+            var sampler = new Loom.Kernels.Sampling.TokenSampler();
+            var best = double.MaxValue;
+            for (int rep = 0; rep < 5; rep++)
+            {
+                batchS.Clear();
+                for (int s = 0; s < batch; s++) batchS.AddSlot(s, t, topK, topP, 0f, (s * 0.37 + rep * 0.11) % 1, null);
+                var w = Stopwatch.StartNew();
+                sampler.Sample(logits, vocab, batchS);
+                best = Math.Min(best, w.Elapsed.TotalSeconds);
+            }
+            return best;
+        }
+        double step1 = total / n, greedy = Sampling(0f, 0, 1f), topKP = Sampling(0.8f, 50, 0.9f);
+        Console.WriteLine($"  sampling x{batch} over a {vocab}-token vocabulary: greedy {greedy * 1000:F3} ms/step ({greedy / (step1 + greedy):P1} of the step), " +
+            $"top-k 50 + top-p 0.9 {topKP * 1000:F3} ms/step ({topKP / (step1 + topKP):P1})");
         return 0;
     }
 

@@ -25,7 +25,6 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
     public Tensor Upload(WeightView source, DType dtype) => inner.Upload(source, dtype);
     public LinearWeight PrepareLinear(IReadOnlyList<WeightView> parts) => inner.PrepareLinear(parts);
     public KvCache AllocateKvCache(KvCacheSpec spec) => inner.AllocateKvCache(spec);
-    public void CopyKvBlocks(KvCache cache, ReadOnlySpan<int> src, ReadOnlySpan<int> dst) => inner.CopyKvBlocks(cache, src, dst);
     public void CopyToHost(Tensor source, Span<float> destination) => inner.CopyToHost(source, destination);
     public void CopyFromHost(ReadOnlySpan<float> source, Tensor destination) => inner.CopyFromHost(source, destination);
     public void Synchronize() => inner.Synchronize();

@@ -9,6 +9,7 @@ using Loom.Gateway.Hosting;
 using Loom.Kernels.Cpu;
 using Loom.Silo.Configuration;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Models;
 using Microsoft.AspNetCore.Builder;
 

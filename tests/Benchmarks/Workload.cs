@@ -29,13 +29,9 @@ public static class Workload
 
     private sealed class SplitMix(ulong state)
     {
-        public ulong Next()
-        {
-            ulong z = state += 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
-        }
+        private Loom.Silo.Models.SplitMix64 _rng = new(state);
+
+        public ulong Next() => _rng.Next();
 
         public double Uniform() => ((Next() >> 11) + 0.5) / (1UL << 53);
 

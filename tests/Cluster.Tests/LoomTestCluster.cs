@@ -1,8 +1,10 @@
-using Loom.Gateway.Cluster;
+using Loom.Gateway.Serving;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Configuration;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
+using Loom.Silo.Worker;
 using Loom.Silo.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -129,10 +131,7 @@ internal sealed class LoomTestCluster : IAsyncDisposable
 
         private sealed class Slow(IModelRunner inner, TimeSpan delay) : IModelRunner
         {
-            public ReadOnlySpan<float> Execute(SchedulerOutput step) { Thread.Sleep(delay); return inner.Execute(step); }
-            public void CopyBlock(BlockCopy copy) => inner.CopyBlock(copy);
-            public bool SamplesOnDevice => inner.SamplesOnDevice;
-            public void SampleOnDevice(Loom.Kernels.SamplingBatch batch) => inner.SampleOnDevice(batch);
+            public ReadOnlySpan<SampleResult> Execute(SchedulerOutput step) { Thread.Sleep(delay); return inner.Execute(step); }
             public void Dispose() => inner.Dispose();
         }
     }

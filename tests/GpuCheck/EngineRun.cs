@@ -1,5 +1,6 @@
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Models;
 
 namespace Loom.GpuCheck;
@@ -41,11 +42,11 @@ public static class EngineRun
     };
 
     /// <summary>16 requests: kind i % 4 is greedy, seeded, greedy n = 2, seeded n = 2; every third shares a 40-token prefix.</summary>
-    public static IReadOnlyList<EngineRequest> Requests(int vocab)
+    public static IReadOnlyList<GenerationRequest> Requests(int vocab)
     {
         var rng = new Random(11);
         int[] shared = [.. Enumerable.Range(0, 40).Select(_ => rng.Next(3, vocab))];
-        var list = new List<EngineRequest>();
+        var list = new List<GenerationRequest>();
         for (int i = 0; i < 16; i++)
         {
             int length = 3 + i * 37 % 150;
@@ -58,13 +59,13 @@ public static class EngineRun
                 2 => new SamplingParams { Temperature = 0, N = 2 },
                 _ => new SamplingParams { Temperature = 1f, TopK = 40, Seed = 2000UL + (ulong)i, N = 2 },
             };
-            list.Add(new EngineRequest($"r{i:D2}", prompt, p with { MaxTokens = 6 + i % 5 * 3, IgnoreEos = true, Logprobs = 5 }));
+            list.Add(new GenerationRequest($"r{i:D2}", prompt, p with { MaxTokens = 6 + i % 5 * 3, IgnoreEos = true, Logprobs = 5 }));
         }
         return list;
     }
 
     /// <summary>Each request's deltas per sample index, from one engine run over <paramref name="model"/>.</summary>
-    public static Dictionary<string, List<TokenDelta>[]> Drive(LlamaModel model, string sampling, IReadOnlyList<EngineRequest> requests)
+    public static Dictionary<string, List<TokenDelta>[]> Drive(LlamaModel model, string sampling, IReadOnlyList<GenerationRequest> requests)
     {
         using var engine = new EngineLoop(model, Options(sampling), startThread: false);
         var streams = requests.Select(r => (r, Stream: engine.Submit(r))).ToList();
@@ -93,7 +94,7 @@ public static class EngineRun
             $"seeded {SeededExact}/{SeededSamples} samples identical" + (Problems.Count > 0 ? "; " + string.Join("; ", Problems.Take(5)) : "");
     }
 
-    public static Outcome Compare(IReadOnlyList<EngineRequest> requests, Dictionary<string, List<TokenDelta>[]> reference, Dictionary<string, List<TokenDelta>[]> candidate)
+    public static Outcome Compare(IReadOnlyList<GenerationRequest> requests, Dictionary<string, List<TokenDelta>[]> reference, Dictionary<string, List<TokenDelta>[]> candidate)
     {
         var problems = new List<string>();
         int greedySamples = 0, greedyTokens = 0, agreed = 0, ties = 0, seededSamples = 0, seededExact = 0;
@@ -137,7 +138,6 @@ public static class EngineRun
     /// <summary>A complete sample: max_tokens tokens (ignore_eos), the last one finishing for length, no error, no abort.</summary>
     private static string? Shape(List<TokenDelta> deltas, int maxTokens)
     {
-        if (deltas.Any(d => d.Error is not null)) return $"error '{deltas.First(d => d.Error is not null).Error}'";
         if (deltas.Count != maxTokens || deltas.Any(d => d.TokenId < 0)) return $"{deltas.Count(d => d.TokenId >= 0)} tokens, expected {maxTokens}";
         if (deltas[^1].Finish != FinishReason.Length) return $"finished with {deltas[^1].Finish?.ToString() ?? "nothing"}, expected length";
         return null;

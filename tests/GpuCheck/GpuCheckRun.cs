@@ -63,7 +63,7 @@ public static class GpuCheckRun
 
         var checks = new Checks(log, device, cpu);
         checks.Ops();
-        checks.Sampling(device as IDeviceSampler ?? new ReferenceDeviceSampler(device));
+        checks.Sampling((IDeviceSampler)device);
         if (log.Run("tiny model", () => Checks.TinyModel(o.ModelRoot)) is { } tiny)
             log.Run("tiny model on both backends", () =>
             {

@@ -1,3 +1,4 @@
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Loom.Silo.Models;
 

@@ -1,9 +1,9 @@
-using Loom.Gateway.Cluster;
+using Loom.Gateway.Serving;
 using Loom.Gateway.Demo;
 using Loom.Gateway.OpenAi;
-using Loom.Gateway.Serving;
 using Loom.Silo.Configuration;
 using Loom.Silo.Hosting;
+using Loom.Silo.Worker;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;

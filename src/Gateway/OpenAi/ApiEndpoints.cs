@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text.Json;
 using Loom.Gateway.Metrics;
 using Loom.Gateway.Serving;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Loom.Grains.Abstractions;
 using Microsoft.Extensions.Options;

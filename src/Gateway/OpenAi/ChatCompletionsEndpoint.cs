@@ -1,4 +1,8 @@
+using Loom.Silo.Routing;
+using Loom.Silo.Worker;
+using Loom.Gateway.Serving;
 using System.Text;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Microsoft.Extensions.Options;
 

@@ -1,3 +1,8 @@
+using Loom.Silo.Routing;
+using Loom.Silo.Worker;
+using Loom.Gateway.Tokenization;
+using Loom.Gateway.Templates;
+using Loom.Gateway.Serving;
 using Loom.Gateway.Grpc;
 using Loom.Gateway.Metrics;
 using Microsoft.Extensions.DependencyInjection.Extensions;

@@ -1,3 +1,8 @@
+using Loom.Silo.Routing;
+using Loom.Silo.Worker;
+using Loom.Gateway.Tokenization;
+using Loom.Gateway.Templates;
+using Loom.Gateway.Serving;
 namespace Loom.Gateway.OpenAi;
 
 /// <summary>

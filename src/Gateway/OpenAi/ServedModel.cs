@@ -1,4 +1,5 @@
 using Loom.Gateway.Serving;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Loom.Grains.Abstractions;
 using Microsoft.Extensions.Options;

@@ -7,8 +7,9 @@ namespace Loom.Kernels.Cpu;
 /// kernels, all parallelised on one persistent <see cref="CpuThreadPool"/>. Synchronous.
 /// The kernels' instruction set is chosen once, here (<see cref="CpuKernels"/>).
 /// </summary>
-public sealed unsafe class CpuBackend : IBackend
+public sealed unsafe class CpuBackend : IBackend, IDeviceSampler
 {
+    private readonly Sampling.TokenSampler _sampler = new();
     private readonly CpuThreadPool _pool;
     private readonly CpuKernels _k;
     private readonly ScratchBuffer _gemmScratch = new();
@@ -223,13 +224,6 @@ public sealed unsafe class CpuBackend : IBackend
 
     public KvCache AllocateKvCache(KvCacheSpec spec) => new CpuKvCache(spec);
 
-    public void CopyKvBlocks(KvCache cache, ReadOnlySpan<int> src, ReadOnlySpan<int> dst)
-    {
-        if (src.Length != dst.Length) throw new ArgumentException($"{src.Length} source blocks but {dst.Length} destinations");
-        var c = cache as CpuKvCache ?? throw new ArgumentException("not a CPU KV cache", nameof(cache));
-        for (int i = 0; i < src.Length; i++) c.CopyBlock(src[i], dst[i]);
-    }
-
     public void WriteKv(KvCache cache, int layer, Tensor k, Tensor v, ReadOnlySpan<int> slotMapping)
     {
         var c = AsCpuCache(cache);
@@ -288,6 +282,13 @@ public sealed unsafe class CpuBackend : IBackend
 
     public void Synchronize()
     {
+    }
+
+    /// <summary>The logits are host memory already: sample them in place (<see cref="SamplingBatch"/>'s algorithm).</summary>
+    public void Sample(Tensor logits, SamplingBatch batch)
+    {
+        RequireF32(logits, nameof(logits));
+        _sampler.Sample(new Span<float>((void*)logits.Data, checked((int)logits.ElementCount)), logits.Cols, batch);
     }
 
     public void Dispose()

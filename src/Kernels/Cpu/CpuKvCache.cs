@@ -50,22 +50,6 @@ public sealed unsafe class CpuKvCache : KvCache
     public long Offset(int block, int kvHead, int offset) =>
         (((long)block * Spec.NumKvHeads + kvHead) * Spec.BlockSize + offset) * Spec.HeadDim;
 
-    /// <summary>Copies block src to block dst in every layer's K and V.</summary>
-    public void CopyBlock(int src, int dst)
-    {
-        if ((uint)src >= (uint)Spec.NumBlocks || (uint)dst >= (uint)Spec.NumBlocks)
-            throw new ArgumentOutOfRangeException(nameof(src), $"blocks {src} -> {dst} of {Spec.NumBlocks}");
-        // Offsets count elements; the buffers are bytes (F32 or BF16 elements).
-        int es = Spec.DType.Size();
-        long bytes = (long)Spec.NumKvHeads * Spec.BlockSize * Spec.HeadDim * es;
-        long from = Offset(src, 0, 0) * es, to = Offset(dst, 0, 0) * es;
-        for (int l = 0; l < Spec.NumLayers; l++)
-        {
-            Buffer.MemoryCopy(K(l) + from, K(l) + to, bytes, bytes);
-            Buffer.MemoryCopy(V(l) + from, V(l) + to, bytes, bytes);
-        }
-    }
-
     private nint Check(nint[] buffers, int layer)
     {
         if ((uint)layer >= (uint)buffers.Length) throw new ArgumentOutOfRangeException(nameof(layer), $"layer {layer} of {buffers.Length}");

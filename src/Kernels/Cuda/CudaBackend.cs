@@ -143,21 +143,6 @@ public sealed unsafe class CudaBackend : IBackend, IDeviceSampler
 
     public KvCache AllocateKvCache(KvCacheSpec spec) => new CudaKvCache(spec, _dev);
 
-    public void CopyKvBlocks(KvCache cache, ReadOnlySpan<int> src, ReadOnlySpan<int> dst)
-    {
-        if (src.Length != dst.Length) throw new ArgumentException($"{src.Length} source blocks but {dst.Length} destinations");
-        if (src.Length == 0) return;
-        _dev.MakeCurrent();
-        var c = (CudaKvCache)cache;
-        nint s = Stage("copy_src", src), d = Stage("copy_dst", dst);
-        int elements = c.Spec.NumKvHeads * c.Spec.BlockSize * c.Spec.HeadDim;
-        for (int l = 0; l < c.Spec.NumLayers; l++)
-        {
-            _dev.Launch("copy_blocks", new LaunchShape((uint)src.Length, 1, 1, 256, 0), c.K(l), s, d, elements);
-            _dev.Launch("copy_blocks", new LaunchShape((uint)src.Length, 1, 1, 256, 0), c.V(l), s, d, elements);
-        }
-    }
-
     public void WriteKv(KvCache cache, int layer, Tensor k, Tensor v, ReadOnlySpan<int> slotMapping)
     {
         _dev.MakeCurrent();
@@ -314,11 +299,15 @@ public sealed unsafe class CudaBackend : IBackend, IDeviceSampler
             _dev.Launch("logits_adjust", CudaLaunch.Elementwise(a), adjusted, vocab, a, Stage("adjust_slot", batch.AdjustSlot.AsSpan(0, a)),
                 Stage("adjust_token", batch.AdjustToken.AsSpan(0, a)), Stage("adjust_divide", batch.AdjustDivide.AsSpan(0, a)),
                 Stage("adjust_subtract", batch.AdjustSubtract.AsSpan(0, a)));
+        if (batch.HasMasks)
+            _dev.Launch("apply_mask", CudaLaunch.PerSlotTokens(n, vocab), adjusted, vocab,
+                Stage("mask_words", batch.MaskWords.AsSpan(0, batch.MaskWordsUsed)),
+                Stage("mask_offsets", batch.MaskOffset.AsSpan(0, n)), batch.MaskWordsPerSlot);
         nint ids = Scratch("sample_ids", n * 4L), logprobs = Scratch("sample_logprobs", n * 4L);
         _dev.Launch("sample_rows", CudaLaunch.Sample(n), adjusted, logits.Data, rows, vocab,
             Stage("sample_temperature", batch.Temperature.AsSpan(0, n)), Stage("sample_top_k", batch.TopK.AsSpan(0, n)),
             Stage("sample_top_p", batch.TopP.AsSpan(0, n)), Stage("sample_min_p", batch.MinP.AsSpan(0, n)),
-            Stage("sample_uniform", batch.Uniform.AsSpan(0, n)), ids, logprobs);
+            Stage("sample_uniform", batch.Uniform.AsSpan(0, n)), Stage("sample_want_logprob", batch.WantLogprob.AsSpan(0, n)), ids, logprobs);
         int top = batch.TopLogprobs;
         nint topIds = 0, topValues = 0;
         if (top > 0)

@@ -12,9 +12,9 @@ public static class CudaKernels
     public static IReadOnlyDictionary<string, string[]> EntriesByModule { get; } = new Dictionary<string, string[]>
     {
         ["elementwise"] = ["embedding_bf16", "embedding_f32", "rms_norm", "fused_add_rms_norm", "silu_and_mul", "add_f32", "rope_rotate_half", "gather_rows", "copy_columns", "f32_to_bf16", "add_bias"],
-        ["kv_cache"] = ["reshape_and_cache", "copy_blocks"],
+        ["kv_cache"] = ["reshape_and_cache"],
         ["attention"] = ["paged_attention_decode", "paged_attention_reduce", "paged_attention_prefill"],
-        ["sampling"] = ["logits_adjust", "sample_rows", "top_logprobs"],
+        ["sampling"] = ["logits_adjust", "apply_mask", "sample_rows", "top_logprobs"],
     };
 
     /// <summary>The header pasted into every module through NVRTC's header list.</summary>

@@ -82,5 +82,8 @@ public static class CudaLaunch
     public static LaunchShape Sample(int rows) => new((uint)rows, 1, 1, SampleThreads, 0);
 
     /// <summary>Grid-stride elementwise kernels: enough 256-thread blocks to cover n, capped.</summary>
+    /// <summary>One thread per (slot, token): x over the vocabulary in blocks of 256, y over the slots.</summary>
+    public static LaunchShape PerSlotTokens(int slots, int vocab) => new((uint)((vocab + 255) / 256), (uint)slots, 1, 256, 0);
+
     public static LaunchShape Elementwise(long n) => new((uint)Math.Clamp((n + 255) / 256, 1, 65535), 1, 1, 256, 0);
 }

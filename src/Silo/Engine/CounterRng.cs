@@ -1,3 +1,5 @@
+using Loom.Silo.Models;
+
 namespace Loom.Silo.Engine;
 
 /// <summary>
@@ -10,19 +12,11 @@ public static class CounterRng
 {
     private const ulong Golden = 0x9E3779B97F4A7C15UL;
 
-    /// <summary>SplitMix64's finaliser: a bijection on 64-bit values with good avalanche.</summary>
-    public static ulong Mix64(ulong z)
-    {
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
     /// <summary>
-    /// 64 random bits for (seed, counter): Mix64(Mix64(seed) + (counter + 1)·γ). For a fixed seed the
+    /// 64 random bits for (seed, counter): Mix(Mix(seed) + (counter + 1)·γ), SplitMix64's finaliser. For a fixed seed the
     /// map counter → bits is a bijection (γ is odd), so a stream never repeats within 2^64 draws.
     /// </summary>
-    public static ulong Bits(ulong seed, ulong counter) => Mix64(Mix64(seed) + (counter + 1) * Golden);
+    public static ulong Bits(ulong seed, ulong counter) => SplitMix64.Mix(SplitMix64.Mix(seed) + (counter + 1) * Golden);
 
     /// <summary>A uniform double in [0, 1) with 53 random bits for (seed, counter).</summary>
     public static double Uniform(ulong seed, ulong counter) => (Bits(seed, counter) >> 11) * (1.0 / (1UL << 53));

@@ -1,24 +1,6 @@
+using Loom.Silo.Blocks;
+
 namespace Loom.Silo.Engine;
-
-/// <summary>How new requests are admitted. Only Continuous is for serving; the others exist for the comparison benchmark.</summary>
-public enum AdmissionPolicy
-{
-    /// <summary>vLLM: every step, finished sequences leave and waiting ones join.</summary>
-    Continuous,
-
-    /// <summary>Admit a batch, then admit nothing until all of it has finished.</summary>
-    Static,
-
-    /// <summary>One request at a time.</summary>
-    Sequential,
-}
-
-/// <summary>Paged blocks on demand, or a max_model_len reservation per request (pre-PagedAttention servers).</summary>
-public enum KvAllocation
-{
-    Paged,
-    Contiguous,
-}
 
 /// <summary>Engine knobs, named as vLLM names them.</summary>
 public sealed record EngineOptions
@@ -58,8 +40,6 @@ public sealed record EngineOptions
     /// </summary>
     public int MaxConsecutiveStepFailures { get; init; } = 3;
 
-    public AdmissionPolicy Admission { get; init; } = AdmissionPolicy.Continuous;
-    public KvAllocation KvAllocation { get; init; } = KvAllocation.Paged;
 
     public (string Param, string Message)? Validate()
     {
@@ -75,6 +55,10 @@ public sealed record EngineOptions
             return ("sampling", $"sampling must be auto, host or device, got '{Sampling}'");
         return null;
     }
+
+    /// <summary>Bytes of one KV block (every layer's K and V for BlockSize tokens) of <paramref name="config"/>.</summary>
+    public long BytesPerBlock(Loom.Silo.Models.ModelConfig config) =>
+        new Loom.Kernels.KvCacheSpec(config.NumLayers, 1, BlockSize, config.NumKvHeads, config.HeadDim, ResolveKvCacheDType(config)).BytesPerBlock;
 
     /// <summary>The KV element type for a model: see <see cref="KvCacheDType"/>.</summary>
     public Loom.Kernels.DType ResolveKvCacheDType(Loom.Silo.Models.ModelConfig config) => KvCacheDType switch

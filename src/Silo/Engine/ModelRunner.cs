@@ -1,11 +1,16 @@
 using Loom.Kernels;
+using Loom.Kernels.Sampling;
 using Loom.Silo.Models;
+
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Engine;
 
 /// <summary>
 /// Turns a scheduler step into one flat <see cref="ForwardBatch"/> (tokens, positions, slot
-/// mapping, block tables) and runs the model. Only the rows that sample come back to the host.
+/// mapping, block tables), runs the model and samples: on the backend where the logits are
+/// (<see cref="IDeviceSampler"/>: only ids and requested logprobs come back), or on the host from
+/// a copy when engine.sampling is host. Either way it is <see cref="SamplingBatch"/>'s algorithm.
 /// It owns the KV cache it is given.
 /// </summary>
 public sealed class ModelRunner : IModelRunner
@@ -16,7 +21,10 @@ public sealed class ModelRunner : IModelRunner
     private readonly int _maxBlocksPerSeq;
     private readonly ForwardBatch _batch = new();
     private readonly IDeviceSampler? _deviceSampler;
-    private Tensor? _deviceLogits;
+    private readonly TokenSampler _hostSampler = new();
+    private readonly SamplingBatch _sampling = new();
+    private readonly SamplingSlots _slots = new();
+    private SampleResult[] _results = new SampleResult[8];
     private float[] _logits = [];
 
     /// <summary>A runner over one model on one backend; it owns <paramref name="cache"/>.</summary>
@@ -26,7 +34,7 @@ public sealed class ModelRunner : IModelRunner
     }
 
     /// <summary>A runner over <paramref name="model"/>, whose KV pool is allocated; the runner frees the pool when disposed.</summary>
-    /// <param name="deviceSampler">When set, logits stay where the model computed them and the engine samples through it.</param>
+    /// <param name="deviceSampler">Samples where the logits are; null: copy them to the host and sample there.</param>
     public ModelRunner(IForwardModel model, int blockSize, IKvCacheManager kv, int maxModelLen, IDeviceSampler? deviceSampler = null)
     {
         _model = model;
@@ -36,37 +44,24 @@ public sealed class ModelRunner : IModelRunner
         _maxBlocksPerSeq = (maxModelLen + _blockSize - 1) / _blockSize;
     }
 
+    /// <summary>Whether sampling runs where the logits are (always on the CPU backend, whose logits are host memory).</summary>
     public bool SamplesOnDevice => _deviceSampler is not null;
 
-    /// <summary>The device sampler for <paramref name="mode"/> (EngineOptions.Sampling) on <paramref name="backend"/>, or null for host sampling.</summary>
-    public static IDeviceSampler? DeviceSamplerFor(IBackend backend, string mode) => mode switch
-    {
-        "host" => null,
-        "device" => backend as IDeviceSampler ?? new Loom.Kernels.Cpu.ReferenceDeviceSampler(backend),
-        _ => backend as IDeviceSampler,
-    };
-
-    public void SampleOnDevice(SamplingBatch batch)
-    {
-        if (_deviceSampler is null || _deviceLogits is null) throw new InvalidOperationException("no device logits to sample: the runner samples on the host, or no step ran");
-        _deviceSampler.Sample(_deviceLogits, batch);
-    }
-
-    public void CopyBlock(BlockCopy copy) => _model.CopyKvBlocks([copy.SrcBlockId], [copy.DstBlockId]);
+    /// <summary>The sampler for <paramref name="mode"/> (EngineOptions.Sampling) on <paramref name="backend"/>: null means a host copy.</summary>
+    public static IDeviceSampler? DeviceSamplerFor(IBackend backend, string mode) => mode == "host" && backend is not Loom.Kernels.Cpu.CpuBackend
+        ? null
+        : backend as IDeviceSampler;
 
     public void Dispose() => _model.FreeKvCache();
 
-    /// <summary>
-    /// Runs the step and returns logits [rows, vocab] for the scheduled sequences that sample, in
-    /// scheduling order. The span is valid until the next call.
-    /// </summary>
-    public ReadOnlySpan<float> Execute(SchedulerOutput step)
+    public ReadOnlySpan<SampleResult> Execute(SchedulerOutput step)
     {
         var scheduled = step.Scheduled;
         var b = _batch;
         b.EnsureCapacity(step.NumTokens, scheduled.Count, _maxBlocksPerSeq);
         var meta = b.Attention;
         meta.NumSeqs = scheduled.Count;
+        _sampling.Clear();
         int t = 0, rows = 0;
         for (int s = 0; s < scheduled.Count; s++)
         {
@@ -84,21 +79,33 @@ public sealed class ModelRunner : IModelRunner
                 b.Positions[t] = pos;
                 b.SlotMapping[t] = table[pos / _blockSize] * _blockSize + pos % _blockSize;
             }
-            if (scheduled[s].Samples) b.LogitRows[rows++] = t - 1;
+            if (scheduled[s].Samples)
+            {
+                b.LogitRows[rows] = t - 1;
+                _slots.Add(_sampling, rows++, seq.Sampling, _model.Config.VocabSize);
+            }
         }
         meta.QueryStart[scheduled.Count] = t;
         b.NumTokens = t;
         b.NumLogitRows = rows;
         var logits = _model.Forward(b);
+        if (rows == 0) return [];
         if (_deviceSampler is not null)
         {
-            _deviceLogits = logits;
-            return [];
+            _deviceSampler.Sample(logits, _sampling);
         }
-        int vocab = _model.Config.VocabSize;
-        if (_logits.Length < rows * vocab) _logits = new float[Math.Max(rows, 8) * vocab];
-        var host = _logits.AsSpan(0, rows * vocab);
-        _model.Backend.CopyToHost(logits, host);
-        return host;
+        else
+        {
+            int vocab = _model.Config.VocabSize;
+            if (_logits.Length < rows * vocab) _logits = new float[Math.Max(rows, 8) * vocab];
+            var host = _logits.AsSpan(0, rows * vocab);
+            _model.Backend.CopyToHost(logits, host);
+            _hostSampler.Sample(host, vocab, _sampling);
+        }
+        if (_results.Length < rows) _results = new SampleResult[Math.Max(rows, 2 * _results.Length)];
+        int slot = 0;
+        foreach (var s in scheduled)
+            if (s.Samples) _results[slot] = SamplingSlots.Result(_sampling, slot++, s.Sequence.Sampling.Params);
+        return _results.AsSpan(0, rows);
     }
 }

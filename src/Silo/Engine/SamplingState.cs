@@ -1,9 +1,11 @@
 using Loom.Grains.Abstractions;
 
+using Loom.Silo.Blocks;
+
 namespace Loom.Silo.Engine;
 
 /// <summary>
-/// What the <see cref="Sampler"/> needs to know about one sequence: its parameters, the stop ids, the
+/// What the the sampling algorithm needs to know about one sequence: its parameters, the stop ids, the
 /// token history the penalties look at, how many tokens it has generated, and its random stream.
 /// </summary>
 /// <remarks>
@@ -13,18 +15,16 @@ namespace Loom.Silo.Engine;
 /// request, 64 fresh random bits drawn once at creation. Record <see cref="Seed"/> with the request if
 /// it may have to be resumed elsewhere: <see cref="Resume"/> needs it to continue identically.</para>
 /// <para>History: repetition penalty looks at prompt ∪ output tokens; presence and frequency penalties
-/// at output tokens only (vLLM). <see cref="Append"/> records one sampled token; <see cref="Sampler.Sample"/>
+/// at output tokens only (vLLM). <see cref="Append"/> records one sampled token; sampling
 /// does not append, so call <c>Append</c> yourself once the token is accepted, then
-/// <see cref="Sampler.CheckFinish"/>.</para>
+/// <see cref="Finish"/>.</para>
 /// <para>Not thread-safe; one state belongs to one sequence.</para>
 /// </remarks>
 public sealed class SamplingState
 {
     private readonly Dictionary<int, int> _outputCounts = [];
     private readonly HashSet<int>? _seen; // prompt ∪ output, only kept when repetition penalty is on
-    private readonly List<int> _output = [];
     private readonly int[] _stopIds;
-    private readonly int[] _eosIds;
 
     /// <summary>A fresh sequence: nothing generated yet.</summary>
     /// <param name="parameters">The request's sampling parameters (assumed valid).</param>
@@ -46,7 +46,6 @@ public sealed class SamplingState
         SampleIndex = sampleIndex;
         Seed = seed;
         PromptLength = promptTokenIds.Length;
-        _eosIds = eosTokenIds.ToArray();
 
         _stopIds = stopIds ?? StopSet(parameters, eosTokenIds);
 
@@ -74,6 +73,10 @@ public sealed class SamplingState
     public static SamplingState Resume(SamplingParams parameters, ReadOnlySpan<int> promptTokenIds, ReadOnlySpan<int> generatedTokenIds,
         ReadOnlySpan<int> eosTokenIds, ulong seed, int sampleIndex = 0, int[]? stopIds = null)
         => new(parameters, promptTokenIds, generatedTokenIds, eosTokenIds, sampleIndex, seed, stopIds);
+
+    /// <summary>A fresh sequence with an explicit <paramref name="seed"/> (see <see cref="DeriveSeed"/>) and the request's stop set.</summary>
+    public static SamplingState Create(SamplingParams parameters, ReadOnlySpan<int> promptTokenIds, ReadOnlySpan<int> eosTokenIds, int sampleIndex,
+        ulong seed, int[]? stopIds = null) => new(parameters, promptTokenIds, default, eosTokenIds, sampleIndex, seed, stopIds);
 
     /// <summary>
     /// The ids that stop a sequence (EOS unless IgnoreEos, ∪ StopTokenIds), sorted and distinct:
@@ -106,12 +109,9 @@ public sealed class SamplingState
 
     /// <summary>Output tokens generated so far (including any a resumed state started with): the next
     /// token sampled is output index <c>Generated</c>.</summary>
-    public int Generated => _output.Count;
+    public int Generated { get; private set; }
 
-    public IReadOnlyList<int> OutputTokenIds => _output;
 
-    /// <summary>The model's EOS ids, as given (whether or not IgnoreEos).</summary>
-    public ReadOnlySpan<int> EosTokenIds => _eosIds;
 
     /// <summary>The ids that stop the sequence: EOS (unless IgnoreEos) ∪ StopTokenIds, distinct and ascending.</summary>
     public ReadOnlySpan<int> StopTokenIds => _stopIds;
@@ -125,16 +125,26 @@ public sealed class SamplingState
     /// <summary>The uniform draw for the next token: CounterRng.Uniform(Seed, Generated).</summary>
     public double NextUniform() => CounterRng.Uniform(Seed, (ulong)Generated);
 
+    /// <summary>The structured output this sequence must follow, or null.</summary>
+    public ITokenConstraint? Constraint { get; set; }
+
     /// <summary>Records one accepted output token.</summary>
     public void Append(int token)
     {
-        _output.Add(token);
+        Constraint?.Advance(token);
+        Generated++;
         _outputCounts[token] = _outputCounts.GetValueOrDefault(token) + 1;
         _seen?.Add(token);
     }
 
     /// <summary>Whether <paramref name="token"/> is one of <see cref="StopTokenIds"/>.</summary>
     public bool IsStopId(int token) => Array.BinarySearch(_stopIds, token) >= 0;
+
+    /// <summary>Whether the just-appended <paramref name="token"/> stops the sequence: a stop id once min_tokens is reached.</summary>
+    public bool IsStop(int token) => Generated >= Params.MinTokens && IsStopId(token);
+
+    /// <summary>After <see cref="Append"/>: Stop for a stop token, Length once Generated reaches MaxTokens, else null (Stop wins).</summary>
+    public FinishReason? Finish(int token) => IsStop(token) ? FinishReason.Stop : Generated >= Params.MaxTokens ? FinishReason.Length : null;
 
     internal Dictionary<int, int> OutputCounts => _outputCounts;
 

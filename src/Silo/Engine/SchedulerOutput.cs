@@ -1,3 +1,5 @@
+using Loom.Silo.Blocks;
+
 namespace Loom.Silo.Engine;
 
 /// <summary>One scheduled piece of work: <c>NumNewTokens</c> tokens of a sequence, starting at its NumComputedTokens.</summary>

@@ -1,3 +1,5 @@
+using Loom.Silo.Blocks;
+
 namespace Loom.Silo.Engine;
 
 public enum SequenceStatus
@@ -9,8 +11,9 @@ public enum SequenceStatus
 
 /// <summary>
 /// One output stream: the prompt followed by the tokens generated so far, and how many of those
-/// tokens already have K/V in the pool. A request with n &gt; 1 owns n sequences. The token buffer
-/// is sized for prompt + max_tokens once, so decoding appends without allocating.
+/// tokens already have K/V in the pool. Sample <see cref="Index"/> of its request (n &gt; 1 gives n
+/// sequences). The token buffer is sized for prompt + max_tokens once, so decoding appends without
+/// allocating.
 /// </summary>
 public sealed class Sequence
 {
@@ -22,25 +25,13 @@ public sealed class Sequence
         Request = request;
         Index = index;
         Sampling = sampling;
-        var prompt = request.Request.PromptTokenIds;
-        _tokens = new int[prompt.Count + request.Request.Sampling.MaxTokens];
-        for (int i = 0; i < prompt.Count; i++) _tokens[i] = prompt[i];
-        Count = prompt.Count;
+        var prompt = request.PromptArray;
+        _tokens = new int[prompt.Length + request.Request.Sampling.MaxTokens];
+        prompt.CopyTo(_tokens, 0);
+        Count = prompt.Length;
         // A resumed request's earlier output follows the prompt and counts as output (OutputLength).
-        if (request.Request.ResumeOutputTokens is { } resumed)
+        if (request.Request.ResumeTokenIds is { } resumed)
             foreach (var t in resumed) _tokens[Count++] = t;
-    }
-
-    /// <summary>A sample forked from <paramref name="parent"/> after the prompt: same tokens, same computed KV.</summary>
-    public Sequence(long id, Sequence parent, int index, SamplingState sampling)
-    {
-        Id = id;
-        Request = parent.Request;
-        Index = index;
-        Sampling = sampling;
-        _tokens = (int[])parent._tokens.Clone();
-        Count = parent.Count;
-        NumComputedTokens = parent.NumComputedTokens;
     }
 
     public long Id { get; }
@@ -52,7 +43,7 @@ public sealed class Sequence
     /// <summary>Prompt plus output tokens.</summary>
     public int Count { get; private set; }
 
-    public int PromptLength => Request.Request.PromptTokenIds.Count;
+    public int PromptLength => Request.PromptArray.Length;
     public int OutputLength => Count - PromptLength;
 
     /// <summary>Tokens whose K/V is in the pool; the rest are scheduled in coming steps.</summary>
@@ -61,9 +52,13 @@ public sealed class Sequence
     /// <summary>Preemptions suffered; a recomputed sequence keeps its output tokens.</summary>
     public int Preemptions { get; set; }
 
-    public ReadOnlySpan<int> Tokens => _tokens.AsSpan(0, Count);
+    /// <summary>
+    /// A later sample of an n &gt; 1 request waits until the first has computed the prompt, so it
+    /// finds the prompt's full blocks in the prefix cache instead of computing them again.
+    /// </summary>
+    public bool IsHeld => Index > 0 && Request.Sequences[0] is { Status: not SequenceStatus.Finished } first && first.NumComputedTokens < first.PromptLength;
 
-    public int LastToken => _tokens[Count - 1];
+    public ReadOnlySpan<int> Tokens => _tokens.AsSpan(0, Count);
 
     public void Append(int token) => _tokens[Count++] = token;
 

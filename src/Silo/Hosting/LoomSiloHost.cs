@@ -6,6 +6,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
+using Loom.Silo.Worker;
+
 namespace Loom.Silo.Hosting;
 
 /// <summary>The standalone silo process: an Orleans silo plus a tiny HTTP port for the readiness probe.</summary>

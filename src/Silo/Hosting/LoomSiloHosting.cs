@@ -1,6 +1,6 @@
 using System.Net;
 using Loom.Silo.Configuration;
-using Loom.Silo.Grains;
+using Loom.Silo.Worker;
 using Loom.Silo.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

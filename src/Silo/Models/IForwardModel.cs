@@ -23,9 +23,6 @@ public interface IForwardModel
 
     /// <summary>Runs the batch; logits [NumLogitRows, vocab] on <see cref="Backend"/>, valid until the next call.</summary>
     Tensor Forward(ForwardBatch batch);
-
-    /// <summary>Block dst[i] becomes a copy of block src[i], every layer, every shard.</summary>
-    void CopyKvBlocks(ReadOnlySpan<int> src, ReadOnlySpan<int> dst);
 }
 
 /// <summary>A <see cref="LlamaModel"/> on one backend with its KV pool. The model's owner disposes the model.</summary>
@@ -49,8 +46,6 @@ public sealed class SingleDeviceModel(LlamaModel model, KvCache? cache = null) :
     }
 
     public Tensor Forward(ForwardBatch batch) => model.Forward(batch, Cache);
-
-    public void CopyKvBlocks(ReadOnlySpan<int> src, ReadOnlySpan<int> dst) => model.Backend.CopyKvBlocks(Cache, src, dst);
 
     private KvCache Cache => _cache ?? throw new InvalidOperationException("the KV pool is not allocated");
 }

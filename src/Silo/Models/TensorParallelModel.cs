@@ -151,12 +151,6 @@ public sealed class TensorParallelModel : IForwardModel, IDisposable
         return host;
     }
 
-    public void CopyKvBlocks(ReadOnlySpan<int> src, ReadOnlySpan<int> dst)
-    {
-        for (int r = 0; r < WorldSize; r++)
-            _backends[r].CopyKvBlocks(_caches[r] ?? throw new InvalidOperationException("the KV pool is not allocated"), src, dst);
-    }
-
     /// <summary>
     /// Tears down in dependency order. The communicators go first, while every backend's context,
     /// stream and buffers still exist: ncclCommDestroy frees NCCL's buffers on those devices and

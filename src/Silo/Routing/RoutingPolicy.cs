@@ -82,9 +82,6 @@ public sealed class RoutingPolicy(int blockSize = 16, int affinityBlocks = 2, in
     public static ulong Weight(ulong key, string worker)
     {
         // SplitMix64 of (key xor the worker's stable hash): string.GetHashCode differs per process.
-        ulong z = key ^ XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(worker));
-        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
-        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
-        return z ^ (z >> 31);
+        return Models.SplitMix64.Mix(key ^ XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(worker)));
     }
 }

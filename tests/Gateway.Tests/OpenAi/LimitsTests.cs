@@ -6,6 +6,7 @@ using Grpc.Net.Client;
 using Loom.Gateway.Grpc.V1;
 using Loom.Gateway.OpenAi;
 using Loom.Gateway.Serving;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Loom.Grains.Abstractions;
 

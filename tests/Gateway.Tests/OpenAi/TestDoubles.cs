@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Loom.Gateway.OpenAi;
 using Loom.Gateway.Serving;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Loom.Grains.Abstractions;
 
@@ -129,7 +130,7 @@ public sealed class FakeGenerationClient : IGenerationClient
             {
                 if (TokenDelay > TimeSpan.Zero) await Task.Delay(TokenDelay, ct);
                 ct.ThrowIfCancellationRequested();
-                if (FailWith is not null && step == 2) { yield return new TokenDelta(0, -1, null, null, FinishReason.Abort, 0, 0, FailWith); yield break; }
+                if (FailWith is not null && step == 2) { yield return new TokenDelta(0, -1, null, null, FinishReason.Abort); yield break; }
                 for (int i = 0; i < s.N; i++)
                 {
                     if (done[i]) continue;
@@ -143,7 +144,7 @@ public sealed class FakeGenerationClient : IGenerationClient
                         ? [.. Enumerable.Range(0, s.Logprobs.Value).Select(k => new TokenLogprob(k == 0 ? token : 'a' + k, lp - k))]
                         : null;
                     done[i] = finish is not null;
-                    yield return new TokenDelta(i, token, s.Logprobs is null ? null : lp, top, finish, request.PromptTokenIds.Count, step + 1);
+                    yield return new TokenDelta(i, token, s.Logprobs is null ? null : lp, top, finish);
                 }
             }
             Completed[request.RequestId] = true;

@@ -1,4 +1,5 @@
 using Loom.Gateway.OpenAi;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 
 namespace Loom.Gateway.Tests.OpenAi;

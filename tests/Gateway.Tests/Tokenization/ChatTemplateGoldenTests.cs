@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Xunit.Abstractions;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Microsoft.ML.Tokenizers;
 using Xunit.Abstractions;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 
 namespace Loom.Gateway.Tests.Tokenization;

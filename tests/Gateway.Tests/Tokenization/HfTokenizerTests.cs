@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Microsoft.ML.Tokenizers;
 using Xunit.Abstractions;

@@ -1,4 +1,5 @@
 using System.Text;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Xunit.Abstractions;
 

@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Xunit.Abstractions;
 

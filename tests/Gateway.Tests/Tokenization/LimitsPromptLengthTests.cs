@@ -5,6 +5,7 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Loom.Gateway.Grpc.V1;
 using Loom.Gateway.Tests.OpenAi;
+using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
 using Loom.Grains.Abstractions;
 using Xunit.Abstractions;

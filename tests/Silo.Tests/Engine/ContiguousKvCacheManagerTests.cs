@@ -1,4 +1,6 @@
+using Loom.Benchmarks.Baselines;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Tests.Engine;
 
@@ -84,26 +86,4 @@ public class ContiguousKvCacheManagerTests
         Assert.Equal(0, m.Stats.CachedFreeBlocks);
     }
 
-    [Fact]
-    public void ForkReservesAndCopiesTheWholePrefix()
-    {
-        var m = new ContiguousKvCacheManager(8, Bs, maxModelLen: 64); // 4 blocks each
-        Assert.True(m.AllocateSlots(1, 40));
-        var copies = new List<BlockCopy>();
-        Assert.True(m.Fork(1, 2, 40, copies));
-        Assert.Equal(3, copies.Count); // ceil(40/16) blocks, nothing shared
-        var p = m.BlockTable(1);
-        var c = m.BlockTable(2);
-        for (int i = 0; i < 3; i++) Assert.Equal(new BlockCopy(p[i], c[i]), copies[i]);
-        Assert.Equal(0, m.NumFreeBlocks);
-        Assert.False(m.Fork(1, 3, 40, copies));
-        Assert.False(m.Contains(3));
-        m.CheckInvariants();
-
-        m.Free(1);
-        m.Free(2);
-        Assert.Throws<InvalidOperationException>(() => m.Free(2));
-        Assert.Equal(8, m.NumFreeBlocks);
-        m.CheckInvariants();
-    }
 }

@@ -1,6 +1,7 @@
 using Loom.Grains.Abstractions;
 using Loom.Kernels.Cpu;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Models;
 
 namespace Loom.Silo.Tests.Engine;
@@ -42,7 +43,7 @@ internal static class EngineDriver
         return Enumerable.Range(0, length).Select(_ => rng.Next(vocab)).ToArray();
     }
 
-    public static Dictionary<string, Output> RunAll(EngineLoop engine, IEnumerable<EngineRequest> requests, int maxSteps = 100_000)
+    public static Dictionary<string, Output> RunAll(EngineLoop engine, IEnumerable<GenerationRequest> requests, int maxSteps = 100_000)
     {
         var streams = requests.Select(r => (r.RequestId, Stream: engine.Submit(r), N: r.Sampling.N)).ToList();
         for (int i = 0; i < maxSteps && engine.Step(); i++) { }

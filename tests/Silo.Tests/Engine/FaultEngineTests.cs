@@ -1,5 +1,7 @@
+using Loom.Silo.Simulation;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Tests.Engine;
 
@@ -17,7 +19,7 @@ public sealed class FaultEngineTests
             return wrap?.Invoke(r) ?? r;
         }, startThread: false);
 
-    private static EngineRequest Request(string id, int promptSeed, int maxTokens = 8, int n = 1) =>
+    private static GenerationRequest Request(string id, int promptSeed, int maxTokens = 8, int n = 1) =>
         new(id, EngineDriver.Prompt(promptSeed, 20, 256), new SamplingParams { MaxTokens = maxTokens, IgnoreEos = true, N = n, Temperature = n > 1 ? 1f : 0f, Seed = 3 });
 
     /// <summary>Drains a stream to its end: the tokens, or the exception that ended it.</summary>
@@ -169,7 +171,7 @@ public sealed class FaultEngineTests
         double Measure(IReadOnlyList<int> stops)
         {
             using var engine = Engine(new FaultPlan());
-            var big = new EngineRequest("big", EngineDriver.Prompt(1, 20, 256),
+            var big = new GenerationRequest("big", EngineDriver.Prompt(1, 20, 256),
                 new SamplingParams { N = 8, MaxTokens = 4, IgnoreEos = true, Temperature = 1f, Seed = 1, StopTokenIds = stops });
             var stream = engine.Submit(big);
             var small = engine.Submit(Request("small", 2, maxTokens: 3));
@@ -191,10 +193,7 @@ public sealed class FaultEngineTests
 
     private sealed class ThrowingRunner(IModelRunner inner, Func<Exception?> fault) : IModelRunner
     {
-        public ReadOnlySpan<float> Execute(SchedulerOutput step) => fault() is { } e ? throw e : inner.Execute(step);
-        public bool SamplesOnDevice => inner.SamplesOnDevice;
-        public void SampleOnDevice(Loom.Kernels.SamplingBatch batch) => inner.SampleOnDevice(batch);
-        public void CopyBlock(BlockCopy copy) => inner.CopyBlock(copy);
+        public ReadOnlySpan<SampleResult> Execute(SchedulerOutput step) => fault() is { } e ? throw e : inner.Execute(step);
         public void Dispose() => inner.Dispose();
     }
 }

@@ -2,7 +2,9 @@ using Loom.Grains.Abstractions;
 using Loom.Kernels.Cpu.Isa;
 using Loom.Silo.Configuration;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
+using Loom.Silo.Worker;
 using Loom.Silo.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -27,7 +29,7 @@ public sealed class IsaWorkerTests : IDisposable
     private static async Task<List<int>> Greedy(WorkerEngine worker)
     {
         var tokens = new List<int>();
-        await foreach (var d in worker.Engine.Submit(new EngineRequest("r", [5, 9, 2, 7], new SamplingParams { MaxTokens = 8, IgnoreEos = true })))
+        await foreach (var d in worker.Engine.Submit(new GenerationRequest("r", [5, 9, 2, 7], new SamplingParams { MaxTokens = 8, IgnoreEos = true })))
             if (d.TokenId >= 0) tokens.Add(d.TokenId);
         return tokens;
     }

@@ -1,4 +1,6 @@
+using Loom.Benchmarks.Baselines;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Tests.Engine;
 
@@ -42,9 +44,8 @@ public class KvCacheAccountingPropertyTests
         private readonly Dictionary<long, Seq> _live = new();
         private readonly List<long> _freed = new();
         private readonly int[][] _kv = NewShadow(m.TotalBlocks, m.BlockSize);
-        private readonly List<BlockCopy> _copies = new();
         private long _nextId = 1;
-        private int _hits, _forks;
+        private int _hits;
 
         // A handful of shared prefixes so that prompts collide and the cache gets used.
         private readonly int[][] _prefixes =
@@ -66,7 +67,6 @@ public class KvCacheAccountingPropertyTests
                 int r = _rng.Next(100);
                 if (r < 30 || _live.Count == 0) Submit();
                 else if (r < 70) Grow();
-                else if (r < 78) Fork();
                 else if (r < 97) Free();
                 else DoubleFree();
                 Check();
@@ -84,7 +84,6 @@ public class KvCacheAccountingPropertyTests
                 Assert.True(m.ResetPrefixCache());
                 m.CheckInvariants();
             }
-            Assert.True(_forks > 0, "the workload never forked");
         }
 
         private void Submit()
@@ -137,31 +136,6 @@ public class KvCacheAccountingPropertyTests
             var all = seq.Tokens.ToArray();
             Write(id, all, start);
             m.CacheBlocks(id, all, all.Length, seq.Salt);
-        }
-
-        private void Fork()
-        {
-            long parent = Pick();
-            var seq = _live[parent];
-            long child = _nextId++;
-            _copies.Clear();
-            var before = m.Stats;
-            if (!m.Fork(parent, child, seq.Tokens.Count, _copies))
-            {
-                Assert.Empty(_copies);
-                Assert.False(m.Contains(child));
-                Assert.Equal(before, m.Stats);
-                return;
-            }
-            _forks++;
-            foreach (var c in _copies)
-            {
-                Assert.Equal(1, m.RefCountOf(c.DstBlockId));
-                _kv[c.SrcBlockId].CopyTo(_kv[c.DstBlockId], 0);
-            }
-            _live.Add(child, new Seq(new List<int>(seq.Tokens), seq.Salt));
-            // The child sees exactly the parent's tokens through its own block table.
-            AssertTableHolds(child, seq.Tokens);
         }
 
         private void Free()

@@ -1,4 +1,5 @@
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Tests.Engine;
 
@@ -240,86 +241,6 @@ public class KvCacheManagerTests
         }
         Assert.Equal(2, m.Pool.NumCachedBlocks);
         Assert.Equal(2 * Bs, m.GetComputedBlocks(2, all.Append(1).ToArray(), 0).NumComputedTokens);
-    }
-
-    [Fact]
-    public void ForkSharesFullBlocksAndCopiesThePartialOne()
-    {
-        var m = new KvCacheManager(10, Bs);
-        var prompt = Tokens(2 * Bs + 5, 1);
-        Admit(m, 1, prompt);
-        var copies = new List<BlockCopy>();
-        Assert.True(m.Fork(1, 2, prompt.Length, copies));
-        m.CheckInvariants();
-
-        var parent = m.BlocksOf(1);
-        var child = m.BlocksOf(2);
-        Assert.Same(parent[0], child[0]);
-        Assert.Same(parent[1], child[1]);
-        Assert.Equal(2, parent[0].RefCount);
-        Assert.Equal(2, parent[1].RefCount);
-        Assert.NotSame(parent[2], child[2]);
-        Assert.Equal(1, child[2].RefCount);
-        Assert.Equal([new BlockCopy(parent[2].BlockId, child[2].BlockId)], copies);
-        Assert.Equal(prompt.Length, m.NumTokensOf(2));
-        Assert.Equal(4, m.Stats.UsedBlocks);
-        // Physical slots: 4 blocks; each sequence's last block has 11 empty slots.
-        Assert.Equal(4 * Bs, m.ReservedSlots);
-        Assert.Equal(4 * Bs - 2 * 11, m.UsedSlots);
-
-        // The two sequences diverge independently.
-        Assert.True(m.AllocateSlots(2, Bs));
-        m.CheckInvariants();
-
-        m.Free(1);
-        Assert.Equal(1, child[0].RefCount);
-        m.Free(2);
-        m.CheckInvariants();
-        Assert.Equal(0, m.Stats.UsedBlocks);
-        Assert.Equal(10, m.Stats.FreeBlocks);
-    }
-
-    [Fact]
-    public void ForkOnABlockBoundaryNeedsNoCopy()
-    {
-        var m = new KvCacheManager(3, Bs);
-        Assert.True(m.AllocateSlots(1, 3 * Bs));
-        var copies = new List<BlockCopy>();
-        Assert.True(m.Fork(1, 2, 3 * Bs, copies)); // no free block needed
-        Assert.Empty(copies);
-        Assert.Equal(m.BlockTable(1).ToArray(), m.BlockTable(2).ToArray());
-        m.CheckInvariants();
-    }
-
-    [Fact]
-    public void ForkWithoutAFreeBlockFailsCleanly()
-    {
-        var m = new KvCacheManager(2, Bs);
-        Assert.True(m.AllocateSlots(1, Bs + 1));
-        var stats = m.Stats;
-        var copies = new List<BlockCopy>();
-        Assert.False(m.Fork(1, 2, Bs + 1, copies));
-        Assert.Empty(copies);
-        Assert.False(m.Contains(2));
-        Assert.Equal(stats, m.Stats);
-        m.CheckInvariants();
-        Assert.Throws<InvalidOperationException>(() => m.Fork(99, 3, 1, copies));
-        Assert.Throws<ArgumentOutOfRangeException>(() => m.Fork(1, 3, Bs + 2, copies));
-    }
-
-    [Fact]
-    public void ForkedSequencesCacheTheSharedBlocksOnce()
-    {
-        var m = new KvCacheManager(10, 4);
-        var t = Tokens(6, 1);
-        Assert.True(m.AllocateSlots(1, 6)); // no CacheBlocks yet
-        var copies = new List<BlockCopy>();
-        Assert.True(m.Fork(1, 2, 6, copies));
-        m.CacheBlocks(2, t, 6, 0);
-        m.CacheBlocks(1, t, 6, 0);
-        Assert.Equal(1, m.Pool.NumCachedBlocks);
-        m.CheckInvariants();
-        Assert.Throws<InvalidOperationException>(() => m.CacheBlocks(3, t, 6, 0));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using static Loom.Silo.Tests.Engine.SamplerTestKit;
 
 namespace Loom.Silo.Tests.Engine;
@@ -26,10 +27,11 @@ public class SamplerDeterminismTests
         MaxTokens = 60, Seed = 42,
     };
 
-    private static List<int> Run(SamplingState state, int steps, Sampler? sampler = null)
+    /// <summary>Samples <paramref name="steps"/> tokens after <paramref name="already"/> (a resumed state's earlier output).</summary>
+    private static List<int> Run(SamplingState state, int steps, Sampler? sampler = null, IEnumerable<int>? already = null)
     {
         sampler ??= new Sampler();
-        var output = new List<int>(state.OutputTokenIds);
+        var output = new List<int>(already ?? []);
         for (int i = 0; i < steps; i++)
         {
             int t = sampler.Sample(FakeModel(Prompt, output), state).Token;
@@ -75,7 +77,7 @@ public class SamplerDeterminismTests
         var uninterrupted = Run(new SamplingState(Rich, Prompt, [0]), 40);
         var resumed = SamplingState.Resume(Rich, Prompt, uninterrupted.Take(k).ToArray(), [0], seed: 42);
         Assert.Equal(k, resumed.Generated);
-        Assert.Equal(uninterrupted, Run(resumed, 40 - k));
+        Assert.Equal(uninterrupted, Run(resumed, 40 - k, already: uninterrupted.Take(k)));
     }
 
     [Fact]
@@ -86,7 +88,7 @@ public class SamplerDeterminismTests
         ulong seed = first.Seed;
         var uninterrupted = Run(first, 30);
         var resumed = SamplingState.Resume(unseeded, Prompt, uninterrupted.Take(12).ToArray(), [0], seed);
-        Assert.Equal(uninterrupted, Run(resumed, 18));
+        Assert.Equal(uninterrupted, Run(resumed, 18, already: uninterrupted.Take(12)));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Xunit.Abstractions;
 using static Loom.Silo.Tests.Engine.SamplerTestKit;
 

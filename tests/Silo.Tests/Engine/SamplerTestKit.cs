@@ -1,5 +1,8 @@
 using Loom.Grains.Abstractions;
+using Loom.Kernels;
+using Loom.Kernels.Sampling;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Tests.Engine;
 
@@ -84,4 +87,48 @@ internal static class SamplerTestKit
     }
 
     public static int[] Support(int[] counts) => [.. Enumerable.Range(0, counts.Length).Where(i => counts[i] > 0)];
+}
+
+/// <summary>
+/// One sequence's draw through the engine's one algorithm: a single-slot <see cref="SamplingBatch"/>
+/// (the adjustments the engine builds from the state) sampled by <see cref="TokenSampler"/>. The
+/// unit tests of the sampling semantics drive it row by row.
+/// </summary>
+internal sealed class Sampler(int vocabSize = 0)
+{
+    public const float GreedyTemperature = SamplingBatch.GreedyTemperature;
+
+    private readonly TokenSampler _sampler = new();
+    private readonly SamplingBatch _batch = new();
+    private readonly SamplingSlots _slots = new();
+    private float[] _row = new float[vocabSize];
+
+    public SampleResult Sample(ReadOnlySpan<float> logits, SamplingState state)
+    {
+        if (_row.Length < logits.Length) _row = new float[logits.Length];
+        var row = _row.AsSpan(0, logits.Length);
+        logits.CopyTo(row);
+        _batch.Clear();
+        _slots.Add(_batch, 0, state, logits.Length);
+        _sampler.Sample(row, logits.Length, _batch);
+        return SamplingSlots.Result(_batch, 0, state.Params);
+    }
+
+    /// <summary>The logits after the adjustments the engine builds from <paramref name="state"/> (penalties, min_tokens masks).</summary>
+    public float[] Adjusted(ReadOnlySpan<float> logits, SamplingState state)
+    {
+        var row = logits.ToArray();
+        _batch.Clear();
+        _slots.Add(_batch, 0, state, logits.Length);
+        for (int a = 0; a < _batch.AdjustCount; a++)
+            row[_batch.AdjustToken[a]] = TokenSampler.Adjust(row[_batch.AdjustToken[a]], _batch.AdjustDivide[a], _batch.AdjustSubtract[a]);
+        return row;
+    }
+
+    /// <summary>The ids a random draw can return from these (already penalised) logits, ascending.</summary>
+    public int[] Support(ReadOnlySpan<float> logits, SamplingParams p) => _sampler.Support(logits, p.Temperature, p.TopK, p.TopP, p.MinP);
+
+    public static FinishReason? CheckFinish(SamplingState state, int token) => state.Finish(token);
+
+    public static bool IsStopToken(int token, SamplingState state) => state.IsStop(token);
 }

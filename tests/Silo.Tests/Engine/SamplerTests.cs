@@ -1,5 +1,6 @@
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using static Loom.Silo.Tests.Engine.SamplerTestKit;
 
 namespace Loom.Silo.Tests.Engine;
@@ -15,6 +16,19 @@ public class SamplerTests
         Assert.Equal(3, sampler.Sample([1f, 2f, -4f, 7f, 0f], State(Greedy)).Token);
         Assert.Equal(1, sampler.Sample([1f, 5f, 3f, 5f, 5f], State(Greedy)).Token);
         Assert.Equal(2, sampler.Sample([float.NegativeInfinity, -3f, -1f, -1f], State(Greedy)).Token);
+    }
+
+    [Theory]
+    [InlineData(100_003, new[] { 70_001, 5, 99_999 })]
+    [InlineData(37, new[] { 36, 35 })]
+    [InlineData(4096, new[] { 4095, 8, 9, 10 })]
+    public void GreedyTiesOnALongRowGoToTheLowestId(int vocab, int[] maxima)
+    {
+        var logits = RandomLogits(vocab, vocab);
+        foreach (var id in maxima) logits[id] = 50f;
+        Assert.Equal(maxima.Min(), new Sampler().Sample(logits, State(Greedy)).Token);
+        var masked = Enumerable.Repeat(float.NegativeInfinity, vocab).ToArray();
+        Assert.Equal(0, new Sampler().Sample(masked, State(Greedy)).Token); // everything masked: token 0
     }
 
     [Fact]
@@ -121,7 +135,7 @@ public class SamplerTests
         var state = State(p, prompt: [0, 1]);
         foreach (var t in new[] { 1, 2, 2 }) state.Append(t);
         float[] logits = [2f, -1f, 0.5f, 3f, -2f];
-        var got = new Sampler().ApplyMasksAndPenalties(logits, state).ToArray();
+        var got = new Sampler().Adjusted(logits, state);
         // repetition over {0,1,2}: 2/2, -1*2, 0.5/2; frequency 0.5·count and presence 0.3 over outputs {1:1, 2:2}
         float[] expected = [1f, -2f - 0.5f - 0.3f, 0.25f - 1f - 0.3f, 3f, -2f];
         Assert.Equal(expected, got, (a, b) => Math.Abs(a - b) < 1e-6f);
@@ -152,7 +166,7 @@ public class SamplerTests
         state.Append(4);
         var r = new Sampler().Sample(logits, state);
         var reference = LogSoftmax(logits);
-        Assert.Equal(reference[r.Token], r.Logprob, 1e-5);
+        Assert.Equal(reference[r.Token], r.Logprob!.Value, 1e-5);
         Assert.All(r.TopLogprobs!, tl => Assert.Equal(reference[tl.TokenId], tl.Logprob, 1e-5));
     }
 
@@ -219,7 +233,7 @@ public class SamplerTests
             var r = sampler.Sample(logits, state);
             Assert.Equal(topRef, r.TopLogprobs!.Select(t => t.TokenId));
             for (int i = 0; i < 5; i++) Assert.Equal(reference[topRef[i]], r.TopLogprobs![i].Logprob, 1e-5);
-            Assert.Equal(reference[r.Token], r.Logprob, 1e-5);
+            Assert.Equal(reference[r.Token], r.Logprob!.Value, 1e-5);
             state.Append(r.Token);
         }
     }
@@ -233,6 +247,7 @@ public class SamplerTests
         Assert.Empty(new Sampler().Sample(logits, State(Greedy with { Logprobs = 0 })).TopLogprobs!);
         var none = new Sampler().Sample(logits, State(Greedy));
         Assert.Null(none.TopLogprobs);
-        Assert.Equal(LogSoftmax(logits)[1], none.Logprob, 1e-5);
+        Assert.Null(none.Logprob); // not asked for: not computed (issue 18: no vocabulary pass for it)
+        Assert.Equal(LogSoftmax(logits)[1], new Sampler().Sample(logits, State(Greedy with { Logprobs = 0 })).Logprob!.Value, 1e-5);
     }
 }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using Loom.Silo.Simulation;
 using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Tests.Engine;
 
@@ -16,11 +18,11 @@ public sealed class SimulatedModelRunnerTests
         var prompt = EngineDriver.Prompt(9, 40, 256);
         var p = new SamplingParams { MaxTokens = 30, Temperature = 0 };
         using var a = NewEngine(0, 0);
-        var full = EngineDriver.RunAll(a, [new EngineRequest("x", prompt, p)])["x"].Tokens[0];
+        var full = EngineDriver.RunAll(a, [new GenerationRequest("x", prompt, p)])["x"].Tokens[0];
         Assert.Equal(30, full.Count);
         Assert.DoesNotContain(0, full); // the simulated model never emits its EOS id
         using var b = NewEngine(0, 0);
-        var rest = EngineDriver.RunAll(b, [new EngineRequest("x", prompt, p, ResumeOutputTokens: full.Take(11).ToArray())])["x"].Tokens[0];
+        var rest = EngineDriver.RunAll(b, [new GenerationRequest("x", prompt, p, ResumeTokenIds: full.Take(11).ToArray())])["x"].Tokens[0];
         Assert.Equal(full.Skip(11), rest);
     }
 
@@ -31,7 +33,7 @@ public sealed class SimulatedModelRunnerTests
         using var e = NewEngine(5, 0.05, thread: true);
         var sw = Stopwatch.StartNew();
         int n = 0;
-        await foreach (var _ in e.Submit(new EngineRequest("x", EngineDriver.Prompt(1, 100, 256), new SamplingParams { MaxTokens = 20, Temperature = 0 }))) n++;
+        await foreach (var _ in e.Submit(new GenerationRequest("x", EngineDriver.Prompt(1, 100, 256), new SamplingParams { MaxTokens = 20, Temperature = 0 }))) n++;
         Assert.Equal(20, n);
         // Never faster than the model; the upper bound is loose because a loaded 2-core machine oversleeps.
         Assert.InRange(sw.Elapsed.TotalMilliseconds, 95, 3000);

@@ -81,7 +81,6 @@ internal sealed class RecordingBackend(IBackend inner, string name, ConcurrentQu
     public void Add(Tensor a, Tensor b, Tensor output) => inner.Add(a, b, output);
     public void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor output) => inner.GatherRows(x, rows, output);
     public KvCache AllocateKvCache(KvCacheSpec spec) => inner.AllocateKvCache(spec);
-    public void CopyKvBlocks(KvCache cache, ReadOnlySpan<int> src, ReadOnlySpan<int> dst) => inner.CopyKvBlocks(cache, src, dst);
     public void WriteKv(KvCache cache, int layer, Tensor k, Tensor v, ReadOnlySpan<int> slotMapping) => inner.WriteKv(cache, layer, k, v, slotMapping);
     public void PagedAttention(Tensor q, KvCache cache, int layer, AttentionMetadata meta, int numHeads, float scale, Tensor output) =>
         inner.PagedAttention(q, cache, layer, meta, numHeads, scale, output);

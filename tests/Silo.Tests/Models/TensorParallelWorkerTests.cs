@@ -1,7 +1,9 @@
 using Loom.Grains.Abstractions;
 using Loom.Silo.Configuration;
 using Loom.Silo.Engine;
+using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
+using Loom.Silo.Worker;
 using Loom.Silo.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -27,7 +29,7 @@ public sealed class TensorParallelWorkerTests : IDisposable
         Engine = new() { TensorParallelSize = tp, KvCacheBytes = 4L * 1024 * 1024, Threads = 2, MaxNumSeqs = 8 },
     };
 
-    private static async Task<Dictionary<string, List<int>[]>> Serve(WorkerEngine worker, IReadOnlyList<EngineRequest> load)
+    private static async Task<Dictionary<string, List<int>[]>> Serve(WorkerEngine worker, IReadOnlyList<GenerationRequest> load)
     {
         await worker.LoadAsync();
         var runs = load.Select(async r =>
@@ -44,7 +46,7 @@ public sealed class TensorParallelWorkerTests : IDisposable
     public async Task TwoShardsServeTheSameTokensAsOne()
     {
         var rng = new Random(3);
-        var load = Enumerable.Range(0, 12).Select(i => new EngineRequest($"r{i}", [.. Enumerable.Range(0, 5 + i * 13 % 40).Select(_ => rng.Next(1, 512))],
+        var load = Enumerable.Range(0, 12).Select(i => new GenerationRequest($"r{i}", [.. Enumerable.Range(0, 5 + i * 13 % 40).Select(_ => rng.Next(1, 512))],
             new SamplingParams { MaxTokens = 6 + i % 5, Temperature = i % 3 == 0 ? 0.8f : 0, Seed = (ulong)i, N = i == 4 ? 2 : 1, IgnoreEos = true })).ToList();
         using var one = new WorkerEngine(Options(1), NullLogger<WorkerEngine>.Instance);
         using var two = new WorkerEngine(Options(2), NullLogger<WorkerEngine>.Instance);

@@ -22,12 +22,3 @@ extern "C" __global__ void reshape_and_cache(const float* __restrict__ k, const 
         v_cache[dst] = f32_to_bf16(vs[i]);
     }
 }
-
-// Copies whole blocks (all layers are separate buffers: launch once per layer and K/V).
-// grid = pairs; elements = kv_heads * block_size * head_dim per block.
-extern "C" __global__ void copy_blocks(unsigned short* __restrict__ cache, const int* __restrict__ src, const int* __restrict__ dst, int elements)
-{
-    const unsigned short* s = cache + (long long)src[blockIdx.x] * elements;
-    unsigned short* d = cache + (long long)dst[blockIdx.x] * elements;
-    for (int i = threadIdx.x; i < elements; i += blockDim.x) d[i] = s[i];
-}

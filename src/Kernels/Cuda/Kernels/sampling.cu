@@ -2,7 +2,7 @@
 
 // Sampling on the GPU: only the chosen ids (and their logprobs) cross to the host, never the
 // logits. One block of 1024 threads per sample slot; logits fp32 [rows, vocab]. The algorithm is
-// SamplingBatch's (C#), and ReferenceDeviceSampler is its step-for-step CPU twin.
+// SamplingBatch's (C#); TokenSampler is the host implementation of the same steps.
 
 #define SAMPLE_THREADS 1024
 
@@ -54,16 +54,56 @@ extern "C" __global__ void logits_adjust(float* __restrict__ adjusted, int vocab
     *l = v - subtract[e];
 }
 
-// One slot per block: greedy below the temperature epsilon, otherwise temperature, min_p, top_k and
-// top_p, then one draw with the slot's uniform u in [0, 1): probs = softmax(adjusted / t); keep
-// p >= min_p * p_max; the top_k and top_p cuts raise that probability threshold by bisection (40
-// halvings of [tau, p_max]; the kept set is {p >= tau}, ties kept); the draw walks the kept mass
-// in id order. top_k <= 0 and top_p >= 1 disable those cuts.
-// The logprob is the chosen id's under the raw row's softmax (raw_row[slot] picks the row).
+// Structured outputs: a slot with a mask (offsets[slot] >= 0) has every token whose bit is clear
+// in its words set to -inf before the draw. One thread per (slot, token).
+extern "C" __global__ void apply_mask(float* __restrict__ adjusted, int vocab, const unsigned int* __restrict__ words, const int* __restrict__ offsets,
+                                      int words_per_slot)
+{
+    int slot = blockIdx.y;
+    int t = blockIdx.x * blockDim.x + threadIdx.x;
+    int off = offsets[slot];
+    if (t >= vocab || off < 0) return;
+    if ((words[off + (t >> 5)] & (1u << (t & 31))) == 0) adjusted[(long long)slot * vocab + t] = LOOM_NEG_INF;
+}
+
+// Weights w = exp((a - max) / t) of one row (the most likely token has w = 1).
+__device__ __forceinline__ float weight(const float* __restrict__ row, int j, float best, float inv_t)
+{
+    return __expf((row[j] - best) * inv_t);
+}
+
+// The largest threshold x in [lo, 1] (compared as float bit patterns, which order non-negative
+// floats) such that the tokens with w >= x number at least k (by_mass = 0) or hold at least need
+// of the mass (by_mass = 1). Exact: the answer is always one of the row's weights.
+__device__ float largest_threshold(const float* __restrict__ row, int vocab, float best, float inv_t, float lo_value, int by_mass,
+                                   float need, float* scratch)
+{
+    int lo = __float_as_int(lo_value), hi = __float_as_int(1.f);
+    while (lo < hi)
+    {
+        int mid = lo + (hi - lo + 1) / 2;
+        float m = __int_as_float(mid), acc = 0.f;
+        for (int j = threadIdx.x; j < vocab; j += blockDim.x)
+        {
+            float w = weight(row, j, best, inv_t);
+            if (w >= m) acc += by_mass ? w : 1.f;
+        }
+        acc = block_sum(acc, scratch);
+        if (acc >= need) lo = mid; else hi = mid - 1;
+    }
+    return __int_as_float(lo);
+}
+
+// One slot per block: greedy below the temperature epsilon, otherwise (SamplingBatch's steps)
+// w = exp((a - max) / t); tau = min_p; top_k raises tau to the k-th largest w when more than k are
+// kept; top_p raises it to the largest w whose kept set still holds top_p of the mass; the draw
+// walks the kept tokens {w >= tau} in id order to u * (kept mass). top_k <= 0 and top_p >= 1
+// disable those cuts. The logprob (the chosen id's under the raw row's softmax, raw_row[slot]
+// picks the row) is computed only when want_logprob[slot] is set.
 extern "C" __global__ void sample_rows(const float* __restrict__ adjusted, const float* __restrict__ raw, const int* __restrict__ raw_row, int vocab,
                                        const float* __restrict__ temperature, const int* __restrict__ top_k, const float* __restrict__ top_p,
-                                       const float* __restrict__ min_p, const float* __restrict__ uniform, int* __restrict__ out_ids,
-                                       float* __restrict__ out_logprobs)
+                                       const float* __restrict__ min_p, const float* __restrict__ uniform, const unsigned char* __restrict__ want_logprob,
+                                       int* __restrict__ out_ids, float* __restrict__ out_logprobs)
 {
     __shared__ float sv[SAMPLE_THREADS];
     __shared__ int si[SAMPLE_THREADS];
@@ -78,33 +118,19 @@ extern "C" __global__ void sample_rows(const float* __restrict__ adjusted, const
         if (row[j] > best) { best = row[j]; id = j; }
     block_argmax(best, id, sv, si);
     if (id == 0x7fffffff) id = 0; // everything masked: token 0, as the host sampler does
-    float raw_max, raw_lse;
-    row_lse(rrow, vocab, scratch, raw_max, raw_lse);
 
     int pick = id;
     if (temperature[r] >= 1e-5f && best != LOOM_NEG_INF)
     {
         float inv_t = 1.f / temperature[r];
-        float z = 0.f;
-        for (int j = threadIdx.x; j < vocab; j += blockDim.x) z += __expf((row[j] - best) * inv_t);
-        z = block_sum(z, scratch);
-        float p_max = 1.f / z;
-        float tau = min_p[r] > 0.f ? min_p[r] * p_max : 0.f;
-        // top_k among what min_p kept, then top_p of what is left, renormalised (vLLM's order): each a
-        // bisection for the largest threshold whose kept set still has k tokens / the mass.
+        float tau = min_p[r] > 0.f ? min_p[r] : 0.f;
         int k = top_k[r];
         if (k > 0 && k < vocab)
         {
-            float lo = tau, hi = p_max;
-            for (int it = 0; it < 40; it++)
-            {
-                float mid = 0.5f * (lo + hi), count = 0.f;
-                for (int j = threadIdx.x; j < vocab; j += blockDim.x)
-                    if (__expf((row[j] - best) * inv_t) / z >= mid) count += 1.f;
-                count = block_sum(count, scratch);
-                if (count >= (float)k) lo = mid; else hi = mid;
-            }
-            tau = lo;
+            float count = 0.f;
+            for (int j = threadIdx.x; j < vocab; j += blockDim.x)
+                if (weight(row, j, best, inv_t) >= tau) count += 1.f;
+            if (block_sum(count, scratch) > (float)k) tau = largest_threshold(row, vocab, best, inv_t, tau, 0, (float)k, scratch);
         }
         float pp = top_p[r];
         if (pp < 1.f)
@@ -112,23 +138,11 @@ extern "C" __global__ void sample_rows(const float* __restrict__ adjusted, const
             float base = 0.f;
             for (int j = threadIdx.x; j < vocab; j += blockDim.x)
             {
-                float p = __expf((row[j] - best) * inv_t) / z;
-                if (p >= tau) base += p;
+                float w = weight(row, j, best, inv_t);
+                if (w >= tau) base += w;
             }
             float need = pp * block_sum(base, scratch);
-            float lo = tau, hi = p_max;
-            for (int it = 0; it < 40; it++)
-            {
-                float mid = 0.5f * (lo + hi), mass = 0.f;
-                for (int j = threadIdx.x; j < vocab; j += blockDim.x)
-                {
-                    float p = __expf((row[j] - best) * inv_t) / z;
-                    if (p >= mid) mass += p;
-                }
-                mass = block_sum(mass, scratch);
-                if (mass >= need) lo = mid; else hi = mid;
-            }
-            tau = lo;
+            tau = largest_threshold(row, vocab, best, inv_t, tau, 1, need, scratch);
         }
 
         // Kept mass per thread over a contiguous chunk, then a serial prefix over the chunks.
@@ -137,8 +151,8 @@ extern "C" __global__ void sample_rows(const float* __restrict__ adjusted, const
         float mine = 0.f;
         for (int j = from; j < to; j++)
         {
-            float p = __expf((row[j] - best) * inv_t) / z;
-            if (p >= tau) mine += p;
+            float w = weight(row, j, best, inv_t);
+            if (w >= tau) mine += w;
         }
         chunk_mass[threadIdx.x] = mine;
         __syncthreads();
@@ -157,9 +171,9 @@ extern "C" __global__ void sample_rows(const float* __restrict__ adjusted, const
                     int a = t * chunk, b = min(vocab, a + chunk);
                     for (int j = a; j < b; j++)
                     {
-                        float p = __expf((row[j] - best) * inv_t) / z;
-                        if (p < tau) continue;
-                        run += p;
+                        float w = weight(row, j, best, inv_t);
+                        if (w < tau) continue;
+                        run += w;
                         last = j;
                         if (run > target) { found = true; break; }
                     }
@@ -171,10 +185,17 @@ extern "C" __global__ void sample_rows(const float* __restrict__ adjusted, const
             pick = last;
         }
     }
+    float logprob = 0.f;
+    if (want_logprob[r])
+    {
+        float raw_max, raw_lse;
+        row_lse(rrow, vocab, scratch, raw_max, raw_lse);
+        logprob = raw_lse;
+    }
     if (threadIdx.x == 0)
     {
         out_ids[r] = pick;
-        out_logprobs[r] = rrow[pick] - raw_lse;
+        out_logprobs[r] = want_logprob[r] ? rrow[pick] - logprob : 0.f;
     }
 }
 
