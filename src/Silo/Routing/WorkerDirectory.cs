@@ -75,9 +75,7 @@ public sealed class WorkerDirectory(IClusterMembershipService membership, IGrain
         {
             // A worker not reporting yet (model loading, or just joined) is not offered.
             if (e.Stats is not { } s) continue;
-            // Requests that finished since the report free their batch slots now, not at the next refresh.
-            int running = Math.Max(0, s.Running - Volatile.Read(ref e.Released));
-            loads.Add(new WorkerLoad(key, running, s.Waiting, s.FreeBlocks, s.KvUsage, Volatile.Read(ref e.Pending), s.MaxNumSeqs));
+            loads.Add(LoadAccounting.Effective(key, s, Volatile.Read(ref e.Pending), Volatile.Read(ref e.Released)));
         }
         var key0 = _policy.Pick(loads, prompt, exclude is { Count: > 0 } ? exclude.ToHashSet() : null);
         if (key0 is not null && _workers.TryGetValue(key0, out var chosen)) Interlocked.Increment(ref chosen.Pending);

@@ -113,21 +113,8 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     /// <summary>The load a router should see (refused while draining, so routers drop this worker).</summary>
     public WorkerStats GetStats() => WithUnadmitted(Engine.GetStats());
 
-    /// <summary>
-    /// The engine's stats are a snapshot from the end of its last step, so requests submitted during
-    /// a step are missing from them; a router that trusted that would send a full worker more work
-    /// (on a 50 ms step that skewed simulated workers by a third). Those requests are counted as the
-    /// next step will: in the batch while it has room, waiting beyond it.
-    /// </summary>
-    private WorkerStats WithUnadmitted(WorkerStats s)
-    {
-        s = s with { Device = Device.Device, Isa = Device.Isa };
-        int unadmitted = Volatile.Read(ref _inFlight) - s.Running - s.Waiting;
-        if (unadmitted <= 0) return s;
-        int room = s.Waiting > 0 ? 0 : s.MaxNumSeqs > 0 ? Math.Max(0, s.MaxNumSeqs - s.Running) : unadmitted;
-        int join = Math.Min(unadmitted, room);
-        return s with { Running = s.Running + join, Waiting = s.Waiting + unadmitted - join };
-    }
+    private WorkerStats WithUnadmitted(WorkerStats s) =>
+        Routing.LoadAccounting.WithUnadmitted(s with { Device = Device.Device, Isa = Device.Isa }, Volatile.Read(ref _inFlight));
 
     public ModelInfo Info => _info ?? throw new WorkerUnavailableException("the worker's model is not loaded");
 
