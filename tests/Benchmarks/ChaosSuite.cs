@@ -292,7 +292,7 @@ public static class ChaosSuite
         Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions? listen = null;
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, l => listen = l));
         builder.Services.AddSingleton(client);
-        builder.Services.AddLoomApi(o => o.EnableGrpc = false);
+        builder.Services.AddLoomApi(o => o.GrpcPort = 0);
         var app = builder.Build();
         app.MapLoomApi();
         await app.StartAsync();

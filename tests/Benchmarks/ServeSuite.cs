@@ -53,18 +53,14 @@ public static class ServeSuite
                 // (HTTP, Orleans, detokenizing) never competes with the model, so here it gets a core
                 // of its own too, and the comparison isolates what the serving path costs.
                 int threads = args.GetInt("threads", Math.Max(1, Environment.ProcessorCount - 1));
-                var engineSection = new LoomOptions.EngineSection { MaxNumSeqs = Math.Max(concurrency, 64), MaxModelLen = 2048, KvCacheBytes = 512L << 20, Threads = threads };
+                var engineSection = new EngineOptions { MaxNumSeqs = Math.Max(concurrency, 64), MaxModelLen = 2048, KvCacheBytes = 512L << 20, Threads = threads };
                 Console.WriteLine($"model threads: {threads} of {Environment.ProcessorCount} (the rest serve HTTP)");
                 var work0 = Workload.ShareGptLike(requests, vocab);
                 using (var backend = new CpuBackend(engineSection.Threads))
                 using (var model = LlamaModel.Load(modelDir, backend))
                 {
-                    var options = new EngineOptions
-                    {
-                        BlockSize = engineSection.BlockSize, MaxNumSeqs = engineSection.MaxNumSeqs, MaxNumBatchedTokens = engineSection.MaxNumBatchedTokens,
-                        MaxModelLen = engineSection.MaxModelLen, KvCacheBytes = engineSection.KvCacheBytes, KvCacheDType = engineSection.KvCacheDType,
-                    };
-                    engine = EngineSuite.RunEngine("engine (in-process)", model, options, work0, concurrency, rate).Metrics;
+                    // The same settings the served worker binds, so the two runs differ only in the serving path.
+                    engine = EngineSuite.RunEngine("engine (in-process)", model, engineSection, work0, concurrency, rate).Metrics;
                 }
 
                 int port = TestHost.FreePort();

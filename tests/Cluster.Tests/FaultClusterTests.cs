@@ -92,7 +92,7 @@ public sealed class FaultClusterTests(ITestOutputHelper output)
     public async Task FaultAFloodBeyondMaxWaitingGets429sAndNeverHangs()
     {
         var o = LoomTestCluster.Simulated(20, 0.01, 2);
-        o.Engine.MaxWaiting = 2;
+        o.Engine = o.Engine with { MaxWaiting = 2 };
         await using var c = await LoomTestCluster.StartAsync(2, o);
         var runs = Enumerable.Range(0, 30).Select(async i =>
         {

@@ -1,3 +1,4 @@
+using Loom.Silo.Configuration;
 using Grpc.Core;
 using Loom.Gateway.OpenAi;
 using Loom.Gateway.Grpc.V1;
@@ -13,7 +14,7 @@ namespace Loom.Gateway.Grpc;
 /// clients that would rather not parse SSE. The API key is checked by <see cref="ApiKeyInterceptor"/>.
 /// </summary>
 internal sealed class GenerationGrpcService(
-    ServedModel served, GenerationRunner runner, RequestGate gate, IOptions<LoomApiOptions> options, ILogger<GenerationGrpcService> log)
+    ServedModel served, GenerationRunner runner, RequestGate gate, IOptions<LoomGatewayOptions> options, ILogger<GenerationGrpcService> log)
     : Generation.GenerationBase
 {
     private const int DefaultMaxTokens = 16;

@@ -85,15 +85,8 @@ public static class LoomGatewayHosting
             k.Limits.MaxRequestBodySize = null;
         });
         builder.AddLoomCluster(options);
-        builder.Services.AddLoomApi(o =>
-        {
-            o.ApiKeys = [.. g.ApiKeys.Where(key => key.Length > 0)];
-            o.MaxBodyBytes = g.MaxBodyBytes;
-            o.MaxConcurrentRequests = g.MaxConcurrentRequests;
-            if (options.Model.Name.Length > 0) o.ServedModelName = options.Model.Name;
-            o.EnableGrpc = g.GrpcPort > 0;
-            o.GrpcPort = g.GrpcPort > 0 ? g.GrpcPort : null;
-        });
+        if (options.Model.Name.Length > 0) g.ServedModelName = options.Model.Name;
+        builder.Services.AddLoomApi(g);
         var app = builder.Build();
         app.MapLoomApi();
         return app;

@@ -1,3 +1,4 @@
+using Loom.Silo.Configuration;
 using System.Reflection;
 using System.Text.Json;
 using Loom.Gateway.Metrics;
@@ -10,7 +11,7 @@ using Microsoft.Extensions.Options;
 namespace Loom.Gateway.OpenAi;
 
 /// <summary>The small endpoints (models, tokenize, detokenize, health, version, metrics) and helpers shared by all.</summary>
-internal sealed class ApiEndpoints(ServedModel served, IGenerationClient client, LoomMetrics metrics, IOptions<LoomApiOptions> options)
+internal sealed class ApiEndpoints(ServedModel served, IGenerationClient client, LoomMetrics metrics, IOptions<LoomGatewayOptions> options)
 {
     private static readonly long StartedAt = UnixNow();
     // Scrapes and probes must answer even when the cluster is wedged.

@@ -1,3 +1,4 @@
+using Loom.Silo.Configuration;
 using System.Security.Cryptography;
 using System.Text;
 using Grpc.AspNetCore.Server;
@@ -42,7 +43,7 @@ internal static class ApiErrors
 /// itself (<see cref="Loom.Gateway.Grpc.ApiKeyInterceptor"/>) and answers in gRPC statuses. What
 /// decides is the endpoint the route matched, never the Content-Type, which the client chooses.
 /// </summary>
-internal sealed class ApiMiddleware(RequestDelegate next, IOptions<LoomApiOptions> options, ApiKeys keys, LoomMetrics metrics, ILogger<ApiMiddleware> log)
+internal sealed class ApiMiddleware(RequestDelegate next, IOptions<LoomGatewayOptions> options, ApiKeys keys, LoomMetrics metrics, ILogger<ApiMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
@@ -102,7 +103,7 @@ internal sealed class ApiMiddleware(RequestDelegate next, IOptions<LoomApiOption
 }
 
 /// <summary>The configured API keys, checked in constant time (HTTP middleware and gRPC alike).</summary>
-public sealed class ApiKeys(IOptions<LoomApiOptions> options)
+public sealed class ApiKeys(IOptions<LoomGatewayOptions> options)
 {
     // Compared as SHA-256 digests so the time taken depends on neither key's length nor content.
     private readonly byte[][] _hashes = [.. options.Value.ApiKeys.Where(k => k.Length > 0).Select(k => SHA256.HashData(Encoding.UTF8.GetBytes(k)))];

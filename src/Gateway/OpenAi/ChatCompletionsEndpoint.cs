@@ -1,3 +1,4 @@
+using Loom.Silo.Configuration;
 using Loom.Silo.Routing;
 using Loom.Silo.Worker;
 using Loom.Gateway.Serving;
@@ -9,7 +10,7 @@ using Microsoft.Extensions.Options;
 namespace Loom.Gateway.OpenAi;
 
 /// <summary>POST /v1/chat/completions: the model's own chat template, then the same run as completions.</summary>
-internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunner runner, RequestGate gate, IOptions<LoomApiOptions> options)
+internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunner runner, RequestGate gate, IOptions<LoomGatewayOptions> options)
 {
     public async Task HandleAsync(HttpContext ctx)
     {

@@ -1,3 +1,4 @@
+using Loom.Silo.Configuration;
 using Loom.Silo.Routing;
 using Loom.Silo.Worker;
 using Loom.Gateway.Serving;
@@ -9,7 +10,7 @@ using Microsoft.Extensions.Options;
 namespace Loom.Gateway.OpenAi;
 
 /// <summary>POST /v1/completions: one or more prompts (text or token ids), streamed or not.</summary>
-internal sealed class CompletionsEndpoint(ServedModel served, GenerationRunner runner, RequestGate gate, IOptions<LoomApiOptions> options)
+internal sealed class CompletionsEndpoint(ServedModel served, GenerationRunner runner, RequestGate gate, IOptions<LoomGatewayOptions> options)
 {
     // OpenAI's legacy completions default; chat defaults to the rest of the context instead.
     private const int DefaultMaxTokens = 16;

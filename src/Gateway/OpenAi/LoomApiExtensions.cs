@@ -1,3 +1,4 @@
+using Loom.Silo.Configuration;
 using Loom.Silo.Routing;
 using Loom.Silo.Worker;
 using Loom.Gateway.Tokenization;
@@ -17,10 +18,23 @@ namespace Loom.Gateway.OpenAi;
 /// </summary>
 public static class LoomApiExtensions
 {
-    public static IServiceCollection AddLoomApi(this IServiceCollection services, Action<LoomApiOptions>? configure = null)
+    /// <summary>The API with default settings, adjusted by <paramref name="configure"/> (tests and embedding hosts).</summary>
+    public static IServiceCollection AddLoomApi(this IServiceCollection services, Action<LoomGatewayOptions>? configure = null)
     {
-        services.AddOptions<LoomApiOptions>();
+        services.AddOptions<LoomGatewayOptions>();
         if (configure is not null) services.Configure(configure);
+        return services.AddLoomApiServices();
+    }
+
+    /// <summary>The API reading <paramref name="options"/> itself: the gateway section the host bound from its configuration.</summary>
+    public static IServiceCollection AddLoomApi(this IServiceCollection services, LoomGatewayOptions options)
+    {
+        services.AddSingleton<IOptions<LoomGatewayOptions>>(Options.Create(options));
+        return services.AddLoomApiServices();
+    }
+
+    private static IServiceCollection AddLoomApiServices(this IServiceCollection services)
+    {
         services.TryAddSingleton<IModelTextFactory, HfModelTextFactory>();
         services.TryAddSingleton<LoomMetrics>();
         services.TryAddSingleton<ApiKeys>();
@@ -35,16 +49,9 @@ public static class LoomApiExtensions
         return services;
     }
 
-    /// <summary>Binds <see cref="LoomApiOptions"/> from a configuration section (e.g. "Api").</summary>
-    public static IServiceCollection AddLoomApi(this IServiceCollection services, IConfiguration section, Action<LoomApiOptions>? configure = null)
-    {
-        services.Configure<LoomApiOptions>(section);
-        return services.AddLoomApi(configure);
-    }
-
     public static WebApplication MapLoomApi(this WebApplication app)
     {
-        var options = app.Services.GetRequiredService<IOptions<LoomApiOptions>>().Value;
+        var options = app.Services.GetRequiredService<IOptions<LoomGatewayOptions>>().Value;
         app.UseMiddleware<ApiMiddleware>();
 
         app.MapGet("/v1/models", ctx => Api(ctx).ModelsAsync(ctx));
@@ -57,12 +64,8 @@ public static class LoomApiExtensions
         app.MapGet("/version", ctx => Api(ctx).VersionAsync(ctx));
         app.MapGet("/metrics", ctx => Api(ctx).MetricsAsync(ctx));
 
-        if (options.EnableGrpc)
-        {
-            var grpc = app.MapGrpcService<GenerationGrpcService>();
-            // On its own HTTP/2-only port: h2c and HTTP/1.1 cannot share a cleartext port.
-            if (options.GrpcPort is { } port) grpc.RequireHost($"*:{port}");
-        }
+        // The host listens for it on grpc_port with HTTP/2 only: h2c and HTTP/1.1 cannot share a cleartext port.
+        if (options.GrpcPort > 0) app.MapGrpcService<GenerationGrpcService>();
         return app;
     }
 

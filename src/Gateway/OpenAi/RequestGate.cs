@@ -1,3 +1,4 @@
+using Loom.Silo.Configuration;
 using Loom.Gateway.Serving;
 using Microsoft.Extensions.Options;
 
@@ -8,7 +9,7 @@ namespace Loom.Gateway.OpenAi;
 /// the limit is refused at once (429 with Retry-After) rather than queued, so a flood never makes a
 /// request wait without a deadline; the workers' bounded queues push back behind it.
 /// </summary>
-public sealed class RequestGate(IOptions<LoomApiOptions> options)
+public sealed class RequestGate(IOptions<LoomGatewayOptions> options)
 {
     /// <summary>What the 429 tells the client: a slot frees as soon as any request ends.</summary>
     public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(1);

@@ -1,10 +1,11 @@
+using Loom.Silo.Configuration;
 using Loom.Gateway.Serving;
 
 namespace Loom.Gateway.OpenAi;
 
 /// <summary>
 /// The one validation path of a generation request, for HTTP (completions, chat) and gRPC alike:
-/// the sampling values, then the input limits of <see cref="LoomApiOptions"/>. Each failure is an
+/// the sampling values, then the input limits of <see cref="LoomGatewayOptions"/>. Each failure is an
 /// <see cref="InvalidRequestException"/> (a 400) naming the parameter.
 /// </summary>
 internal static class RequestValidator
@@ -13,7 +14,7 @@ internal static class RequestValidator
     public const float MaxAbsLogitBias = 100;
 
     /// <summary>Checks that need no model; run before anything is tokenized.</summary>
-    public static void Validate(CommonParams c, int prompts, LoomApiOptions limits)
+    public static void Validate(CommonParams c, int prompts, LoomGatewayOptions limits)
     {
         var s = c.Sampling;
         // max_tokens as given (absent: the least min_tokens allows): it is resolved against the prompt later.

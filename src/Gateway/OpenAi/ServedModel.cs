@@ -1,3 +1,4 @@
+using Loom.Silo.Configuration;
 using Loom.Gateway.Serving;
 using Loom.Gateway.Templates;
 using Loom.Gateway.Tokenization;
@@ -30,7 +31,7 @@ public sealed record ServedModelText(string Id, ModelInfo Info, ITokenizer Token
 /// tens of milliseconds to load); a failed fetch is not cached so a cluster that was still
 /// starting is asked again on the next request.
 /// </summary>
-public sealed class ServedModel(IGenerationClient client, IModelTextFactory factory, IOptions<LoomApiOptions> options)
+public sealed class ServedModel(IGenerationClient client, IModelTextFactory factory, IOptions<LoomGatewayOptions> options)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private ServedModelText? _value;

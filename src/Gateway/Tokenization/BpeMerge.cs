@@ -7,6 +7,11 @@ namespace Loom.Gateway.Tokenization;
 /// </summary>
 internal static class BpeMerge
 {
+    // Priority-queue operations on this thread: tests bound the work per symbol with it, a count
+    // that stays exact on a loaded machine where timings do not.
+    [ThreadStatic] private static long t_queueOperations;
+    internal static long QueueOperations => t_queueOperations;
+
     public static long Key(int a, int b) => ((long)a << 32) | (uint)b;
 
     /// <summary>Merges <paramref name="ids"/> (the initial symbols, modified in place) and returns the final ids.</summary>
@@ -34,8 +39,10 @@ internal static class BpeMerge
                 queue.Enqueue(i, ((long)m.Rank << 32) | (uint)i);
             }
         }
+        t_queueOperations += queue.Count;
         while (queue.TryDequeue(out int pos, out long priority))
         {
+            t_queueOperations++;
             int right = next[pos];
             if (!alive[pos] || right < 0)
             {
@@ -56,10 +63,12 @@ internal static class BpeMerge
             if (prev[pos] >= 0 && merges.TryGetValue(Key(ids[prev[pos]], ids[pos]), out var left))
             {
                 queue.Enqueue(prev[pos], ((long)left.Rank << 32) | (uint)prev[pos]);
+                t_queueOperations++;
             }
             if (next[pos] >= 0 && merges.TryGetValue(Key(ids[pos], ids[next[pos]]), out var after))
             {
                 queue.Enqueue(pos, ((long)after.Rank << 32) | (uint)pos);
+                t_queueOperations++;
             }
         }
         var output = new List<int>(count);

@@ -43,7 +43,7 @@ public sealed class EngineLoop : IDisposable
     public EngineLoop(ModelConfig config, EngineOptions options, Func<int, IKvCacheManager, int, IModelRunner> createRunner,
         ILogger? log = null, bool startThread = true, Func<int, int, IKvCacheManager>? createKv = null, IAdmissionPolicy? admission = null)
     {
-        if (options.Validate() is { } bad) throw new EngineRequestException(bad.Param, bad.Message);
+        if (options.Validate() is { } bad) throw new EngineRequestException(bad.Key, $"{bad.Key} {bad.Message}");
         _log = log ?? NullLogger.Instance;
         MaxModelLen = options.MaxModelLen > 0 ? Math.Min(options.MaxModelLen, config.MaxPositionEmbeddings) : config.MaxPositionEmbeddings;
         Options = options with { MaxModelLen = MaxModelLen };

@@ -134,18 +134,7 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     private void Load()
     {
         var e = options.Engine;
-        var engineOptions = new EngineOptions
-        {
-            BlockSize = e.BlockSize,
-            MaxNumSeqs = e.MaxNumSeqs,
-            MaxNumBatchedTokens = e.MaxNumBatchedTokens,
-            MaxModelLen = e.MaxModelLen,
-            KvCacheBytes = e.KvCacheBytes,
-            EnablePrefixCaching = e.EnablePrefixCaching,
-            KvCacheDType = e.KvCacheDType,
-            Sampling = e.Sampling,
-            MaxConsecutiveStepFailures = e.MaxConsecutiveStepFailures,
-        };
+        var engineOptions = e;
         IModelRunner Wrap(IModelRunner r) => wrapper?.Wrap(r) ?? r;
         if (e.Backend == "simulated")
         {

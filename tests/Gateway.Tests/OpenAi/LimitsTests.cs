@@ -1,3 +1,4 @@
+using Loom.Silo.Configuration;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -51,7 +52,7 @@ public sealed class LimitsServerFixture : IAsyncLifetime
 /// </summary>
 public sealed class LimitsTests(LimitsServerFixture fixture) : IClassFixture<LimitsServerFixture>
 {
-    private static readonly LoomApiOptions Defaults = new();
+    private static readonly LoomGatewayOptions Defaults = new();
     private LoomTestServer Server => fixture.Server;
     private Generation.GenerationClient Grpc => new(fixture.Channel);
 

@@ -1,3 +1,4 @@
+using Loom.Silo.Configuration;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -40,7 +41,7 @@ public sealed class LoomTestServer : IAsyncDisposable
         Http = new HttpClient { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(30) };
     }
 
-    public static async Task<LoomTestServer> StartAsync(Action<LoomApiOptions>? configure = null, FakeGenerationClient? cluster = null, bool withTemplate = true,
+    public static async Task<LoomTestServer> StartAsync(Action<LoomGatewayOptions>? configure = null, FakeGenerationClient? cluster = null, bool withTemplate = true,
         Loom.Gateway.Tokenization.ITokenizer? tokenizer = null)
     {
         cluster ??= new FakeGenerationClient();
