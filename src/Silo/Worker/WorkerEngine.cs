@@ -160,7 +160,7 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         {
             // The GPU pool stores bf16 (the kernels read bf16 K/V), whatever the checkpoint's dtype.
             if (engineOptions.KvCacheDType == "auto") engineOptions = engineOptions with { KvCacheDType = "bf16" };
-            engineOptions = engineOptions with { NumBlocks = SizeGpuKvPool(model, cuda, sampler, engineOptions, e.GpuMemoryUtilization, e.TensorParallelSize) };
+            engineOptions = engineOptions with { NumBlocks = e.NumBlocks ?? SizeGpuKvPool(model, cuda, sampler, engineOptions, e.GpuMemoryUtilization, e.TensorParallelSize) };
         }
         var kvDType = engineOptions.ResolveKvCacheDType(model.Config);
         _engine = new EngineLoop(model.Config, engineOptions, (blocks, kv, maxLen) =>
