@@ -91,6 +91,7 @@ public static class LoomGatewayHosting
             o.MaxBodyBytes = g.MaxBodyBytes;
             o.MaxConcurrentRequests = g.MaxConcurrentRequests;
             if (options.Model.Name.Length > 0) o.ServedModelName = options.Model.Name;
+            if (options.Model.ToolCallParser.Length > 0) o.ToolCallParser = options.Model.ToolCallParser;
             o.EnableGrpc = g.GrpcPort > 0;
             o.GrpcPort = g.GrpcPort > 0 ? g.GrpcPort : null;
         });

@@ -45,6 +45,9 @@ public sealed record LoomApiOptions
     /// <summary>Most logit_bias entries.</summary>
     public int MaxLogitBias { get; set; } = 300;
 
+    /// <summary>model.tool_call_parser: hermes, llama3_json or mistral; null = chosen from the model's architecture and chat template.</summary>
+    public string? ToolCallParser { get; set; }
+
     /// <summary>Whether MapLoomApi maps the gRPC service.</summary>
     public bool EnableGrpc { get; set; } = true;
 

@@ -29,6 +29,9 @@ public sealed class LoomOptions
 
         /// <summary>auto (the file's dtype); conversions at load are not implemented yet.</summary>
         [ConfigurationKeyName("dtype")] public string DType { get; set; } = "auto";
+
+        /// <summary>Tool-call format: hermes, llama3_json or mistral; empty = chosen from the architecture and chat template.</summary>
+        [ConfigurationKeyName("tool_call_parser")] public string ToolCallParser { get; set; } = "";
     }
 
     public sealed class EngineSection

@@ -28,8 +28,9 @@ public sealed class ByteNfa
     private readonly List<int[]> _eps = [];
     private readonly Dictionary<string, int> _depth = new(StringComparer.Ordinal);
     private readonly Dictionary<(Pattern, int, int), int> _shared = [];
+    private readonly Dictionary<(string, int, int), int> _rules = [];
     private readonly Grammar _grammar;
-    private int _context;
+    private int _context, _contexts;
 
     public int Start { get; }
     public int Accept { get; }
@@ -113,11 +114,16 @@ public sealed class ByteNfa
                     throw new StructuredOutputException($"the rule '{rr.Name}' is not defined", rr.Name);
                 int depth = _depth.GetValueOrDefault(rr.Name);
                 if (depth >= MaxRecursion) return NewSplit([]); // nested too deep: this branch matches nothing
+                // The same rule with the same continuation in the same context compiles once.
+                var key = (rr.Name, next, _context);
+                if (_rules.TryGetValue(key, out int built)) return built;
                 _depth[rr.Name] = depth + 1;
                 int saved = _context;
-                _context = _next.Count + 1; // a fresh context: shared parts are not reused across depths
-                try { return Build(body, next); }
+                _context = ++_contexts; // a fresh context: shared parts are not reused across depths
+                try { built = Build(body, next); }
                 finally { _depth[rr.Name] = depth; _context = saved; }
+                _rules[key] = built;
+                return built;
             }
             default:
                 throw new ArgumentException($"unknown pattern {p.GetType().Name}");
