@@ -64,8 +64,15 @@ internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunn
                     string? finishReason = u.FinishReason;
                     if (outputs is not null)
                     {
+                        // OpenAI's shape: a call opens with a chunk of its id, type and name; argument text follows in later chunks.
                         var (content, calls, fin) = outputs[u.Choice].Next(u.Text, u.FinishReason);
-                        (delta, finishReason) = (new ChatDelta(null, content, calls), fin);
+                        var pieces = new List<ChatDelta>();
+                        if (content is not null) pieces.Add(new ChatDelta(null, content));
+                        foreach (var call in calls ?? []) pieces.Add(new ChatDelta(null, null, [call]));
+                        for (int i = 0; i < pieces.Count - 1; i++)
+                            await ApiHttp.WriteSseAsync(ctx, Chunk(new ChatChunkChoice(u.Choice, pieces[i], null, null)), ApiJsonContext.Default.ChatCompletionChunk);
+                        (delta, finishReason) = (pieces.Count > 0 ? pieces[^1] : new ChatDelta(null, null), fin);
+                        if (pieces.Count == 0 && fin is null) { more = await e.MoveNextAsync(); continue; }
                     }
                     await ApiHttp.WriteSseAsync(ctx, Chunk(new ChatChunkChoice(u.Choice, delta, Logprobs(model.Tokenizer, u.Tokens, req.Logprobs, topK), finishReason)),
                         ApiJsonContext.Default.ChatCompletionChunk);

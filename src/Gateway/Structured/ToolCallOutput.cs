@@ -14,7 +14,7 @@ public sealed class ToolCallOutput(ToolCallFormat format)
     private readonly StringBuilder _content = new();
     private readonly List<(string Id, string Name, StringBuilder Args)> _calls = [];
 
-    /// <summary>The delta for new text (and, with <paramref name="finish"/>, the end of the output).</summary>
+    /// <summary>The delta for new text (and, with <paramref name="finish"/>, the end of the output); stream each tool-call piece as a chunk of its own.</summary>
     public (string? Content, IReadOnlyList<ToolCallDelta>? Calls, string? Finish) Next(string text, string? finish)
     {
         var content = new StringBuilder();
@@ -33,8 +33,8 @@ public sealed class ToolCallOutput(ToolCallFormat format)
             else
             {
                 _calls[p.Index].Args.Append(p.Arguments);
-                // Fragments of one call in one update travel together.
-                if (deltas.Count > 0 && deltas[^1].Index == p.Index)
+                // Fragments of one call in one update travel together (never with its opening piece).
+                if (deltas.Count > 0 && deltas[^1].Index == p.Index && deltas[^1].Id is null)
                     deltas[^1] = deltas[^1] with { Function = deltas[^1].Function with { Arguments = deltas[^1].Function.Arguments + p.Arguments } };
                 else deltas.Add(new ToolCallDelta(p.Index, null, null, new FunctionCallDelta(null, p.Arguments)));
             }

@@ -105,6 +105,14 @@ public sealed partial class ToolCallParser(ToolCallFormat format, Func<string>? 
                 }
                 case Mode.Args:
                 {
+                    if (!_started)
+                    {
+                        // Whitespace before the value is not part of the arguments (it may arrive after the header).
+                        int ws = s.Length - s.TrimStart().Length;
+                        _buf.Remove(0, ws);
+                        s = s[ws..];
+                        if (s.Length == 0) return;
+                    }
                     int end = ScanArguments(s);
                     int take = end < 0 ? s.Length : end;
                     if (take > 0) calls.Add(new ToolCallPiece(_calls, null, null, s[..take]));
