@@ -29,6 +29,8 @@ internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunn
                 throw new InvalidRequestException("'tool_choice' required or naming a function cannot be combined with response_format or structured_outputs.", "tool_choice");
             common = common with { Sampling = common.Sampling with { Structured = ToolCallFormats.ForcedCalls(tools, format!.Value) } };
         }
+        else if (tools is { Active: true } && common.Sampling.Structured is null && ToolCallFormats.StrictAutoCalls(tools, format!.Value) is { } strict)
+            common = common with { Sampling = common.Sampling with { Structured = strict } };
         var outputs = format is { } f ? Enumerable.Range(0, common.Sampling.N).Select(_ => new ToolCallOutput(f)).ToArray() : null;
 
         string prompt = ApiEndpoints.RenderChat(model, req.MessagesJson, req.AddGenerationPrompt, req.ToolsJson, req.TemplateKwargs);

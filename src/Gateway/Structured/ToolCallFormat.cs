@@ -46,14 +46,26 @@ public static class ToolCallFormats
     /// tools of <paramref name="plan"/>, their arguments valid against each tool's schema; one call, or
     /// one or more when parallel_tool_calls is on.
     /// </summary>
-    public static StructuredOutput ForcedCalls(ToolPlan plan, ToolCallFormat format)
+    public static StructuredOutput ForcedCalls(ToolPlan plan, ToolCallFormat format) => Calls(plan, format, plan.Callable, optional: false);
+
+    /// <summary>
+    /// tool_choice auto with a strict tool, in the hermes format: free text that never contains
+    /// "&lt;tool_call&gt;", then optionally calls; once the model opens a call, a strict tool's arguments
+    /// follow its schema (the others' any JSON object). Null for the other formats (not constrained).
+    /// </summary>
+    public static StructuredOutput? StrictAutoCalls(ToolPlan plan, ToolCallFormat format) =>
+        format == ToolCallFormat.Hermes && plan.Choice == ToolChoice.Auto && plan.Tools.Any(t => t.Strict)
+            ? Calls(plan, format, plan.Tools, optional: true) : null;
+
+    private static StructuredOutput Calls(ToolPlan plan, ToolCallFormat format, IEnumerable<ToolSpec> tools, bool optional)
     {
         var w = new GbnfWriter();
         var calls = new List<Pattern>();
         int i = 0;
-        foreach (var tool in plan.Callable)
+        var anyObject = JsonSchemaCompiler.Compile("{\"type\":\"object\"}");
+        foreach (var tool in tools)
         {
-            string args = w.Add(tool.Parameters, $"t{i++}");
+            string args = w.Add(optional && !tool.Strict ? anyObject : tool.Parameters, $"t{i++}");
             var obj = Pattern.Sequence(Pattern.Text($"{{\"name\": \"{tool.Name}\", \"{ArgumentsKey(format)}\": "), new RuleRef(args), Pattern.Text("}"));
             calls.Add(format == ToolCallFormat.Hermes ? Pattern.Sequence(Pattern.Text("<tool_call>\n"), obj, Pattern.Text("\n</tool_call>")) : obj);
         }
@@ -61,9 +73,23 @@ public static class ToolCallFormats
         var call = new RuleRef("call");
         string sep = format switch { ToolCallFormat.Hermes => "\n", ToolCallFormat.Llama3Json => "; ", _ => ", " };
         var list = plan.Parallel ? Pattern.Sequence(call, new Repeat(Pattern.Sequence(Pattern.Text(sep), call), 0, -1)) : call;
-        w.Rule("root", format == ToolCallFormat.Mistral ? Pattern.Sequence(Pattern.Text("[TOOL_CALLS]["), list, Pattern.Text("]")) : list);
+        var root = format == ToolCallFormat.Mistral ? Pattern.Sequence(Pattern.Text("[TOOL_CALLS]["), list, Pattern.Text("]")) : list;
+        if (optional) root = Pattern.Sequence(TextWithout("<tool_call>"), Pattern.Optional(root));
+        w.Rule("root", root);
         var spec = new StructuredOutput(StructuredOutputKind.Grammar, w.Text);
         StructuredRequests.Check(spec, "tools");
         return spec;
+    }
+
+    /// <summary>Any text that does not contain <paramref name="tag"/> (which must not overlap itself, as "&lt;tool_call&gt;" does not).</summary>
+    private static Pattern TextWithout(string tag)
+    {
+        var first = CharSet.Single(tag[0]);
+        // A proper prefix of the tag, and one that breaks off with a character that neither continues it nor restarts it.
+        var prefixes = Enumerable.Range(1, tag.Length - 1).Select(k => Pattern.Text(tag[..k])).ToArray();
+        var breaks = Enumerable.Range(1, tag.Length - 1)
+            .Select(k => Pattern.Sequence(Pattern.Text(tag[..k]), Pattern.Class(CharSet.AllBut(tag[k], tag[0])))).ToArray();
+        var item = Pattern.Either(Pattern.Class(first.Complement()), Pattern.Sequence(new Repeat(Pattern.Either(prefixes), 0, -1), Pattern.Either(breaks)));
+        return Pattern.Sequence(new Repeat(item, 0, -1), new Repeat(Pattern.Either(prefixes), 0, -1));
     }
 }

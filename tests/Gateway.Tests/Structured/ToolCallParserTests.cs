@@ -163,4 +163,29 @@ public sealed class ToolCallParserTests
         var dfa1 = new LazyDfa(new ByteNfa(ConstraintCompiler.ToGrammar(one)), TokenVocabulary.ByteLevel(300));
         Assert.Equal(LazyDfa.Dead, dfa1.Walk(dfa1.Start, Encoding.UTF8.GetBytes(rendered.Value.CallText)));
     }
+
+    [Fact]
+    public void ToolCallStrictToolUnderAutoIsConstrainedOnceACallOpens()
+    {
+        const string tools = """
+            [{"type":"function","function":{"name":"add","strict":true,"parameters":{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false}}},
+             {"type":"function","function":{"name":"note","parameters":{"type":"object","properties":{"text":{"type":"string"}}}}}]
+            """;
+        using var doc = JsonDocument.Parse("{\"tools\":" + tools + "}");
+        var spec = ToolCallFormats.StrictAutoCalls(ToolRequests.Parse(doc.RootElement)!, ToolCallFormat.Hermes)!;
+        var dfa = new LazyDfa(new ByteNfa(ConstraintCompiler.ToGrammar(spec)), TokenVocabulary.ByteLevel(300));
+        bool Accepts(string text)
+        {
+            int st = dfa.Walk(dfa.Start, Encoding.UTF8.GetBytes(text));
+            return st != LazyDfa.Dead && dfa.IsAccepting(st);
+        }
+        Assert.True(Accepts("Plain text <b>with</b> tags, <tool_cal and <<tool_"));
+        Assert.True(Accepts("Let me add.\n<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 2}}\n</tool_call>"));
+        Assert.True(Accepts("<tool_call>\n{\"name\": \"note\", \"arguments\": {\"text\": \"anything\", \"more\": [1]}}\n</tool_call>"));
+        Assert.False(Accepts("<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": \"two\"}}\n</tool_call>"));
+        Assert.False(Accepts("x <tool_call> free text"));
+        // Without a strict tool, auto is not constrained.
+        using var loose = JsonDocument.Parse("""{"tools":[{"type":"function","function":{"name":"note"}}]}""");
+        Assert.Null(ToolCallFormats.StrictAutoCalls(ToolRequests.Parse(loose.RootElement)!, ToolCallFormat.Hermes));
+    }
 }
