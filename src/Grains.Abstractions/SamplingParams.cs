@@ -25,6 +25,9 @@ public sealed record SamplingParams
     [Id(12)] public bool IgnoreEos { get; init; }
     [Id(13)] public int? Logprobs { get; init; }
 
+    /// <summary>The structured output the tokens must follow (JSON schema, regex, choice, grammar), or null.</summary>
+    [Id(14)] public StructuredOutput? Structured { get; init; }
+
     public const int MaxLogprobs = 20;
 
     public bool IsGreedy => Temperature == 0f;

@@ -9,6 +9,7 @@ var suites = new Dictionary<string, Func<BenchArgs, int>>
     ["cluster"] = ClusterSuite.Run,
     ["serve"] = ServeSuite.Run,
     ["chaos"] = ChaosSuite.Run,
+    ["structured"] = StructuredSuite.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var suite))
 {

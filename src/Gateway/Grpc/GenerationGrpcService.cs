@@ -96,6 +96,7 @@ internal sealed class GenerationGrpcService(
             StopTokenIds = [.. o.StopTokenIds],
             IgnoreEos = o.IgnoreEos,
             Logprobs = o.HasLogprobs ? o.Logprobs : null,
+            Structured = Structured(request.StructuredOutputs),
         };
         var common = new CommonParams(
             request.Model is { Length: > 0 } m ? m : null,
@@ -110,6 +111,23 @@ internal sealed class GenerationGrpcService(
             LogitBias: null,
             AddSpecialTokens: request.HasAddSpecialTokens ? request.AddSpecialTokens : null);
         return (common, prompt);
+    }
+
+    /// <summary>structured_outputs as the HTTP API's record, checked the same way (a bad one is INVALID_ARGUMENT naming structured_outputs).</summary>
+    private static StructuredOutput? Structured(StructuredOutputs? so)
+    {
+        if (so is null) return null;
+        StructuredOutput? spec = so.KindCase switch
+        {
+            StructuredOutputs.KindOneofCase.Json => new(StructuredOutputKind.JsonSchema, so.Json),
+            StructuredOutputs.KindOneofCase.JsonObject when so.JsonObject => new(StructuredOutputKind.JsonSchema, "{\"type\":\"object\"}"),
+            StructuredOutputs.KindOneofCase.Regex => new(StructuredOutputKind.Regex, so.Regex),
+            StructuredOutputs.KindOneofCase.Choice => new(StructuredOutputKind.Choice, System.Text.Json.JsonSerializer.Serialize(so.Choice.Values.ToArray())),
+            StructuredOutputs.KindOneofCase.Grammar => new(StructuredOutputKind.Grammar, so.Grammar),
+            _ => null,
+        };
+        if (spec is not null) Loom.Gateway.Structured.StructuredRequests.Check(spec, "structured_outputs");
+        return spec;
     }
 
     /// <summary>The gRPC status of any failure; internal errors are logged and say nothing internal.</summary>

@@ -86,6 +86,7 @@ public static class LoomGatewayHosting
         });
         builder.AddLoomCluster(options);
         if (options.Model.Name.Length > 0) g.ServedModelName = options.Model.Name;
+        if (options.Model.ToolCallParser.Length > 0) g.ToolCallParser = options.Model.ToolCallParser;
         builder.Services.AddLoomApi(g);
         var app = builder.Build();
         app.MapLoomApi();

@@ -39,7 +39,23 @@ public sealed record ChatTokenLogprob(string Token, float Logprob, IReadOnlyList
 
 public sealed record ChatLogprobs(IReadOnlyList<ChatTokenLogprob> Content, string? Refusal = null);
 
-public sealed record ChatMessage(string Role, string? Content, string? Refusal = null);
+public sealed record ChatMessage(string Role, string? Content, string? Refusal = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ToolCall>? ToolCalls = null);
+
+public sealed record FunctionCall(string Name, string Arguments);
+
+/// <summary>A tool call in a message: its id, "function", and the function's name and JSON arguments (text).</summary>
+public sealed record ToolCall(string Id, string Type, FunctionCall Function);
+
+public sealed record FunctionCallDelta(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Arguments);
+
+/// <summary>A streamed piece of a tool call: the first carries id, type and name; later ones argument text.</summary>
+public sealed record ToolCallDelta(int Index,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Id,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Type,
+    FunctionCallDelta Function);
 
 public sealed record ChatChoice(int Index, ChatMessage Message, ChatLogprobs? Logprobs, string? FinishReason);
 
@@ -49,7 +65,8 @@ public sealed record ChatCompletionResponse(
 
 public sealed record ChatDelta(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ToolCallDelta>? ToolCalls = null);
 
 public sealed record ChatChunkChoice(int Index, ChatDelta Delta, ChatLogprobs? Logprobs, string? FinishReason);
 

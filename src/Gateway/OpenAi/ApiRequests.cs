@@ -79,6 +79,7 @@ internal static class ApiRequests
             StopTokenIds = stopIds,
             IgnoreEos = f.Bool("ignore_eos") ?? false,
             Logprobs = logprobs,
+            Structured = Loom.Gateway.Structured.StructuredRequests.Parse(f.Root),
         };
 
         return new CommonParams(

@@ -4,6 +4,7 @@ using Loom.Silo.Worker;
 using Loom.Gateway.Serving;
 using System.Text;
 using Loom.Gateway.Templates;
+using Loom.Gateway.Structured;
 using Loom.Gateway.Tokenization;
 using Microsoft.Extensions.Options;
 
@@ -19,10 +20,22 @@ internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunn
         using var slot = gate.Enter();
         using var doc = await ApiHttp.ReadJsonAsync(ctx, options.Value.MaxBodyBytes);
         var req = ApiRequests.ParseChat(doc.RootElement);
+        var tools = ToolRequests.Parse(doc.RootElement);
         var common = req.Common;
         RequestValidator.Validate(common, 1, options.Value);
         var model = await served.ResolveAsync(common.Model, ct);
         RequestValidator.ValidateForModel(common, model);
+        ToolCallFormat? format = tools is { Active: true } ? ToolCallFormats.Detect(options.Value.ToolCallParser, model.Info.Architecture, model.Info.TokenizerConfigJson) : null;
+        if (tools is { Active: true, Forced: true })
+        {
+            // tool_choice required or named: the output is calls, their arguments held to each tool's schema.
+            if (common.Sampling.Structured is not null)
+                throw new InvalidRequestException("'tool_choice' required or naming a function cannot be combined with response_format or structured_outputs.", "tool_choice");
+            common = common with { Sampling = common.Sampling with { Structured = ToolCallFormats.ForcedCalls(tools, format!.Value) } };
+        }
+        else if (tools is { Active: true } && common.Sampling.Structured is null && ToolCallFormats.StrictAutoCalls(tools, format!.Value) is { } strict)
+            common = common with { Sampling = common.Sampling with { Structured = strict } };
+        var outputs = format is { } f ? Enumerable.Range(0, common.Sampling.N).Select(_ => new ToolCallOutput(f)).ToArray() : null;
 
         string prompt = ApiEndpoints.RenderChat(model, req.MessagesJson, req.AddGenerationPrompt, req.ToolsJson, req.TemplateKwargs);
         // The template already wrote BOS and friends; adding special tokens again would double them (vLLM's default too).
@@ -54,7 +67,20 @@ internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunn
                 {
                     var u = e.Current;
                     var delta = new ChatDelta(null, u.Text.Length > 0 ? u.Text : null);
-                    await ApiHttp.WriteSseAsync(ctx, Chunk(new ChatChunkChoice(u.Choice, delta, Logprobs(model.Tokenizer, u.Tokens, req.Logprobs, topK), u.FinishReason)),
+                    string? finishReason = u.FinishReason;
+                    if (outputs is not null)
+                    {
+                        // OpenAI's shape: a call opens with a chunk of its id, type and name; argument text follows in later chunks.
+                        var (content, calls, fin) = outputs[u.Choice].Next(u.Text, u.FinishReason);
+                        var pieces = new List<ChatDelta>();
+                        if (content is not null) pieces.Add(new ChatDelta(null, content));
+                        foreach (var call in calls ?? []) pieces.Add(new ChatDelta(null, null, [call]));
+                        for (int i = 0; i < pieces.Count - 1; i++)
+                            await ApiHttp.WriteSseAsync(ctx, Chunk(new ChatChunkChoice(u.Choice, pieces[i], null, null)), ApiJsonContext.Default.ChatCompletionChunk);
+                        (delta, finishReason) = (pieces.Count > 0 ? pieces[^1] : new ChatDelta(null, null), fin);
+                        if (pieces.Count == 0 && fin is null) { more = await e.MoveNextAsync(); continue; }
+                    }
+                    await ApiHttp.WriteSseAsync(ctx, Chunk(new ChatChunkChoice(u.Choice, delta, Logprobs(model.Tokenizer, u.Tokens, req.Logprobs, topK), finishReason)),
                         ApiJsonContext.Default.ChatCompletionChunk);
                     more = await e.MoveNextAsync();
                 }
@@ -78,7 +104,15 @@ internal sealed class ChatCompletionsEndpoint(ServedModel served, GenerationRunn
         }
         var choices = new ChatChoice[n];
         for (int c = 0; c < n; c++)
-            choices[c] = new ChatChoice(c, new ChatMessage("assistant", texts[c].ToString()), Logprobs(model.Tokenizer, tokens[c], req.Logprobs, topK), finish[c]);
+        {
+            var message = new ChatMessage("assistant", texts[c].ToString());
+            if (outputs is not null)
+            {
+                finish[c] = outputs[c].Next(texts[c].ToString(), finish[c] ?? "length").Finish;
+                message = outputs[c].Message();
+            }
+            choices[c] = new ChatChoice(c, message, Logprobs(model.Tokenizer, tokens[c], req.Logprobs, topK), finish[c]);
+        }
         await ApiHttp.WriteJsonAsync(ctx, new ChatCompletionResponse(id, "chat.completion", created, model.Id, choices, usage.ToUsage()),
             ApiJsonContext.Default.ChatCompletionResponse);
     }

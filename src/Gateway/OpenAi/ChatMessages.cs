@@ -34,12 +34,20 @@ internal static class ChatMessages
                     throw ApiException.BadRequest($"'{where}.role' must be one of {string.Join(", ", Roles)}; got '{role}'.", "messages");
 
                 w.WriteStartObject();
+                bool calls = m.TryGetProperty("tool_calls", out var tc) && tc.ValueKind == JsonValueKind.Array && tc.GetArrayLength() > 0;
                 foreach (var prop in m.EnumerateObject())
                 {
-                    if (prop.NameEquals("content"))
+                    // Templates test and split content as a string (Qwen3's does): a tool-calling turn's null is "".
+                    if (prop.NameEquals("content") && calls && prop.Value.ValueKind == JsonValueKind.Null) w.WriteString("content", "");
+                    else if (prop.NameEquals("content"))
                     {
                         w.WritePropertyName("content");
                         WriteContent(w, prop.Value, role, where);
+                    }
+                    else if (prop.NameEquals("tool_calls") && prop.Value.ValueKind == JsonValueKind.Array)
+                    {
+                        w.WritePropertyName("tool_calls");
+                        WriteToolCalls(w, prop.Value);
                     }
                     else prop.WriteTo(w);
                 }
@@ -47,13 +55,55 @@ internal static class ChatMessages
                 {
                     // Only an assistant turn that calls tools may omit content.
                     if (role != "assistant") throw ApiException.BadRequest($"'{where}.content' is required.", "messages");
-                    w.WriteNull("content");
+                    if (calls) w.WriteString("content", ""); else w.WriteNull("content");
                 }
                 w.WriteEndObject();
             }
             w.WriteEndArray();
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>
+    /// Tool calls as templates render them (vLLM's rule): a function's arguments, JSON text on the wire,
+    /// become the object they encode, so `arguments | tojson` writes JSON once, not a quoted string.
+    /// </summary>
+    private static void WriteToolCalls(Utf8JsonWriter w, JsonElement calls)
+    {
+        w.WriteStartArray();
+        foreach (var call in calls.EnumerateArray())
+        {
+            if (call.ValueKind != JsonValueKind.Object) { call.WriteTo(w); continue; }
+            w.WriteStartObject();
+            foreach (var p in call.EnumerateObject())
+            {
+                if (!p.NameEquals("function") || p.Value.ValueKind != JsonValueKind.Object) { p.WriteTo(w); continue; }
+                w.WritePropertyName("function");
+                w.WriteStartObject();
+                foreach (var fp in p.Value.EnumerateObject())
+                {
+                    if (fp.NameEquals("arguments") && fp.Value.ValueKind == JsonValueKind.String && TryParse(fp.Value.GetString()!) is { } args)
+                    {
+                        w.WritePropertyName("arguments");
+                        args.WriteTo(w);
+                    }
+                    else fp.WriteTo(w);
+                }
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static JsonElement? TryParse(string json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.ValueKind == JsonValueKind.Object ? doc.RootElement.Clone() : null;
+        }
+        catch (JsonException) { return null; }
     }
 
     private static void WriteContent(Utf8JsonWriter w, JsonElement content, string role, string where)

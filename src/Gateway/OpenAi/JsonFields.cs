@@ -18,6 +18,8 @@ internal readonly struct JsonFields
         _obj = obj;
     }
 
+    public JsonElement Root => _obj;
+
     public JsonElement? Raw(string name) =>
         _obj.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
 

@@ -56,6 +56,9 @@ public sealed class LoomGatewayOptions
     /// </summary>
     public string? ServedModelName { get; set; }
 
+    /// <summary>hermes, llama3_json or mistral; null = chosen from the model's architecture and chat template. The host sets it from model.tool_call_parser.</summary>
+    public string? ToolCallParser { get; set; }
+
     /// <summary>The first invalid setting as (key within the gateway section, message), or null when all are valid.</summary>
     public (string Key, string Message)? Validate()
     {

@@ -30,6 +30,9 @@ public sealed class LoomOptions
 
         /// <summary>auto (the file's dtype); conversions at load are not implemented yet.</summary>
         [ConfigurationKeyName("dtype")] public string DType { get; set; } = "auto";
+
+        /// <summary>Tool-call format: hermes, llama3_json or mistral; empty = chosen from the architecture and chat template.</summary>
+        [ConfigurationKeyName("tool_call_parser")] public string ToolCallParser { get; set; } = "";
     }
 
     public sealed class SimulatedSection
@@ -66,6 +69,8 @@ public sealed class LoomOptions
     {
         if (Model.DType is not "auto")
             return ("model.dtype", $"only 'auto' (the weights' own dtype) is supported, got '{Model.DType}'");
+        if (Model.ToolCallParser.Replace('-', '_').ToLowerInvariant() is not ("" or "hermes" or "qwen" or "qwen3" or "qwen2_5" or "llama3_json" or "llama3" or "llama" or "llama3_1" or "mistral"))
+            return ("model.tool_call_parser", $"must be hermes, llama3_json or mistral (empty = from the chat template), got '{Model.ToolCallParser}'");
         if (Device is not ("auto" or "cpu" or "cuda")) return ("device", $"must be auto, cpu or cuda, got '{Device}'");
         if (Engine.Validate() is { } engine) return ("engine." + engine.Key, engine.Message);
         var s = Simulated;

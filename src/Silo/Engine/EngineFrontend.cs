@@ -39,10 +39,14 @@ public sealed class EngineFrontend(ModelConfig config, EngineOptions options, in
     /// <summary>The structured-output constraint of sample i of a request (null: unconstrained); set by the worker's compiler.</summary>
     public Func<GenerationRequest, int, ITokenConstraint?>? Constraints { get; set; }
 
+    /// <summary>Run on the submitting thread before a request is queued (the worker compiles its structured output here); may throw <see cref="EngineRequestException"/>.</summary>
+    public Action<GenerationRequest>? Prepare { get; set; }
+
     public IAsyncEnumerable<TokenDelta> Submit(GenerationRequest request, CancellationToken cancellationToken)
     {
         if (SickReason is { } sick) throw new WorkerUnavailableException($"the worker is unhealthy ({sick}); retry on another worker");
         Check(request);
+        Prepare?.Invoke(request);
         var state = new RequestState(request, Interlocked.Increment(ref _arrivals), eos);
         if (!_requests.TryAdd(request.RequestId, state))
             throw new EngineRequestException("request_id", $"request id '{request.RequestId}' is already in flight");

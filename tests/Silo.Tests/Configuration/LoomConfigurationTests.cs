@@ -59,6 +59,7 @@ public sealed class LoomConfigurationTests
     [InlineData("gateway:max_stop_string_length", "0", "gateway.max_stop_string_length")]
     [InlineData("gateway:host", "not a host", "gateway.host")]
     [InlineData("engine:block_size", "many", "engine.block_size")]
+    [InlineData("model:tool_call_parser", "pythonic", "model.tool_call_parser")]
     public void BadValuesNameTheirDottedKey(string key, string value, string named)
     {
         var e = Assert.Throws<LoomConfigException>(() => Bind((key, value)));
@@ -70,7 +71,7 @@ public sealed class LoomConfigurationTests
     {
         // A property without a key would be bound under its C# name, a spelling the YAML and chart never use.
         foreach (var type in new[] { typeof(EngineOptions), typeof(LoomGatewayOptions) })
-            foreach (var p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite && p.Name != nameof(LoomGatewayOptions.ServedModelName)))
+            foreach (var p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite && p.Name is not (nameof(LoomGatewayOptions.ServedModelName) or nameof(LoomGatewayOptions.ToolCallParser))))
             {
                 var key = p.GetCustomAttribute<ConfigurationKeyNameAttribute>()?.Name;
                 Assert.True(key is not null && key == key.ToLowerInvariant() && !key.Contains(' '), $"{type.Name}.{p.Name} has no snake_case key");

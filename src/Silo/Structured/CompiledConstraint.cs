@@ -1,0 +1,66 @@
+using Loom.Grains.Abstractions;
+using Loom.Silo.Engine;
+
+namespace Loom.Silo.Structured;
+
+/// <summary>
+/// One structured output compiled against one vocabulary: the byte automaton and its lazily built
+/// DFA with a cached allowed-token mask per state. Shared by every request with the same spec on a
+/// worker (<see cref="ConstraintCache"/>); each sequence walks it with its own <see cref="TokenConstraint"/>.
+/// </summary>
+public sealed class CompiledConstraint
+{
+    public CompiledConstraint(StructuredOutput spec, TokenVocabulary vocabulary)
+    {
+        Spec = spec;
+        Vocabulary = vocabulary;
+        Dfa = new LazyDfa(new ByteNfa(ConstraintCompiler.ToGrammar(spec)), vocabulary);
+        _ = Dfa.Mask(Dfa.Start); // the first step's mask, computed once here rather than on the engine thread
+    }
+
+    public StructuredOutput Spec { get; }
+    public TokenVocabulary Vocabulary { get; }
+    public LazyDfa Dfa { get; }
+
+    /// <summary>A fresh walk for one sequence, advanced past any tokens it already produced (a resumed request).</summary>
+    public TokenConstraint Start(IReadOnlyList<int> eosTokenIds, IReadOnlyList<int>? generated = null)
+    {
+        var c = new TokenConstraint(this, eosTokenIds);
+        if (generated is not null) foreach (int t in generated) c.Advance(t);
+        return c;
+    }
+}
+
+/// <summary>
+/// One sequence's place in a <see cref="CompiledConstraint"/>: the allowed tokens are the cached
+/// mask of its DFA state, plus EOS exactly where the constraint accepts. Once the output is complete
+/// and nothing may follow, EOS is the only token allowed, so a finished structure always stops.
+/// </summary>
+public sealed class TokenConstraint(CompiledConstraint compiled, IReadOnlyList<int> eosTokenIds) : ITokenConstraint
+{
+    private int _state = compiled.Dfa.Start;
+    private bool _ended;
+
+    /// <summary>The DFA state (LazyDfa.Dead when a token that did not fit was forced in).</summary>
+    public int State => _state;
+
+    public bool IsAccepting => _state != LazyDfa.Dead && compiled.Dfa.IsAccepting(_state);
+
+    public void FillAllowed(Span<uint> allowed)
+    {
+        var dfa = compiled.Dfa;
+        bool end = _ended || _state == LazyDfa.Dead || dfa.IsAccepting(_state);
+        if (!_ended && _state != LazyDfa.Dead && !dfa.IsFinal(_state)) dfa.Mask(_state).AsSpan(0, Math.Min(allowed.Length, dfa.MaskWords)).CopyTo(allowed);
+        if (end)
+            foreach (int eos in eosTokenIds)
+                if ((uint)(eos >> 5) < (uint)allowed.Length) allowed[eos >> 5] |= 1u << (eos & 31);
+    }
+
+    public void Advance(int token)
+    {
+        if (_ended) return;
+        foreach (int eos in eosTokenIds)
+            if (eos == token) { _ended = true; return; }
+        _state = compiled.Dfa.Walk(_state, compiled.Vocabulary.Bytes(token));
+    }
+}
