@@ -64,4 +64,21 @@ internal unsafe interface ISimd<V>
     /// prefix of k and returns how many k it did (0 = none; the caller finishes the rest).
     /// </summary>
     static abstract int Transpose12(float* src, int k, float* dst);
+
+    /// <summary>
+    /// acc + Σ_{i&lt;64} w[i]·x[i]·c[i / G], G = 16 when <paramref name="g16"/> else 32 (c holds 4 or 2
+    /// combined scales; up to 4 floats are read), spread over the lanes. The int8 products are summed
+    /// exactly in 32-bit lanes first (int8 dot products: vpmaddubsw+vpmaddwd, sdot, or widening
+    /// multiplies); x must lie in [-127, 127].
+    /// </summary>
+    static abstract V DotI8x64(sbyte* w, sbyte* x, float* c, bool g16, V acc);
+
+    /// <summary>
+    /// The same over 64 unsigned 4-bit codes in 32 bytes (byte i holds element i in its low nibble and
+    /// element 32+i in its high nibble), in two groups of 32 scaled by c[0] and c[1].
+    /// </summary>
+    static abstract V DotU4x64(byte* w, sbyte* x, float* c, V acc);
+
+    /// <summary><see cref="Lanes"/> signed bytes widened to fp32.</summary>
+    static abstract V LoadI8(sbyte* p);
 }
