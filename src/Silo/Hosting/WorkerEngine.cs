@@ -166,9 +166,10 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
             return Wrap(new ModelRunner(model, e.BlockSize, kv, maxLen, sampler));
         }, log);
         var name = options.Model.Name is { Length: > 0 } name0 ? name0
-            : options.Model.Path.Length == 0 ? "demo" : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
+            : options.Model.Path.Length == 0 ? "demo" : Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
+        var tokenizer = GgufModel.TokenizerFiles(dir);
         _info = new ModelInfo(name, model.Config.ArchitectureName, _engine.MaxModelLen, model.Config.VocabSize, model.Config.EosTokenIds,
-            ReadOrEmpty(Path.Combine(dir, "tokenizer.json")) ?? "", ReadOrEmpty(Path.Combine(dir, "tokenizer_config.json")));
+            tokenizer.Json, tokenizer.Config);
         log.LogInformation("worker loaded {Name} ({Arch}) from {Dir} on {Backend}{Tp}; sampling on the {Where}", name, model.Config.ArchitectureName, dir,
             model.Backend.Name, e.TensorParallelSize > 1 ? $" x{e.TensorParallelSize} (tensor parallel)" : "", sampler is null ? "host" : "device");
     }
