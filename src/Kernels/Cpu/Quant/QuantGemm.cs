@@ -4,19 +4,20 @@ using Loom.Kernels.Cpu.Isa;
 namespace Loom.Kernels.Cpu.Quant;
 
 /// <summary>
-/// y[M,N] = x[M,K]·Wᵀ for a <see cref="QuantLinearWeight"/>, written once over the ISA seam.
+/// y[M,N] = x[M,K]·Wᵀ for a <see cref="QuantLinearWeight"/>, written once over the ISA seam. Each
+/// activation row is first rounded to int8 exactly as ggml does for the weight's type
+/// (<see cref="ActivationQuant"/>: Q8_0 blocks, or Q8_K super-blocks for K-quants), so both paths
+/// compute llama.cpp's products; against fp32 activations the error is that rounding, at most half
+/// a step (max|x| of the block / 127) per element.
 /// <para>
-/// Few rows (decode, small batches): each activation row is quantized to int8 per group of the
-/// weight's scale group (32, or 16 for Q6_K), as ggml's vec_dot quantizes to Q8 blocks, and each
-/// output is Σ_groups w_scale·x_scale·(int8 dot) − Σ_groups w_min·x_scale·Σx_q, the dot products in
-/// exact int32 (<see cref="ISimd{V}.DotI8x64"/>, <see cref="ISimd{V}.DotU4x64"/>). The error against
-/// the dequantized weights in fp32 is that of rounding x to 8 bits per group: relative ≤ 1/254 of the
-/// group's largest |x| per element.
+/// Few rows (decode, small batches): int8 dot products per weight group,
+/// Σ_groups w_scale·x_scale·(int8 dot) − Σ_groups w_min·x_scale·Σx_q, exact in int32
+/// (<see cref="ISimd{V}.DotI8x64"/>, <see cref="ISimd{V}.DotU4x64"/>).
 /// </para>
 /// <para>
 /// Many rows (prefill, large batches): compute-bound, so 32-row panels of W are decoded to fp32 one
-/// K block at a time (L1-sized) and the fp32 GEMM micro-kernels of <see cref="CpuGemm{S,V}"/> run on
-/// them, amortising the decode over every row; here x is not quantized at all.
+/// K block at a time (L1-sized) and the fp32 micro-kernels of <see cref="CpuGemm{S,V}"/> multiply them
+/// by the rounded activations, amortising the decode over every row.
 /// </para>
 /// </summary>
 internal static unsafe class QuantGemm<S, V>
@@ -50,65 +51,92 @@ internal static unsafe class QuantGemm<S, V>
     {
         if (m == 0 || w.OutFeatures == 0) return;
         int k = w.InFeatures, n = w.OutFeatures;
-        if (m >= DecodeMinRows)
-        {
-            LinearDecoded(pool, scratch, x, m, w, bias, y);
-            return;
-        }
+        bool decoded = m >= DecodeMinRows;
 
-        // Activation codes per row: KPad bytes, then per-group scales and sums for each group size used.
+        // Activation codes per row (KPad bytes), per-group scales and sums; for the decoded path also
+        // the rounded activations packed for the fp32 micro-kernels, and a K block of W per thread.
         int kpad = w.Segments[0].Layout.KPad, groupStride = w.Segments.Max(s => s.Layout.GroupStride);
-        long perRow = kpad + 2L * groupStride * sizeof(float);
-        using var lease = scratch.Rent(2 * (long)m * perRow + 64);
+        long codeBytes = ((long)m * kpad + 63) & ~63L, scaleBytes = 2L * m * groupStride * sizeof(float);
+        long xFloats = decoded ? ((long)m * k + 15) & ~15L : 0;
+        long widenFloats = decoded ? (long)pool.ThreadCount * CpuGemm<S, V>.KBlock * PackedLinearWeight.PanelWidth : 0;
+        using var lease = scratch.Rent(codeBytes + scaleBytes + 2 * xFloats * sizeof(float) + widenFloats * sizeof(float) + 64);
         var xq = (sbyte*)lease.Data;
-        var xs = (float*)(lease.Data + (long)m * kpad);
-        int quantizedFor = 0;
+        var xs = (float*)(lease.Data + codeBytes);
+        var xsum = xs + (long)m * groupStride;
+        var rounded = xsum + (long)m * groupStride;
+        var packed = rounded + xFloats;
+        var widen = packed + xFloats;
+        (ActivationQuant.Scheme Scheme, int Group) current = default;
         foreach (var seg in w.Segments)
         {
             var l = seg.Layout;
-            if (quantizedFor != l.Group)
+            var scheme = ActivationQuant.SchemeFor(l.Source);
+            if (current != (scheme, l.Group))
             {
-                for (int r = 0; r < m; r++)
-                    QuantizeRow(x + (long)r * k, k, kpad, l.Group, groupStride, xq + (long)r * kpad, xs + (long)r * groupStride, xs + (long)(m + r) * groupStride);
-                quantizedFor = l.Group;
+                current = (scheme, l.Group);
+                var qj = new QuantizeJob
+                {
+                    X = x, K = k, KPad = kpad, GroupStride = groupStride, Scheme = scheme, Group = l.Group,
+                    Xq = xq, Xs = xs, Xsum = xsum, Rounded = decoded ? rounded : null,
+                };
+                pool.For(m, &QuantizeItem, &qj);
+                if (decoded)
+                {
+                    int blocks = 0;
+                    for (int r = 0; r < m; r += CpuGemm<S, V>.BlockRows(m - r)) blocks++;
+                    var pack = new CpuGemm<S, V>.PackJob { Src = rounded, Dst = packed, M = m, K = k };
+                    pool.For(blocks, &CpuGemm<S, V>.PackItem, &pack);
+                }
             }
 
             var job = new Job
             {
-                L = l, Xq = xq, Xs = xs, Xsum = xs + (long)m * groupStride, Y = y, Bias = bias, YStride = n, M = m,
+                L = l, X = packed, Xq = xq, Xs = xs, Xsum = xsum, Y = y, Bias = bias, Widen = widen, YStride = n, M = m,
                 XqStride = groupStride,
             };
-            int items = Math.Min(l.Rows, pool.ThreadCount == 1 ? 1 : pool.ThreadCount * ItemsPerThread);
-            job.RowsPerItem = (l.Rows + items - 1) / items;
-            items = (l.Rows + job.RowsPerItem - 1) / job.RowsPerItem;
-            pool.For(items, &DotItem, &job);
+            if (decoded)
+            {
+                int panels = (l.Rows + 31) / 32;
+                int items = Math.Min(panels, pool.ThreadCount == 1 ? 1 : pool.ThreadCount * ItemsPerThread);
+                job.PanelsPerItem = (panels + items - 1) / items;
+                items = (panels + job.PanelsPerItem - 1) / job.PanelsPerItem;
+                pool.For(items, &PanelItem, &job);
+            }
+            else
+            {
+                int items = Math.Min(l.Rows, pool.ThreadCount == 1 ? 1 : pool.ThreadCount * ItemsPerThread);
+                job.RowsPerItem = (l.Rows + items - 1) / items;
+                items = (l.Rows + job.RowsPerItem - 1) / job.RowsPerItem;
+                pool.For(items, &DotItem, &job);
+            }
         }
     }
 
-    /// <summary>
-    /// x[0..k) → int8 codes per group of <paramref name="group"/> (scale = max|x|/127, round to
-    /// nearest), zero-padded to kpad; xs = each group's scale, xsum = scale · Σ codes (both zero up to groupStride).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void QuantizeRow(float* x, int k, int kpad, int group, int groupStride, sbyte* q, float* xs, float* xsum)
+    private struct QuantizeJob
     {
-        for (int g = kpad / group; g < groupStride; g++) xs[g] = xsum[g] = 0f;
-        for (int g0 = 0, gi = 0; g0 < kpad; g0 += group, gi++)
-        {
-            int end = Math.Min(k, g0 + group);
-            float amax = 0;
-            for (int i = g0; i < end; i++) amax = MathF.Max(amax, MathF.Abs(x[i]));
-            float d = amax / 127f, id = amax > 0 ? 127f / amax : 0f;
-            int sum = 0;
-            for (int i = g0; i < g0 + group; i++)
-            {
-                int v = i < end ? (int)MathF.Round(x[i] * id) : 0;
-                q[i] = (sbyte)v;
-                sum += v;
-            }
+        public float* X;
+        public sbyte* Xq;
+        public float* Xs;
+        public float* Xsum;
+        public float* Rounded;
+        public int K;
+        public int KPad;
+        public int GroupStride;
+        public int Group;
+        public ActivationQuant.Scheme Scheme;
+    }
 
-            xs[gi] = d;
-            xsum[gi] = d * sum;
+    private static void QuantizeItem(void* ctx, int r, int thread)
+    {
+        var j = (QuantizeJob*)ctx;
+        float* x = j->X + (long)r * j->K;
+        sbyte* q = j->Xq + (long)r * j->KPad;
+        float* xs = j->Xs + (long)r * j->GroupStride;
+        ActivationQuant.Row(x, j->K, j->KPad, j->Scheme, j->Group, j->GroupStride, q, xs, j->Xsum + (long)r * j->GroupStride);
+        if (j->Rounded != null)
+        {
+            float* dst = j->Rounded + (long)r * j->K;
+            for (int i = 0; i < j->K; i++) dst[i] = q[i] * xs[i / j->Group];
         }
     }
 
@@ -163,30 +191,6 @@ internal static unsafe class QuantGemm<S, V>
 
                 j->Y[mi * j->YStride + l.Column + r] = S.Sum(S.Add(a0, a1)) + bias;
             }
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void LinearDecoded(CpuThreadPool pool, ScratchBuffer scratch, float* x, int m, QuantLinearWeight w, float* bias, float* y)
-    {
-        int k = w.InFeatures;
-        long xFloats = ((long)m * k + 15) & ~15L;
-        long widenFloats = (long)CpuGemm<S, V>.KBlock * PackedLinearWeight.PanelWidth;
-        using var lease = scratch.Rent((xFloats + pool.ThreadCount * widenFloats) * sizeof(float));
-        var packed = (float*)lease.Data;
-        int blocks = 0;
-        for (int r = 0; r < m; r += CpuGemm<S, V>.BlockRows(m - r)) blocks++;
-        var pack = new CpuGemm<S, V>.PackJob { Src = x, Dst = packed, M = m, K = k };
-        pool.For(blocks, &CpuGemm<S, V>.PackItem, &pack);
-        foreach (var seg in w.Segments)
-        {
-            var l = seg.Layout;
-            var job = new Job { L = l, X = packed, Y = y, Bias = bias, Widen = packed + xFloats, YStride = w.OutFeatures, M = m };
-            int panels = (l.Rows + 31) / 32;
-            int items = Math.Min(panels, pool.ThreadCount == 1 ? 1 : pool.ThreadCount * ItemsPerThread);
-            job.PanelsPerItem = (panels + items - 1) / items;
-            items = (panels + job.PanelsPerItem - 1) / job.PanelsPerItem;
-            pool.For(items, &PanelItem, &job);
         }
     }
 
