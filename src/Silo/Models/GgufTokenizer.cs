@@ -136,7 +136,7 @@ public static class GgufTokenizer
             }
             else
             {
-                w.WriteNull("post_processor");
+                w.WriteNullValue();
             }
 
             w.WritePropertyName("decoder");
