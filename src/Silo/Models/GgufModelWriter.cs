@@ -58,7 +58,18 @@ public static class GgufModelWriter
             g.AddString($"{arch}.rope.scaling.type", "linear");
             g.AddFloat32($"{arch}.rope.scaling.factor", (float)lin.Factor);
         }
-        AddTokenizer(g, c.VocabSize);
+        // A folder with a real tokenizer (the demo model's GPT-2 files) carries it into the file, so the
+        // .gguf alone serves chat; generated presets get the minimal vocabulary llama.cpp accepts.
+        var tokenizerJson = Path.Combine(weights.Directory, "tokenizer.json");
+        if (File.Exists(tokenizerJson))
+        {
+            var config = Path.Combine(weights.Directory, "tokenizer_config.json");
+            GgufTokenizer.AddFromHuggingFace(g, File.ReadAllText(tokenizerJson), File.Exists(config) ? File.ReadAllText(config) : null);
+        }
+        else
+        {
+            AddTokenizer(g, c.VocabSize);
+        }
 
         void Copy(string hf, string gguf, int permuteHeads = 0)
         {

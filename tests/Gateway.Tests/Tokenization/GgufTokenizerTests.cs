@@ -71,64 +71,14 @@ public sealed class GgufTokenizerTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>tokenizer.json + tokenizer_config.json → GGUF tokenizer metadata, as convert_hf_to_gguf.py lays it out.</summary>
+    /// <summary>tokenizer.json + tokenizer_config.json → a GGUF holding only the tokenizer metadata.</summary>
     internal static void WriteTokenizerGguf(string modelDir, string? pre, string path)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(modelDir, "tokenizer.json")));
-        using var cfgDoc = JsonDocument.Parse(File.ReadAllText(Path.Combine(modelDir, "tokenizer_config.json")));
-        var root = doc.RootElement;
-        var cfg = cfgDoc.RootElement;
-        var model = root.GetProperty("model");
-        var byId = new SortedDictionary<int, string>();
-        foreach (var p in model.GetProperty("vocab").EnumerateObject()) byId[p.Value.GetInt32()] = p.Name;
-        var added = new Dictionary<int, bool>();
-        foreach (var t in root.GetProperty("added_tokens").EnumerateArray())
-        {
-            byId[t.GetProperty("id").GetInt32()] = t.GetProperty("content").GetString()!;
-            added[t.GetProperty("id").GetInt32()] = t.GetProperty("special").GetBoolean();
-        }
-
-        int n = byId.Keys.Max() + 1;
-        bool spm = pre is null;
-        var mergeList = model.GetProperty("merges").EnumerateArray()
-            .Select(m => m.ValueKind == JsonValueKind.String ? m.GetString()! : m[0].GetString() + " " + m[1].GetString()).ToArray();
-        // SentencePiece scores: a piece's merge rank (earlier = higher), as the .model's scores order them.
-        var rank = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int r = 0; r < mergeList.Length; r++) rank.TryAdd(mergeList[r].Replace(" ", "", StringComparison.Ordinal), r);
-        var tokens = new string[n];
-        var types = new int[n];
-        var scores = new float[n];
-        for (int i = 0; i < n; i++)
-        {
-            tokens[i] = byId.TryGetValue(i, out var s) ? s : $"[PAD{i}]";
-            types[i] = !byId.ContainsKey(i) ? 5
-                : added.TryGetValue(i, out bool special) ? (spm && tokens[i] == "<unk>" ? 2 : special ? 3 : 4)
-                : spm && tokens[i].Length == 6 && tokens[i].StartsWith("<0x", StringComparison.Ordinal) ? 6 : 1;
-            scores[i] = rank.TryGetValue(tokens[i], out int mr) ? -mr : -i;
-        }
-
-        int Id(string key) => cfg.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? Array.IndexOf(tokens, v.GetString()) : -1;
         var g = new GgufWriter();
         g.AddString("general.architecture", "llama");
-        g.AddString("tokenizer.ggml.model", spm ? "llama" : "gpt2");
-        if (pre is not null) g.AddString("tokenizer.ggml.pre", pre);
-        g.AddStringArray("tokenizer.ggml.tokens", tokens);
-        g.AddInt32Array("tokenizer.ggml.token_type", types);
-        if (spm)
-        {
-            g.AddFloat32Array("tokenizer.ggml.scores", scores);
-        }
-        else
-        {
-            g.AddStringArray("tokenizer.ggml.merges", mergeList);
-        }
-
-        if (Id("bos_token") is >= 0 and var bos) g.AddUInt32("tokenizer.ggml.bos_token_id", (uint)bos);
-        if (Id("eos_token") is >= 0 and var eos) g.AddUInt32("tokenizer.ggml.eos_token_id", (uint)eos);
-        if (Id("pad_token") is >= 0 and var pad) g.AddUInt32("tokenizer.ggml.padding_token_id", (uint)pad);
-        bool addBos = cfg.TryGetProperty("add_bos_token", out var ab) && ab.ValueKind == JsonValueKind.True;
-        g.AddBool("tokenizer.ggml.add_bos_token", addBos);
-        if (cfg.TryGetProperty("chat_template", out var ct) && ct.ValueKind == JsonValueKind.String) g.AddString("tokenizer.chat_template", ct.GetString()!);
+        GgufTokenizer.AddFromHuggingFace(g, File.ReadAllText(Path.Combine(modelDir, "tokenizer.json")), File.ReadAllText(Path.Combine(modelDir, "tokenizer_config.json")));
         g.Write(path);
+        using var f = GgufFile.Open(path);
+        Assert.Equal(pre ?? "llama", pre is null ? f.Get<string>("tokenizer.ggml.model") : f.Get<string>("tokenizer.ggml.pre"));
     }
 }
