@@ -5,43 +5,72 @@ using System.Runtime.Intrinsics.X86;
 namespace Loom.Kernels.Cpu.Isa;
 
 /// <summary>
-/// The int8 dot products at 512 bits: vpmaddubsw (unsigned × signed bytes, pairs to int16) then
-/// vpmaddwd against ones (to int32, 4 products a lane). .NET 10 exposes no AVX512-VNNI (vpdpbusd):
-/// AvxVnni is the VEX form, absent on Zen 4, so this is the same two-instruction sequence llama.cpp
-/// uses without VNNI.
+/// The int8 dot products at 512 bits, 16 panel rows a register: vpmaddubsw (unsigned × signed bytes,
+/// pairs to int16) then vpmaddwd against ones (to int32). .NET 10 exposes no AVX512-VNNI (vpdpbusd):
+/// AvxVnni is the VEX form, absent on Zen 4, so this is the sequence llama.cpp uses without VNNI.
 /// </summary>
 internal unsafe partial struct Avx512Simd
 {
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> DotI8x64(sbyte* w, sbyte* x, float* c, bool g16, Vector512<float> acc)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotI8Panel(sbyte* w, sbyte* x, int groups, int group, float* ws, float* xs, float* acc)
     {
-        var wv = Vector512.Load(w);
-        var xv = Vector512.Load(x);
-        // Sign trick: |w| is unsigned, and x takes w's sign, so the product is unchanged.
-        var sx = Vector512.ConditionalSelect(Vector512.LessThan(wv, Vector512<sbyte>.Zero), Vector512<sbyte>.Zero - xv, xv);
-        return Scale(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(wv), sx), c, g16, acc);
+        var ones = Vector512.Create((short)1);
+        Vector512<float> f0 = default, f1 = default;
+        for (int g = 0; g < groups; g++, ws += 32)
+        {
+            Vector512<int> a0 = default, a1 = default;
+            for (int k = 0; k < group; k += 4, w += 128)
+            {
+                var xb = Vector512.Create(*(int*)(x + k)).AsSByte();
+                var w0 = Vector512.Load(w);
+                var w1 = Vector512.Load(w + 64);
+                a0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(w0), SignOf(xb, w0)), ones);
+                a1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(w1), SignOf(xb, w1)), ones);
+            }
+
+            var xg = Vector512.Create(xs[g]);
+            f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a0), Vector512.Load(ws) * xg, f0);
+            f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a1), Vector512.Load(ws + 16) * xg, f1);
+            x += group;
+        }
+
+        f0.Store(acc);
+        f1.Store(acc + 16);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> DotU4x64(byte* w, sbyte* x, float* c, Vector512<float> acc)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc)
     {
-        var b = Vector256.Load(w);
-        var mask = Vector256.Create((byte)0x0F);
-        var u = Vector512.Create(b & mask, Vector256.ShiftRightLogical(b.AsUInt16(), 4).AsByte() & mask);
-        return Scale(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(x)), c, false, acc);
+        var ones = Vector512.Create((short)1);
+        var mask = Vector512.Create((byte)0x0F);
+        Vector512<float> f0 = default, f1 = default;
+        for (int g = 0; g < groups; g++, ws += 32, x += 32)
+        {
+            Vector512<int> a0 = default, a1 = default;
+            for (int k = 0; k < 32; k += 8, w += 128)
+            {
+                var xl = Vector512.Create(*(int*)(x + k)).AsSByte();
+                var xh = Vector512.Create(*(int*)(x + k + 4)).AsSByte();
+                var b0 = Vector512.Load(w);
+                var b1 = Vector512.Load(w + 64);
+                // Each product pair is at most 2·15·127, so the two halves add in int16 without overflow.
+                var p0 = Avx512BW.MultiplyAddAdjacent(b0 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b0.AsUInt16(), 4).AsByte() & mask, xh);
+                var p1 = Avx512BW.MultiplyAddAdjacent(b1 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & mask, xh);
+                a0 += Avx512BW.MultiplyAddAdjacent(p0, ones);
+                a1 += Avx512BW.MultiplyAddAdjacent(p1, ones);
+            }
+
+            var xg = Vector512.Create(xs[g]);
+            f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a0), Vector512.Load(ws) * xg, f0);
+            f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a1), Vector512.Load(ws + 16) * xg, f1);
+        }
+
+        f0.Store(acc);
+        f1.Store(acc + 16);
     }
 
+    /// <summary>x with w's sign (−x where w &lt; 0), so |w|·that = w·x; one masked subtract.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Scale(Vector512<short> pairs, float* c, bool g16, Vector512<float> acc)
-    {
-        var sums = Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(pairs, Vector512<short>.One));
-        var idx = g16
-            ? Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)
-            : Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-        var scale = Avx512F.PermuteVar16x32(Vector128.Load(c).ToVector256Unsafe().ToVector512Unsafe(), idx);
-        return Avx512F.FusedMultiplyAdd(sums, scale, acc);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> LoadI8(sbyte* p) => Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(p)));
+    private static Vector512<sbyte> SignOf(Vector512<sbyte> x, Vector512<sbyte> w) =>
+        Vector512.ConditionalSelect(Vector512.LessThan(w, Vector512<sbyte>.Zero), Vector512<sbyte>.Zero - x, x);
 }

@@ -66,19 +66,17 @@ internal unsafe interface ISimd<V>
     static abstract int Transpose12(float* src, int k, float* dst);
 
     /// <summary>
-    /// acc + Σ_{i&lt;64} w[i]·x[i]·c[i / G], G = 16 when <paramref name="g16"/> else 32 (c holds 4 or 2
-    /// combined scales; up to 4 floats are read), spread over the lanes. The int8 products are summed
-    /// exactly in 32-bit lanes first (int8 dot products: vpmaddubsw+vpmaddwd, sdot, or widening
-    /// multiplies); x must lie in [-127, 127].
+    /// acc[r] = Σ_g ws[32g + r]·xs[g]·Σ_{k in group g} w(r, k)·x[k] for the 32 rows of one I8 weight
+    /// panel (<see cref="Quant.QuantSegment"/>: per 4 k, 128 bytes, row r's 4 signed codes at byte 4r),
+    /// <paramref name="groups"/> groups of <paramref name="group"/> (16 or 32) k. Each group's products
+    /// are summed exactly in int32 lanes, one lane a row (vpmaddubsw+vpmaddwd with w's sign moved onto
+    /// x, AVX-VNNI, sdot, or widening multiplies), so no horizontal sums; x must lie in [-127, 127].
     /// </summary>
-    static abstract V DotI8x64(sbyte* w, sbyte* x, float* c, bool g16, V acc);
+    static abstract void DotI8Panel(sbyte* w, sbyte* x, int groups, int group, float* ws, float* xs, float* acc);
 
     /// <summary>
-    /// The same over 64 unsigned 4-bit codes in 32 bytes (byte i holds element i in its low nibble and
-    /// element 32+i in its high nibble), in two groups of 32 scaled by c[0] and c[1].
+    /// The same for a U4 panel (per 8 k, 128 bytes: byte j of row r holds code k+j in its low nibble
+    /// and k+4+j in its high nibble, codes 0..15), groups of 32 k.
     /// </summary>
-    static abstract V DotU4x64(byte* w, sbyte* x, float* c, V acc);
-
-    /// <summary><see cref="Lanes"/> signed bytes widened to fp32.</summary>
-    static abstract V LoadI8(sbyte* p);
+    static abstract void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc);
 }

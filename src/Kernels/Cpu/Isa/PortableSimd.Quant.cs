@@ -3,44 +3,69 @@ using System.Runtime.Intrinsics;
 
 namespace Loom.Kernels.Cpu.Isa;
 
-/// <summary>The int8 dot products with the cross-platform Vector128 API only: widen to int16, multiply, widen-add to int32.</summary>
+/// <summary>The int8 dot products with the cross-platform Vector128 API only: widen to int16, multiply, widen and sum per row.</summary>
 internal unsafe partial struct PortableSimd
 {
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> DotI8x64(sbyte* w, sbyte* x, float* c, bool g16, Vector128<float> acc)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotI8Panel(sbyte* w, sbyte* x, int groups, int group, float* ws, float* xs, float* acc)
     {
-        for (int i = 0; i < 4; i++)
+        int* a = stackalloc int[32];
+        for (int i = 0; i < 32; i++) acc[i] = 0f;
+        for (int g = 0; g < groups; g++, ws += 32, x += group)
         {
-            var d = Dot16(Vector128.Load(w + 16 * i), Vector128.Load(x + 16 * i));
-            acc = Vector128.MultiplyAddEstimate(Vector128.ConvertToSingle(d), Vector128.Create(c[g16 ? i : i >> 1]), acc);
+            for (int i = 0; i < 32; i++) a[i] = 0;
+            for (int k = 0; k < group; k += 4, w += 128)
+            {
+                var xb = Vector128.Create(*(int*)(x + k)).AsSByte();
+                for (int i = 0; i < 8; i++) Dot4Rows(Vector128.Load(w + 16 * i), xb, a + 4 * i);
+            }
+
+            Flush(a, ws, xs[g], acc);
         }
-
-        return acc;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> DotU4x64(byte* w, sbyte* x, float* c, Vector128<float> acc)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc)
     {
+        int* a = stackalloc int[32];
         var mask = Vector128.Create((byte)0x0F);
-        var b0 = Vector128.Load(w);
-        var b1 = Vector128.Load(w + 16);
-        var lo = Dot16((b0 & mask).AsSByte(), Vector128.Load(x)) + Dot16((b1 & mask).AsSByte(), Vector128.Load(x + 16));
-        var hi = Dot16(Vector128.ShiftRightLogical(b0, 4).AsSByte(), Vector128.Load(x + 32))
-            + Dot16(Vector128.ShiftRightLogical(b1, 4).AsSByte(), Vector128.Load(x + 48));
-        acc = Vector128.MultiplyAddEstimate(Vector128.ConvertToSingle(lo), Vector128.Create(c[0]), acc);
-        return Vector128.MultiplyAddEstimate(Vector128.ConvertToSingle(hi), Vector128.Create(c[1]), acc);
+        for (int i = 0; i < 32; i++) acc[i] = 0f;
+        for (int g = 0; g < groups; g++, ws += 32, x += 32)
+        {
+            for (int i = 0; i < 32; i++) a[i] = 0;
+            for (int k = 0; k < 32; k += 8, w += 128)
+            {
+                var xl = Vector128.Create(*(int*)(x + k)).AsSByte();
+                var xh = Vector128.Create(*(int*)(x + k + 4)).AsSByte();
+                for (int i = 0; i < 8; i++)
+                {
+                    var b = Vector128.Load(w + 16 * i);
+                    Dot4Rows((b & mask).AsSByte(), xl, a + 4 * i);
+                    Dot4Rows(Vector128.ShiftRightLogical(b, 4).AsSByte(), xh, a + 4 * i);
+                }
+            }
+
+            Flush(a, ws, xs[g], acc);
+        }
     }
 
-    /// <summary>16 signed byte products summed into 4 int32 lanes (|product| ≤ 16,256 fits int16).</summary>
+    /// <summary>a[r] += Σ_{j&lt;4} w[4r + j]·x[j] for the 4 rows of 16 bytes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<int> Dot16(Vector128<sbyte> a, Vector128<sbyte> b)
+    private static void Dot4Rows(Vector128<sbyte> w, Vector128<sbyte> x, int* a)
     {
-        var lo = Vector128.WidenLower(a) * Vector128.WidenLower(b);
-        var hi = Vector128.WidenUpper(a) * Vector128.WidenUpper(b);
-        return Vector128.WidenLower(lo) + Vector128.WidenUpper(lo) + Vector128.WidenLower(hi) + Vector128.WidenUpper(hi);
+        var lo = Vector128.WidenLower(w) * Vector128.WidenLower(x);
+        var hi = Vector128.WidenUpper(w) * Vector128.WidenUpper(x);
+        var sums = Vector128.Create(
+            Vector128.Sum(Vector128.WidenLower(lo)), Vector128.Sum(Vector128.WidenUpper(lo)),
+            Vector128.Sum(Vector128.WidenLower(hi)), Vector128.Sum(Vector128.WidenUpper(hi)));
+        (Vector128.Load(a) + sums).Store(a);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> LoadI8(sbyte* p) =>
-        Vector128.ConvertToSingle(Vector128.WidenLower(Vector128.WidenLower(Vector128.CreateScalar(*(int*)p).AsSByte())));
+    private static void Flush(int* a, float* ws, float xs, float* acc)
+    {
+        var xg = Vector128.Create(xs);
+        for (int i = 0; i < 32; i += 4)
+            Vector128.MultiplyAddEstimate(Vector128.ConvertToSingle(Vector128.Load(a + i)), Vector128.Load(ws + i) * xg, Vector128.Load(acc + i)).Store(acc + i);
+    }
 }

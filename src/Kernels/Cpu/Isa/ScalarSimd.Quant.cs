@@ -5,31 +5,31 @@ namespace Loom.Kernels.Cpu.Isa;
 /// <summary>The int8 dot products as plain integer loops.</summary>
 internal unsafe partial struct ScalarSimd
 {
-    public static float DotI8x64(sbyte* w, sbyte* x, float* c, bool g16, float acc)
+    public static void DotI8Panel(sbyte* w, sbyte* x, int groups, int group, float* ws, float* xs, float* acc)
     {
-        int g = g16 ? 16 : 32;
-        for (int s = 0; s < 64; s += g)
+        int* a = stackalloc int[32];
+        for (int r = 0; r < 32; r++) acc[r] = 0f;
+        for (int g = 0; g < groups; g++, ws += 32, x += group)
         {
-            int sum = 0;
-            for (int i = s; i < s + g; i++) sum += w[i] * x[i];
-            acc += sum * c[s / g];
+            for (int r = 0; r < 32; r++) a[r] = 0;
+            for (int k = 0; k < group; k += 4, w += 128)
+                for (int r = 0; r < 32; r++)
+                    for (int j = 0; j < 4; j++) a[r] += w[4 * r + j] * x[k + j];
+            for (int r = 0; r < 32; r++) acc[r] += a[r] * (ws[r] * xs[g]);
         }
-
-        return acc;
     }
 
-    public static float DotU4x64(byte* w, sbyte* x, float* c, float acc)
+    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc)
     {
-        int lo = 0, hi = 0;
-        for (int i = 0; i < 32; i++)
+        int* a = stackalloc int[32];
+        for (int r = 0; r < 32; r++) acc[r] = 0f;
+        for (int g = 0; g < groups; g++, ws += 32, x += 32)
         {
-            lo += (w[i] & 0xF) * x[i];
-            hi += (w[i] >> 4) * x[32 + i];
+            for (int r = 0; r < 32; r++) a[r] = 0;
+            for (int k = 0; k < 32; k += 8, w += 128)
+                for (int r = 0; r < 32; r++)
+                    for (int j = 0; j < 4; j++) a[r] += (w[4 * r + j] & 0xF) * x[k + j] + (w[4 * r + j] >> 4) * x[k + 4 + j];
+            for (int r = 0; r < 32; r++) acc[r] += a[r] * (ws[r] * xs[g]);
         }
-
-        return acc + lo * c[0] + hi * c[1];
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float LoadI8(sbyte* p) => *p;
 }

@@ -10,9 +10,9 @@ namespace Loom.Kernels.Cpu.Quant;
 /// compute llama.cpp's products; against fp32 activations the error is that rounding, at most half
 /// a step (max|x| of the block / 127) per element.
 /// <para>
-/// Few rows (decode, small batches): int8 dot products per weight group,
-/// Σ_groups w_scale·x_scale·(int8 dot) − Σ_groups w_min·x_scale·Σx_q, exact in int32
-/// (<see cref="ISimd{V}.DotI8x64"/>, <see cref="ISimd{V}.DotU4x64"/>).
+/// Few rows (decode, small batches): int8 dot products per weight group over 32-row panels,
+/// Σ_groups w_scale·x_scale·(int8 dot) − Σ_groups w_min·x_scale·Σx_q, exact in int32, one lane a row
+/// (<see cref="ISimd{V}.DotI8Panel"/>, <see cref="ISimd{V}.DotU4Panel"/>).
 /// </para>
 /// <para>
 /// Many rows (prefill, large batches): compute-bound, so 32-row panels of W are decoded to fp32 one
@@ -27,6 +27,7 @@ internal static unsafe class QuantGemm<S, V>
     /// <summary>From this many rows the fp32-panel path wins over int8 dot products.</summary>
     internal static int DecodeMinRows = 16;
 
+    private const int Panel = QuantSegment.PanelRows;
     private const int ItemsPerThread = 8;
 
     private struct Job
@@ -41,8 +42,7 @@ internal static unsafe class QuantGemm<S, V>
         public float* Widen;
         public long YStride;
         public int M;
-        public int XqStride;
-        public int RowsPerItem;
+        public int XsStride;
         public int PanelsPerItem;
     }
 
@@ -53,17 +53,17 @@ internal static unsafe class QuantGemm<S, V>
         int k = w.InFeatures, n = w.OutFeatures;
         bool decoded = m >= DecodeMinRows;
 
-        // Activation codes per row (KPad bytes), per-group scales and sums; for the decoded path also
-        // the rounded activations packed for the fp32 micro-kernels, and a K block of W per thread.
-        int kpad = w.Segments[0].Layout.KPad, groupStride = w.Segments.Max(s => s.Layout.GroupStride);
-        long codeBytes = ((long)m * kpad + 63) & ~63L, scaleBytes = 2L * m * groupStride * sizeof(float);
+        // Activation codes per row (K bytes), per-group scales and sums; for the decoded path also the
+        // rounded activations packed for the fp32 micro-kernels, and one whole W panel per thread.
+        int xsStride = (w.Segments.Max(s => s.Layout.Groups) + 15) & ~15;
+        long codeBytes = ((long)m * k + 63) & ~63L, scaleBytes = 2L * m * xsStride * sizeof(float);
         long xFloats = decoded ? ((long)m * k + 15) & ~15L : 0;
-        long widenFloats = decoded ? (long)pool.ThreadCount * CpuGemm<S, V>.KBlock * PackedLinearWeight.PanelWidth : 0;
+        long widenFloats = decoded ? (long)pool.ThreadCount * k * Panel : 0;
         using var lease = scratch.Rent(codeBytes + scaleBytes + 2 * xFloats * sizeof(float) + widenFloats * sizeof(float) + 64);
         var xq = (sbyte*)lease.Data;
         var xs = (float*)(lease.Data + codeBytes);
-        var xsum = xs + (long)m * groupStride;
-        var rounded = xsum + (long)m * groupStride;
+        var xsum = xs + (long)m * xsStride;
+        var rounded = xsum + (long)m * xsStride;
         var packed = rounded + xFloats;
         var widen = packed + xFloats;
         (ActivationQuant.Scheme Scheme, int Group) current = default;
@@ -76,7 +76,7 @@ internal static unsafe class QuantGemm<S, V>
                 current = (scheme, l.Group);
                 var qj = new QuantizeJob
                 {
-                    X = x, K = k, KPad = kpad, GroupStride = groupStride, Scheme = scheme, Group = l.Group,
+                    X = x, K = k, GroupStride = xsStride, Scheme = scheme, Group = l.Group,
                     Xq = xq, Xs = xs, Xsum = xsum, Rounded = decoded ? rounded : null,
                 };
                 pool.For(m, &QuantizeItem, &qj);
@@ -92,23 +92,12 @@ internal static unsafe class QuantGemm<S, V>
             var job = new Job
             {
                 L = l, X = packed, Xq = xq, Xs = xs, Xsum = xsum, Y = y, Bias = bias, Widen = widen, YStride = n, M = m,
-                XqStride = groupStride,
+                XsStride = xsStride,
             };
-            if (decoded)
-            {
-                int panels = (l.Rows + 31) / 32;
-                int items = Math.Min(panels, pool.ThreadCount == 1 ? 1 : pool.ThreadCount * ItemsPerThread);
-                job.PanelsPerItem = (panels + items - 1) / items;
-                items = (panels + job.PanelsPerItem - 1) / job.PanelsPerItem;
-                pool.For(items, &PanelItem, &job);
-            }
-            else
-            {
-                int items = Math.Min(l.Rows, pool.ThreadCount == 1 ? 1 : pool.ThreadCount * ItemsPerThread);
-                job.RowsPerItem = (l.Rows + items - 1) / items;
-                items = (l.Rows + job.RowsPerItem - 1) / job.RowsPerItem;
-                pool.For(items, &DotItem, &job);
-            }
+            int items = Math.Min(l.Panels, pool.ThreadCount == 1 ? 1 : pool.ThreadCount * ItemsPerThread);
+            job.PanelsPerItem = (l.Panels + items - 1) / items;
+            items = (l.Panels + job.PanelsPerItem - 1) / job.PanelsPerItem;
+            pool.For(items, decoded ? &PanelItem : &DotItem, &job);
         }
     }
 
@@ -120,7 +109,6 @@ internal static unsafe class QuantGemm<S, V>
         public float* Xsum;
         public float* Rounded;
         public int K;
-        public int KPad;
         public int GroupStride;
         public int Group;
         public ActivationQuant.Scheme Scheme;
@@ -130,9 +118,9 @@ internal static unsafe class QuantGemm<S, V>
     {
         var j = (QuantizeJob*)ctx;
         float* x = j->X + (long)r * j->K;
-        sbyte* q = j->Xq + (long)r * j->KPad;
+        sbyte* q = j->Xq + (long)r * j->K;
         float* xs = j->Xs + (long)r * j->GroupStride;
-        ActivationQuant.Row(x, j->K, j->KPad, j->Scheme, j->Group, j->GroupStride, q, xs, j->Xsum + (long)r * j->GroupStride);
+        ActivationQuant.Row(x, j->K, j->K, j->Scheme, j->Group, j->GroupStride, q, xs, j->Xsum + (long)r * j->GroupStride);
         if (j->Rounded != null)
         {
             float* dst = j->Rounded + (long)r * j->K;
@@ -140,56 +128,46 @@ internal static unsafe class QuantGemm<S, V>
         }
     }
 
+    /// <summary>Int8 path: each panel of 32 rows against every activation row, the panel staying in L1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotItem(void* ctx, int item, int thread)
     {
         var j = (Job*)ctx;
         ref var l = ref j->L;
-        int r0 = item * j->RowsPerItem, r1 = Math.Min(l.Rows, r0 + j->RowsPerItem);
-        int groups = l.KPad / l.Group, chunks = l.KPad / QuantSegment.Chunk, perChunk = QuantSegment.Chunk / l.Group;
-        float* c = stackalloc float[l.GroupStride];
-        bool u4 = l.Codes == QuantCodes.U4, g16 = l.Group == 16;
-        for (int r = r0; r < r1; r++)
+        int p0 = item * j->PanelsPerItem, p1 = Math.Min(l.Panels, p0 + j->PanelsPerItem);
+        float* acc = stackalloc float[Panel];
+        bool u4 = l.Codes == QuantCodes.U4;
+        for (int p = p0; p < p1; p++)
         {
-            byte* codes = l.CodesOf(r);
-            float* ws = l.ScalesOf(r), wm = l.MinsOf(r);
-            float bias = j->Bias != null ? j->Bias[l.Column + r] : 0f;
+            byte* codes = l.CodesOf(p);
+            float* ws = l.ScalesOf(p), wm = l.MinsOf(p);
+            int n0 = p * Panel, cols = Math.Min(Panel, l.Rows - n0);
             for (int mi = 0; mi < j->M; mi++)
             {
-                float* xs = j->Xs + (long)mi * j->XqStride, xsum = j->Xsum + (long)mi * j->XqStride;
-                sbyte* xq = j->Xq + (long)mi * l.KPad;
-                for (int g = 0; g < groups; g += S.Lanes) S.Store(S.Mul(S.Load(ws + g), S.Load(xs + g)), c + g);
-                V a0 = S.Zero, a1 = S.Zero;
-                int ch = 0;
+                float* xs = j->Xs + (long)mi * j->XsStride;
+                sbyte* xq = j->Xq + (long)mi * l.K;
                 if (u4)
                 {
-                    for (; ch + 2 <= chunks; ch += 2)
-                    {
-                        a0 = S.DotU4x64(codes + ch * 32, xq + ch * 64, c + ch * 2, a0);
-                        a1 = S.DotU4x64(codes + ch * 32 + 32, xq + ch * 64 + 64, c + ch * 2 + 2, a1);
-                    }
-
-                    if (ch < chunks) a0 = S.DotU4x64(codes + ch * 32, xq + ch * 64, c + ch * 2, a0);
-
-                    // Σ_g min_g · x_scale_g · Σ codes_g, with Q4_0's min = 8 · scale.
-                    V m0 = S.Zero;
+                    S.DotU4Panel(codes, xq, l.Groups, ws, xs, acc);
+                    // − Σ_g min[g][r]·x_scale_g·Σ codes_g, with Q4_0's min = 8·scale.
+                    float* xsum = j->Xsum + (long)mi * j->XsStride;
                     float* mins = wm != null ? wm : ws;
-                    for (int g = 0; g < groups; g += S.Lanes) m0 = S.MulAdd(S.Load(mins + g), S.Load(xsum + g), m0);
-                    a1 = S.Sub(a1, wm != null ? m0 : S.Mul(m0, S.Splat(8f)));
+                    var f = S.Splat(wm != null ? 1f : 8f);
+                    for (int r = 0; r < Panel; r += S.Lanes)
+                    {
+                        V t = S.Zero;
+                        for (int g = 0; g < l.Groups; g++) t = S.MulAdd(S.Load(mins + g * Panel + r), S.Splat(xsum[g]), t);
+                        S.Store(S.Sub(S.Load(acc + r), S.Mul(t, f)), acc + r);
+                    }
                 }
                 else
                 {
-                    var w8 = (sbyte*)codes;
-                    for (; ch + 2 <= chunks; ch += 2)
-                    {
-                        a0 = S.DotI8x64(w8 + ch * 64, xq + ch * 64, c + ch * perChunk, g16, a0);
-                        a1 = S.DotI8x64(w8 + ch * 64 + 64, xq + ch * 64 + 64, c + (ch + 1) * perChunk, g16, a1);
-                    }
-
-                    if (ch < chunks) a0 = S.DotI8x64(w8 + ch * 64, xq + ch * 64, c + ch * perChunk, g16, a0);
+                    S.DotI8Panel((sbyte*)codes, xq, l.Groups, l.Group, ws, xs, acc);
                 }
 
-                j->Y[mi * j->YStride + l.Column + r] = S.Sum(S.Add(a0, a1)) + bias;
+                float* yr = j->Y + mi * j->YStride + l.Column + n0;
+                float* bias = j->Bias != null ? j->Bias + l.Column + n0 : null;
+                for (int r = 0; r < cols; r++) yr[r] = acc[r] + (bias != null ? bias[r] : 0f);
             }
         }
     }
@@ -200,26 +178,25 @@ internal static unsafe class QuantGemm<S, V>
         var j = (Job*)ctx;
         ref var l = ref j->L;
         int m = j->M, k = l.K;
-        int panels = (l.Rows + 31) / 32;
-        int p0 = item * j->PanelsPerItem, p1 = Math.Min(panels, p0 + j->PanelsPerItem);
-        float* widen = j->Widen + (long)thread * CpuGemm<S, V>.KBlock * PackedLinearWeight.PanelWidth;
+        int p0 = item * j->PanelsPerItem, p1 = Math.Min(l.Panels, p0 + j->PanelsPerItem);
+        float* panel = j->Widen + (long)thread * k * Panel;
         float* acc = stackalloc float[CpuGemm<S, V>.MaxRowBlock * PackedLinearWeight.PanelWidth];
-        float* row = stackalloc float[CpuGemm<S, V>.KBlock];
-        for (int c0 = 0; c0 < m; c0 += CpuGemm<S, V>.RowChunk)
+        for (int p = p0; p < p1; p++)
         {
-            int c1 = Math.Min(m, c0 + CpuGemm<S, V>.RowChunk);
-            for (int p = p0; p < p1; p++)
+            int n0 = p * Panel, cols = Math.Min(Panel, l.Rows - n0);
+            float* bias = j->Bias != null ? j->Bias + l.Column + n0 : null;
+            // Decoded once for every row of x: the decode is then a small share of the FMAs.
+            DecodePanel(ref l, p, panel);
+            for (int c0 = 0; c0 < m; c0 += CpuGemm<S, V>.RowChunk)
             {
-                int n0 = p * 32, cols = Math.Min(32, l.Rows - n0);
-                float* bias = j->Bias != null ? j->Bias + l.Column + n0 : null;
+                int c1 = Math.Min(m, c0 + CpuGemm<S, V>.RowChunk);
                 for (int k0 = 0; k0 < k; k0 += CpuGemm<S, V>.KBlock)
                 {
                     int kn = Math.Min(CpuGemm<S, V>.KBlock, k - k0);
-                    DecodePanel(ref l, n0, cols, k0, kn, row, widen);
                     for (int r = c0; r < c1;)
                     {
                         int rows = CpuGemm<S, V>.BlockRows(m - r);
-                        CpuGemm<S, V>.RunRows<F32Panel>(rows, j->X + (long)r * k + (long)k0 * rows, (byte*)widen, kn, acc, prefetch: false);
+                        CpuGemm<S, V>.RunRows<F32Panel>(rows, j->X + (long)r * k + (long)k0 * rows, (byte*)(panel + (long)k0 * Panel), kn, acc, prefetch: false);
                         GemmKernels<S, V>.Epilogue(acc, rows, j->Y + r * j->YStride + l.Column + n0, (nint)j->YStride, cols, bias, accumulate: k0 > 0);
                         r += rows;
                     }
@@ -228,50 +205,45 @@ internal static unsafe class QuantGemm<S, V>
         }
     }
 
-    /// <summary>Rows n0..n0+cols, elements k0..k0+kn, decoded to fp32 as a K-major panel [kn][32] (missing rows zero).</summary>
+    /// <summary>Panel p decoded to fp32, K-major [K][32] (value = scale·code − min; padded rows decode to zero).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DecodePanel(ref QuantLayout l, int n0, int cols, int k0, int kn, float* row, float* panel)
+    private static void DecodePanel(ref QuantLayout l, int p, float* panel)
     {
-        sbyte* unpacked = stackalloc sbyte[QuantSegment.Chunk];
-        for (int c = 0; c < 32; c++)
+        byte* codes = l.CodesOf(p);
+        float* ws = l.ScalesOf(p), wm = l.MinsOf(p);
+        bool u4 = l.Codes == QuantCodes.U4;
+        for (int k = 0; k < l.K; k += 4)
         {
-            if (c >= cols)
+            int g = k / l.Group;
+            float* s = ws + g * Panel;
+            float* dst = panel + (long)k * Panel;
+            if (!u4)
             {
-                for (int kk = 0; kk < kn; kk++) panel[kk * 32 + c] = 0f;
-                continue;
-            }
-
-            byte* codes = l.CodesOf(n0 + c);
-            float* ws = l.ScalesOf(n0 + c), wm = l.MinsOf(n0 + c);
-            if (l.Codes == QuantCodes.I8)
-            {
-                var q = (sbyte*)codes + k0;
-                for (int kk = 0; kk < kn; kk += S.Lanes)
-                    S.Store(S.Mul(S.LoadI8(q + kk), S.Splat(ws[(k0 + kk) / l.Group])), row + kk);
+                var q = (sbyte*)codes + (k / 4) * 128;
+                for (int r = 0; r < Panel; r++)
+                {
+                    float sc = s[r];
+                    dst[r] = q[4 * r] * sc;
+                    dst[Panel + r] = q[4 * r + 1] * sc;
+                    dst[2 * Panel + r] = q[4 * r + 2] * sc;
+                    dst[3 * Panel + r] = q[4 * r + 3] * sc;
+                }
             }
             else
             {
-                // k0 is a multiple of 192, so whole 64-element chunks.
-                for (int kk = 0; kk < kn; kk += QuantSegment.Chunk)
+                byte* q = codes + (k / 8) * 128;
+                int shift = k % 8 == 0 ? 0 : 4;
+                float* mn = wm != null ? wm + g * Panel : s;
+                float mf = wm != null ? 1f : 8f;
+                for (int r = 0; r < Panel; r++)
                 {
-                    byte* b = codes + (k0 + kk) / 2;
-                    for (int i = 0; i < 32; i++)
-                    {
-                        unpacked[i] = (sbyte)(b[i] & 0xF);
-                        unpacked[32 + i] = (sbyte)(b[i] >> 4);
-                    }
-
-                    int end = Math.Min(QuantSegment.Chunk, kn - kk);
-                    for (int e = 0; e < end; e += S.Lanes)
-                    {
-                        int g = (k0 + kk + e) / 32;
-                        var min = S.Splat(wm != null ? -wm[g] : -8f * ws[g]);
-                        S.Store(S.MulAdd(S.LoadI8(unpacked + e), S.Splat(ws[g]), min), row + kk + e);
-                    }
+                    float sc = s[r], min = mn[r] * mf;
+                    dst[r] = ((q[4 * r] >> shift) & 0xF) * sc - min;
+                    dst[Panel + r] = ((q[4 * r + 1] >> shift) & 0xF) * sc - min;
+                    dst[2 * Panel + r] = ((q[4 * r + 2] >> shift) & 0xF) * sc - min;
+                    dst[3 * Panel + r] = ((q[4 * r + 3] >> shift) & 0xF) * sc - min;
                 }
             }
-
-            for (int kk = 0; kk < kn; kk++) panel[kk * 32 + c] = row[kk];
         }
     }
 }

@@ -8,13 +8,19 @@ internal enum QuantCodes
 }
 
 /// <summary>
-/// Consecutive output rows of one GGUF type in the kernels' row format (see <see cref="QuantLinearWeight"/>):
-/// per row, <see cref="RowBytes"/> of codes, then (separately) <see cref="GroupStride"/> float scales and,
-/// for Q4_K, as many mins (Q4_0's min is 8·scale, so it stores none).
+/// Consecutive output rows of one GGUF type, converted exactly at load into panels of 32 rows
+/// (rows padded with zeros) in which each row's codes come 4 k at a time:
+/// <list type="bullet">
+/// <item>I8: per 4 k, 128 bytes = 32 rows × 4 signed codes (row r's k..k+3 at byte 4r).</item>
+/// <item>U4: per 8 k, 128 bytes = 32 rows × 4 bytes; byte j of row r holds k+j in its low nibble and k+4+j in its high one.</item>
+/// </list>
+/// One 64-byte load then feeds 16 rows of an int8 dot product against 4 (or 8) broadcast
+/// activations, with no horizontal sums (see <see cref="Isa.ISimd{V}.DotI8Panel"/>). Scales (and Q4_K's
+/// mins) are floats laid out [panel][group][32 rows].
 /// </summary>
 internal sealed unsafe class QuantSegment : IDisposable
 {
-    public const int Chunk = 64;
+    public const int PanelRows = 32;
 
     private QuantLayout _l;
 
@@ -26,13 +32,12 @@ internal sealed unsafe class QuantSegment : IDisposable
         _l.Column = column;
         _l.Codes = source is DType.Q4_0 or DType.Q4_K ? QuantCodes.U4 : QuantCodes.I8;
         _l.Group = source == DType.Q6_K ? 16 : 32;
-        _l.KPad = (k + Chunk - 1) / Chunk * Chunk;
-        _l.RowBytes = _l.Codes == QuantCodes.U4 ? _l.KPad / 2 : _l.KPad;
-        // Room for vector loads over groups and the 4-float scale reads of the last chunk.
-        _l.GroupStride = (_l.KPad / _l.Group + 4 + 15) / 16 * 16;
-        _l.CodeData = (byte*)NativeBuffer.Alloc((long)rows * _l.RowBytes);
-        _l.ScaleData = (float*)NativeBuffer.Alloc((long)rows * _l.GroupStride * sizeof(float));
-        if (source == DType.Q4_K) _l.MinData = (float*)NativeBuffer.Alloc((long)rows * _l.GroupStride * sizeof(float));
+        _l.Panels = (rows + PanelRows - 1) / PanelRows;
+        _l.Groups = k / _l.Group;
+        _l.PanelCodeBytes = _l.Codes == QuantCodes.U4 ? (long)k * 16 : (long)k * 32;
+        _l.CodeData = (byte*)NativeBuffer.Alloc(_l.Panels * _l.PanelCodeBytes);
+        _l.ScaleData = (float*)NativeBuffer.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
+        if (source == DType.Q4_K) _l.MinData = (float*)NativeBuffer.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
     }
 
     /// <summary>The segment's pointers and sizes, as an unmanaged value the kernels' job structs carry.</summary>
@@ -42,7 +47,7 @@ internal sealed unsafe class QuantSegment : IDisposable
     public int Rows => _l.Rows;
     public int Column => _l.Column;
 
-    public long ByteLength => (long)_l.Rows * (_l.RowBytes + _l.GroupStride * sizeof(float) * (_l.MinData != null ? 2 : 1));
+    public long ByteLength => _l.Panels * (_l.PanelCodeBytes + (long)_l.Groups * PanelRows * sizeof(float) * (_l.MinData != null ? 2 : 1));
 
     public static QuantSegment Create(WeightView[] parts, int k, int column, CpuThreadPool? pool)
     {
@@ -55,12 +60,11 @@ internal sealed unsafe class QuantSegment : IDisposable
             for (int i = 0; i < p.Shape[0]; i++) src[r++] = p.Data + (nint)(i * rowBytes);
         fixed (nint* s = src)
         {
-            var job = new ConvertJob { L = seg._l, Src = s, RowsPerItem = 64 };
-            int items = (rows + job.RowsPerItem - 1) / job.RowsPerItem;
+            var job = new ConvertJob { L = seg._l, Src = s };
             if (pool is null)
-                for (int i = 0; i < items; i++) ConvertItem(&job, i, 0);
+                for (int i = 0; i < seg._l.Panels; i++) ConvertPanel(&job, i, 0);
             else
-                pool.For(items, &ConvertItem, &job);
+                pool.For(seg._l.Panels, &ConvertPanel, &job);
         }
 
         return seg;
@@ -70,28 +74,55 @@ internal sealed unsafe class QuantSegment : IDisposable
     {
         public QuantLayout L;
         public nint* Src;
-        public int RowsPerItem;
     }
 
-    private static void ConvertItem(void* ctx, int item, int thread)
+    private static void ConvertPanel(void* ctx, int panel, int thread)
     {
         var j = (ConvertJob*)ctx;
-        int r0 = item * j->RowsPerItem, r1 = Math.Min(j->L.Rows, r0 + j->RowsPerItem);
-        for (int r = r0; r < r1; r++) ConvertRow(ref j->L, r, (byte*)j->Src[r]);
+        ref var l = ref j->L;
+        var codes = new sbyte[l.K];
+        var scales = new float[l.Groups];
+        var mins = new float[l.Groups];
+        for (int c = 0; c < PanelRows && panel * PanelRows + c < l.Rows; c++)
+        {
+            int row = panel * PanelRows + c;
+            DecodeRow(l.Source, (byte*)j->Src[row], l.K, codes, scales, mins);
+            byte* p = l.CodeData + panel * l.PanelCodeBytes;
+            for (int k = 0; k < l.K; k++)
+            {
+                if (l.Codes == QuantCodes.I8)
+                {
+                    p[(k / 4) * 128 + c * 4 + k % 4] = (byte)codes[k];
+                }
+                else
+                {
+                    byte* b = p + (k / 8) * 128 + c * 4 + k % 4;
+                    int v = (byte)codes[k];
+                    *b = k % 8 < 4 ? (byte)((*b & 0xF0) | v) : (byte)((*b & 0x0F) | (v << 4));
+                }
+            }
+
+            for (int g = 0; g < l.Groups; g++)
+            {
+                l.ScalesOf(panel)[g * PanelRows + c] = scales[g];
+                if (l.MinData != null) l.MinsOf(panel)[g * PanelRows + c] = mins[g];
+            }
+        }
     }
 
-    private static void ConvertRow(ref QuantLayout l, int row, byte* src)
+    /// <summary>
+    /// One GGUF row as codes (I8: signed; U4: 0..15), a scale per group and (Q4_K) a min per group,
+    /// such that value = scale·code − min, exactly llama.cpp's dequantized value.
+    /// </summary>
+    private static void DecodeRow(DType type, byte* src, int k, sbyte[] codes, float[] scales, float[] mins)
     {
-        byte* codes = l.CodesOf(row);
-        float* scales = l.ScalesOf(row), mins = l.MinsOf(row);
-        int k = l.K;
-        switch (l.Source)
+        switch (type)
         {
             case DType.Q8_0:
                 for (int b = 0; b < k / 32; b++, src += 34)
                 {
                     scales[b] = GgmlBlocks.Half(*(ushort*)src);
-                    Buffer.MemoryCopy(src + 2, codes + b * 32, 32, 32);
+                    for (int i = 0; i < 32; i++) codes[b * 32 + i] = ((sbyte*)src)[2 + i];
                 }
                 break;
             case DType.Q4_0:
@@ -100,8 +131,8 @@ internal sealed unsafe class QuantSegment : IDisposable
                     scales[b] = GgmlBlocks.Half(*(ushort*)src);
                     for (int i = 0; i < 16; i++)
                     {
-                        SetNibble(codes, b * 32 + i, src[2 + i] & 0xF);
-                        SetNibble(codes, b * 32 + 16 + i, src[2 + i] >> 4);
+                        codes[b * 32 + i] = (sbyte)(src[2 + i] & 0xF);
+                        codes[b * 32 + 16 + i] = (sbyte)(src[2 + i] >> 4);
                     }
                 }
                 break;
@@ -116,8 +147,15 @@ internal sealed unsafe class QuantSegment : IDisposable
                         mins[sb * 8 + s] = dmin * m;
                     }
 
-                    // ggml's own nibble order per 64 elements is this format's chunk layout.
-                    Buffer.MemoryCopy(src + 16, codes + sb * 128, 128, 128);
+                    byte* q = src + 16;
+                    for (int j = 0; j < 4; j++, q += 32)
+                    {
+                        for (int i = 0; i < 32; i++)
+                        {
+                            codes[sb * 256 + j * 64 + i] = (sbyte)(q[i] & 0xF);
+                            codes[sb * 256 + j * 64 + 32 + i] = (sbyte)(q[i] >> 4);
+                        }
+                    }
                 }
                 break;
             case DType.Q6_K:
@@ -126,26 +164,18 @@ internal sealed unsafe class QuantSegment : IDisposable
                     float d = GgmlBlocks.Half(*(ushort*)(src + 208));
                     var sc = (sbyte*)(src + 192);
                     for (int s = 0; s < 16; s++) scales[sb * 16 + s] = d * sc[s];
-                    var q = (sbyte*)codes + sb * 256;
                     for (int half = 0; half < 2; half++)
                     {
                         byte* ql = src + 64 * half, qh = src + 128 + 32 * half;
                         for (int li = 0; li < 32; li++)
                             for (int quarter = 0; quarter < 4; quarter++)
-                                q[128 * half + 32 * quarter + li] = (sbyte)GgmlBlocks.Q6(ql, qh, li, quarter);
+                                codes[sb * 256 + 128 * half + 32 * quarter + li] = (sbyte)GgmlBlocks.Q6(ql, qh, li, quarter);
                     }
                 }
                 break;
             default:
-                throw new NotSupportedException($"{l.Source} is not a quantized type");
+                throw new NotSupportedException($"{type} is not a quantized type");
         }
-    }
-
-    private static void SetNibble(byte* codes, int e, int v)
-    {
-        int chunk = e / Chunk, r = e % Chunk;
-        byte* b = codes + chunk * 32 + (r & 31);
-        *b = r < 32 ? (byte)((*b & 0xF0) | v) : (byte)((*b & 0x0F) | (v << 4));
     }
 
     public void Dispose()
@@ -159,14 +189,13 @@ internal sealed unsafe class QuantSegment : IDisposable
     }
 }
 
-/// <summary>Where one segment's rows live and how they are laid out.</summary>
+/// <summary>Where one segment's panels live and how they are laid out.</summary>
 internal unsafe struct QuantLayout
 {
     public DType Source;
     public QuantCodes Codes;
     public int Rows;
     public int K;
-    public int KPad;
 
     /// <summary>First output column this segment writes.</summary>
     public int Column;
@@ -174,15 +203,19 @@ internal unsafe struct QuantLayout
     /// <summary>Elements per scale: 32, or 16 for Q6_K.</summary>
     public int Group;
 
-    public int RowBytes;
-    public int GroupStride;
+    public int Groups;
+    public int Panels;
+    public long PanelCodeBytes;
     public byte* CodeData;
     public float* ScaleData;
 
     /// <summary>Q4_K's mins; null for the other types (Q4_0's min is 8·scale, I8 has none).</summary>
     public float* MinData;
 
-    public readonly byte* CodesOf(int row) => CodeData + (long)row * RowBytes;
-    public readonly float* ScalesOf(int row) => ScaleData + (long)row * GroupStride;
-    public readonly float* MinsOf(int row) => MinData == null ? null : MinData + (long)row * GroupStride;
+    public readonly byte* CodesOf(int panel) => CodeData + panel * PanelCodeBytes;
+    public readonly float* ScalesOf(int panel) => ScaleData + (long)panel * Groups * QuantSegment.PanelRows;
+    public readonly float* MinsOf(int panel) => MinData == null ? null : MinData + (long)panel * Groups * QuantSegment.PanelRows;
+
+    /// <summary>Byte offset of group g's codes inside a panel.</summary>
+    public readonly long GroupOffset(int g) => (long)g * Group * (Codes == QuantCodes.U4 ? 16 : 32);
 }
