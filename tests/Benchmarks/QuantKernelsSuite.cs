@@ -25,19 +25,16 @@ public static class QuantKernelsSuite
         string preset = args.Get("preset") ?? "smollm2-135m";
         string[] quants = args.Get("quant")!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var (modelDir, _) = BenchModels.Ensure(preset, args.Get("cache"));
-
         using var backend = new CpuBackend(threads, BackendFactory.ForcedIsa(args.Get("isa")));
         LlamaCppVariant.Match(backend.Isa);
-        Console.WriteLine($"Loom on {backend.Name}; the machine is shared, so compare ratios within this run only");
+        Console.WriteLine($"Loom on {backend.Name}. The machine may be shared: every figure is the best of {reps} rounds in which " +
+            "Loom, llama.cpp and Loom's bf16 take turns (with a pause so no side's spinning threads overlap the next), and only ratios from one run compare.");
         var rng = new Random(3);
-        int[] prompt;
-        double bf16Decode;
-        using (var bf16 = LlamaModel.Load(modelDir, backend))
-        {
-            prompt = Enumerable.Range(0, prefillLen).Select(_ => rng.Next(3, bf16.Config.VocabSize)).ToArray();
-            bf16Decode = MeasureDecode(bf16, prompt[..16], decodeSteps, reps);
-            Console.WriteLine($"bf16 ({bf16.LinearWeightBytes / 1e6:F0} MB of linear weights): decode {1 / bf16Decode:F1} tok/s");
-        }
+        using var bf16 = LlamaModel.Load(modelDir, backend);
+        int[] prompt = Enumerable.Range(0, prefillLen).Select(_ => rng.Next(3, bf16.Config.VocabSize)).ToArray();
+        int[] shortPrompt = prompt[..16];
+        using var bf16Runner = new DirectRunner(bf16, 1, prefillLen + decodeSteps + 16, kvDType: DType.BF16);
+        bf16Runner.Step([new SequenceChunk(0, shortPrompt, 0)]);
 
         var results = new List<Dictionary<string, object>>();
         foreach (var q in quants)
@@ -50,20 +47,28 @@ public static class QuantKernelsSuite
             string mix = TypeMix(gguf);
             Console.WriteLine($"{q}: {fileBytes / 1e6:F0} MB file ({mix}), loaded and packed in {load:F2} s ({load / (fileBytes / 1e9):F2} s/GB)");
 
-            double decode = MeasureDecode(model, prompt[..16], decodeSteps, reps);
-            double prefill = MeasurePrefill(model, prompt, reps);
-            double batched = MeasureBatched(model, prompt, batch, reps);
-
-            double peerPrefill = double.MaxValue, peerDecode = double.MaxValue;
-            string variant;
-            using (var peer = new LlamaCppPeer(gguf, prefillLen + decodeSteps + 16, threads))
+            using var runner = new DirectRunner(model, 1, prefillLen + decodeSteps + 16, kvDType: DType.BF16);
+            using var peer = new LlamaCppPeer(gguf, prefillLen + decodeSteps + 16, threads);
+            string variant = LlamaCppVariant.Loaded();
+            runner.Step([new SequenceChunk(0, shortPrompt, 0)]);
+            peer.Prefill(shortPrompt);
+            double decode = double.MaxValue, peerDecode = double.MaxValue, bf16Decode = double.MaxValue;
+            double prefill = double.MaxValue, peerPrefill = double.MaxValue;
+            for (int r = 0; r < reps; r++)
             {
-                variant = LlamaCppVariant.Loaded();
-                peer.Prefill(prompt[..16]);
-                for (int r = 0; r < reps; r++) peerPrefill = Math.Min(peerPrefill, peer.Prefill(prompt));
-                for (int r = 0; r < reps; r++) peerDecode = Math.Min(peerDecode, peer.DecodeSecondsPerToken(prompt[..16], decodeSteps));
+                decode = Math.Min(decode, DecodeOnce(runner, shortPrompt, decodeSteps));
+                Pause();
+                peerDecode = Math.Min(peerDecode, peer.DecodeSecondsPerToken(shortPrompt, decodeSteps));
+                Pause();
+                bf16Decode = Math.Min(bf16Decode, DecodeOnce(bf16Runner, shortPrompt, decodeSteps));
+                Pause();
+                prefill = Math.Min(prefill, PrefillOnce(runner, prompt));
+                Pause();
+                peerPrefill = Math.Min(peerPrefill, peer.Prefill(prompt));
+                Pause();
             }
 
+            double batched = MeasureBatched(model, prompt, batch, reps);
             var row = new Dictionary<string, object>
             {
                 ["quant"] = q,
@@ -86,7 +91,7 @@ public static class QuantKernelsSuite
             results.Add(row);
             Console.WriteLine($"  decode {1 / decode,8:F1} t/s vs llama.cpp {1 / peerDecode,8:F1} t/s ({peerDecode / decode:F2}x); " +
                 $"prefill {prefillLen / prefill,8:F1} t/s vs {prefillLen / peerPrefill,8:F1} t/s ({peerPrefill / prefill:F2}x); " +
-                $"vs own bf16 decode {bf16Decode / decode:F2}x; batched x{batch} {batch / batched:F0} t/s");
+                $"bf16 decode {1 / bf16Decode:F1} t/s ({bf16Decode / decode:F2}x); batched x{batch} {batch / batched:F0} t/s");
         }
 
         var result = new Dictionary<string, object>
@@ -115,41 +120,28 @@ public static class QuantKernelsSuite
             .OrderByDescending(g => g.Count()).Select(g => $"{g.Key} x{g.Count()}"));
     }
 
-    internal static double MeasureDecode(LlamaModel model, int[] shortPrompt, int steps, int reps)
-    {
-        double best = double.MaxValue;
-        using var runner = new DirectRunner(model, 1, shortPrompt.Length + steps + 16, kvDType: DType.BF16);
-        runner.Step([new SequenceChunk(0, shortPrompt, 0)]);
-        for (int r = 0; r < reps; r++)
-        {
-            var logits = runner.Step([new SequenceChunk(0, shortPrompt, 0)]);
-            int next = ArgMax(logits), pos = shortPrompt.Length;
-            var sw = Stopwatch.StartNew();
-            for (int s = 0; s < steps; s++)
-            {
-                logits = runner.Step([new SequenceChunk(0, [next], pos++)]);
-                next = ArgMax(logits);
-            }
+    private static void Pause() => Thread.Sleep(150);
 
-            best = Math.Min(best, sw.Elapsed.TotalSeconds / steps);
+    /// <summary>Seconds per token of greedy single-stream decode after a 16-token prompt.</summary>
+    internal static double DecodeOnce(DirectRunner runner, int[] shortPrompt, int steps)
+    {
+        var logits = runner.Step([new SequenceChunk(0, shortPrompt, 0)]);
+        int next = ArgMax(logits), pos = shortPrompt.Length;
+        var sw = Stopwatch.StartNew();
+        for (int s = 0; s < steps; s++)
+        {
+            logits = runner.Step([new SequenceChunk(0, [next], pos++)]);
+            next = ArgMax(logits);
         }
 
-        return best;
+        return sw.Elapsed.TotalSeconds / steps;
     }
 
-    internal static double MeasurePrefill(LlamaModel model, int[] prompt, int reps)
+    internal static double PrefillOnce(DirectRunner runner, int[] prompt)
     {
-        double best = double.MaxValue;
-        using var runner = new DirectRunner(model, 1, prompt.Length + 16, kvDType: DType.BF16);
-        runner.Step([new SequenceChunk(0, prompt[..16], 0)]);
-        for (int r = 0; r < reps; r++)
-        {
-            var sw = Stopwatch.StartNew();
-            runner.Step([new SequenceChunk(0, prompt, 0)]);
-            best = Math.Min(best, sw.Elapsed.TotalSeconds);
-        }
-
-        return best;
+        var sw = Stopwatch.StartNew();
+        runner.Step([new SequenceChunk(0, prompt, 0)]);
+        return sw.Elapsed.TotalSeconds;
     }
 
     /// <summary>Seconds per step of <paramref name="batch"/> sequences with 128 tokens of context advancing one token each.</summary>

@@ -90,6 +90,8 @@ public sealed unsafe class CpuBackend : IBackend
         return t;
     }
 
+    public bool AcceptsQuantizedWeights => true;
+
     /// <summary>bf16/f16/f32 parts pack into fp32 or bf16 panels; GGUF-quantized parts stay quantized (<see cref="Quant.QuantLinearWeight"/>).</summary>
     public LinearWeight PrepareLinear(IReadOnlyList<WeightView> parts) =>
         parts.Count > 0 && parts[0].DType.IsQuantized() ? Quant.QuantLinearWeight.Pack(parts, _pool) : PackedLinearWeight.Pack(parts, _pool);

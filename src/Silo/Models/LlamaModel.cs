@@ -57,7 +57,7 @@ public sealed class LlamaModel : IDisposable
     {
         if (GgufModel.Resolve(modelDir) is { } gguf)
         {
-            var (file, ggufConfig, ggufWeights) = GgufModel.Open(gguf, dequantizeToBf16: backend is not Loom.Kernels.Cpu.CpuBackend);
+            var (file, ggufConfig, ggufWeights) = GgufModel.Open(gguf, dequantizeToBf16: !backend.AcceptsQuantizedWeights);
             using (file)
             using (ggufWeights)
                 return Load(ggufConfig, ggufWeights, backend);
