@@ -94,4 +94,48 @@ internal unsafe partial struct Avx2Simd
         if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(acc, u, s);
         return Avx2.Add(acc, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1)));
     }
+
+    /// <summary>vpshufb gathers each lane's 4 rows by k, vpermd pairs the lanes, so each 8 bytes is one k of 8 rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DecodeI8Step(sbyte* q, float* s, float* dst)
+    {
+        for (int h = 0; h < 4; h++)
+        {
+            var t = ByK(Avx.LoadVector256((byte*)q + 32 * h));
+            var sc = Avx.LoadVector256(s + 8 * h);
+            for (int j = 0; j < 4; j++) Avx.Store(dst + j * 32 + 8 * h, Avx.Multiply(Widen(t, j), sc));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DecodeU4Step(byte* q, float* s, float* m, float* dst)
+    {
+        var mask = Vector256.Create((byte)0x0F);
+        for (int h = 0; h < 4; h++)
+        {
+            var b = Avx.LoadVector256(q + 32 * h);
+            var lo = ByK(Avx2.And(b, mask));
+            var hi = ByK(Avx2.And(Avx2.ShiftRightLogical(b.AsUInt16(), 4).AsByte(), mask));
+            var sc = Avx.LoadVector256(s + 8 * h);
+            var mn = Avx.LoadVector256(m + 8 * h);
+            for (int j = 0; j < 4; j++)
+            {
+                Avx.Store(dst + j * 32 + 8 * h, Fma.MultiplySubtract(Widen(lo, j), sc, mn));
+                Avx.Store(dst + (j + 4) * 32 + 8 * h, Fma.MultiplySubtract(Widen(hi, j), sc, mn));
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> ByK(Vector256<byte> v)
+    {
+        var lanes = Avx2.Shuffle(v, Vector256.Create((byte)0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+        return Avx2.PermuteVar8x32(lanes.AsInt32(), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsByte();
+    }
+
+    /// <summary>Eighth-pair j (8 signed bytes: one k of 8 rows) as 8 floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Widen(Vector256<byte> t, int j) =>
+        Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Vector128.CreateScalar(t.AsInt64().GetElement(j)).AsSByte()));
 }

@@ -73,4 +73,59 @@ internal unsafe partial struct Avx512Simd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<sbyte> SignOf(Vector512<sbyte> x, Vector512<sbyte> w) =>
         Vector512.ConditionalSelect(Vector512.LessThan(w, Vector512<sbyte>.Zero), Vector512<sbyte>.Zero - x, x);
+
+    /// <summary>
+    /// vpshufb gathers each 128-bit lane's 4 rows by k, vpermd gathers the lanes, so each 16-byte
+    /// quarter is one k of 16 rows, widened with vpmovsxbd.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DecodeI8Step(sbyte* q, float* s, float* dst)
+    {
+        for (int h = 0; h < 2; h++)
+        {
+            var t = ByK(Vector512.Load((byte*)q + 64 * h));
+            var sc = Vector512.Load(s + 16 * h);
+            (Widen(t, 0) * sc).Store(dst + 16 * h);
+            (Widen(t, 1) * sc).Store(dst + 32 + 16 * h);
+            (Widen(t, 2) * sc).Store(dst + 64 + 16 * h);
+            (Widen(t, 3) * sc).Store(dst + 96 + 16 * h);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DecodeU4Step(byte* q, float* s, float* m, float* dst)
+    {
+        var mask = Vector512.Create((byte)0x0F);
+        for (int h = 0; h < 2; h++)
+        {
+            var b = Vector512.Load(q + 64 * h);
+            var lo = ByK(b & mask);
+            var hi = ByK(Vector512.ShiftRightLogical(b.AsUInt16(), 4).AsByte() & mask);
+            var sc = Vector512.Load(s + 16 * h);
+            var mn = Vector512.Load(m + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(lo, 0), sc, mn).Store(dst + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(lo, 1), sc, mn).Store(dst + 32 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(lo, 2), sc, mn).Store(dst + 64 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(lo, 3), sc, mn).Store(dst + 96 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(hi, 0), sc, mn).Store(dst + 128 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(hi, 1), sc, mn).Store(dst + 160 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(hi, 2), sc, mn).Store(dst + 192 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(hi, 3), sc, mn).Store(dst + 224 + 16 * h);
+        }
+    }
+
+    /// <summary>16 rows × 4 k (row-major bytes) reordered to 4 k × 16 rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> ByK(Vector512<byte> v)
+    {
+        var lanes = Avx512BW.Shuffle(v, Vector512.Create((byte)0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+        return Avx512F.PermuteVar16x32(lanes.AsInt32(), Vector512.Create(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)).AsByte();
+    }
+
+    /// <summary>Quarter j (16 signed bytes) as 16 floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Widen(Vector512<byte> t, [System.Diagnostics.CodeAnalysis.ConstantExpected] byte j) =>
+        Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Avx512F.ExtractVector128(t.AsSByte(), j)));
 }

@@ -79,4 +79,10 @@ internal unsafe interface ISimd<V>
     /// and k+4+j in its high nibble, codes 0..15), groups of 32 k.
     /// </summary>
     static abstract void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc);
+
+    /// <summary>One I8 panel step (128 bytes: 32 rows × 4 k) widened to fp32 [4 k][32 rows], row r times s[r].</summary>
+    static abstract void DecodeI8Step(sbyte* q, float* s, float* dst);
+
+    /// <summary>One U4 panel step (128 bytes: 32 rows × 8 k) widened to fp32 [8 k][32 rows]: s[r]·code − m[r].</summary>
+    static abstract void DecodeU4Step(byte* q, float* s, float* m, float* dst);
 }

@@ -74,4 +74,8 @@ internal unsafe partial struct NeonSimd
         // Pairs fit int16 (≤ 2·128·127); the second pairwise add widens to one int32 per 4 products.
         return AdvSimd.Add(acc, AdvSimd.AddPairwiseWidening(AdvSimd.Arm64.AddPairwise(lo, hi)));
     }
+
+    public static void DecodeI8Step(sbyte* q, float* s, float* dst) => PanelDecode.I8Step(q, s, dst);
+
+    public static void DecodeU4Step(byte* q, float* s, float* m, float* dst) => PanelDecode.U4Step(q, s, m, dst);
 }

@@ -68,4 +68,8 @@ internal unsafe partial struct PortableSimd
         for (int i = 0; i < 32; i += 4)
             Vector128.MultiplyAddEstimate(Vector128.ConvertToSingle(Vector128.Load(a + i)), Vector128.Load(ws + i) * xg, Vector128.Load(acc + i)).Store(acc + i);
     }
+
+    public static void DecodeI8Step(sbyte* q, float* s, float* dst) => PanelDecode.I8Step(q, s, dst);
+
+    public static void DecodeU4Step(byte* q, float* s, float* m, float* dst) => PanelDecode.U4Step(q, s, m, dst);
 }

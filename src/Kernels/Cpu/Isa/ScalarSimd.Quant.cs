@@ -32,4 +32,8 @@ internal unsafe partial struct ScalarSimd
             for (int r = 0; r < 32; r++) acc[r] += a[r] * (ws[r] * xs[g]);
         }
     }
+
+    public static void DecodeI8Step(sbyte* q, float* s, float* dst) => PanelDecode.I8Step(q, s, dst);
+
+    public static void DecodeU4Step(byte* q, float* s, float* m, float* dst) => PanelDecode.U4Step(q, s, m, dst);
 }

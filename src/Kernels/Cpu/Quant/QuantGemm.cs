@@ -211,39 +211,21 @@ internal static unsafe class QuantGemm<S, V>
     {
         byte* codes = l.CodesOf(p);
         float* ws = l.ScalesOf(p), wm = l.MinsOf(p);
-        bool u4 = l.Codes == QuantCodes.U4;
-        for (int k = 0; k < l.K; k += 4)
+        if (l.Codes == QuantCodes.I8)
         {
-            int g = k / l.Group;
-            float* s = ws + g * Panel;
-            float* dst = panel + (long)k * Panel;
-            if (!u4)
-            {
-                var q = (sbyte*)codes + (k / 4) * 128;
-                for (int r = 0; r < Panel; r++)
-                {
-                    float sc = s[r];
-                    dst[r] = q[4 * r] * sc;
-                    dst[Panel + r] = q[4 * r + 1] * sc;
-                    dst[2 * Panel + r] = q[4 * r + 2] * sc;
-                    dst[3 * Panel + r] = q[4 * r + 3] * sc;
-                }
-            }
-            else
-            {
-                byte* q = codes + (k / 8) * 128;
-                int shift = k % 8 == 0 ? 0 : 4;
-                float* mn = wm != null ? wm + g * Panel : s;
-                float mf = wm != null ? 1f : 8f;
-                for (int r = 0; r < Panel; r++)
-                {
-                    float sc = s[r], min = mn[r] * mf;
-                    dst[r] = ((q[4 * r] >> shift) & 0xF) * sc - min;
-                    dst[Panel + r] = ((q[4 * r + 1] >> shift) & 0xF) * sc - min;
-                    dst[2 * Panel + r] = ((q[4 * r + 2] >> shift) & 0xF) * sc - min;
-                    dst[3 * Panel + r] = ((q[4 * r + 3] >> shift) & 0xF) * sc - min;
-                }
-            }
+            for (int k = 0; k < l.K; k += 4)
+                S.DecodeI8Step((sbyte*)codes + (k / 4) * 128, ws + (k / l.Group) * Panel, panel + (long)k * Panel);
+            return;
+        }
+
+        float* eight = stackalloc float[Panel];
+        for (int k = 0; k < l.K; k += 8)
+        {
+            int g = k / 32;
+            float* s = ws + g * Panel, m = wm != null ? wm + g * Panel : eight;
+            if (wm == null)
+                for (int r = 0; r < Panel; r++) eight[r] = 8f * s[r]; // Q4_0: min = 8·scale
+            S.DecodeU4Step(codes + (k / 8) * 128, s, m, panel + (long)k * Panel);
         }
     }
 }
