@@ -1,3 +1,4 @@
+// Written here: the GGUF readers on NuGet wrap native llama.cpp (LLamaSharp); config-from-metadata is part of Loom's managed reader.
 namespace Loom.Silo.Models;
 
 /// <summary>

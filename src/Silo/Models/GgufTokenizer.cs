@@ -1,3 +1,4 @@
+// Written here: no NuGet package converts a GGUF vocabulary (tokenizer.ggml.*) to or from tokenizer.json; the GGUF readers there wrap native llama.cpp.
 using System.Text;
 using System.Text.Json;
 

@@ -1,3 +1,4 @@
+// Written here: the GGUF readers on NuGet wrap native llama.cpp (LLamaSharp); mapping llama.cpp tensor names back to Hugging Face ones is Loom-specific.
 using System.Runtime.InteropServices;
 using Loom.Kernels;
 using Loom.Kernels.Cpu.Quant;
