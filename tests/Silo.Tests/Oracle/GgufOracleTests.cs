@@ -68,7 +68,7 @@ public sealed class GgufOracleTests(ITestOutputHelper output) : IDisposable
         using var refQ = new LlamaCppReference(quant);
         using var refF = new LlamaCppReference(f32);
         double loomVsQ = 0, f32VsQ = 0, loomVsF32 = 0;
-        int agree = 0, agreeF32 = 0, agreeSelf = 0, positions = 0;
+        int agree = 0, agreeF32 = 0, agreeSelf = 0, agreeChunked = 0, positions = 0;
         double selfDiff = 0;
         for (int s = 0; s < sequences.Length; s++)
         {
@@ -91,12 +91,13 @@ public sealed class GgufOracleTests(ITestOutputHelper output) : IDisposable
                 else output.WriteLine($"  seq {s} pos {pos}: argmax loom {ArgMax(a)} (top-2 gap {Gap(a):E2}), llama.cpp {ArgMax(e)} (gap {Gap(e):E2})");
                 if (ArgMax(g) == ArgMax(e)) agreeF32++;
                 if (ArgMax(qc.AsSpan(pos * vocab, vocab)) == ArgMax(e)) agreeSelf++;
+                if (ArgMax(qc.AsSpan(pos * vocab, vocab)) == ArgMax(a)) agreeChunked++;
                 for (int i = 0; i < vocab; i++) selfDiff = Math.Max(selfDiff, Math.Abs(qc[pos * vocab + i] - e[i]));
             }
         }
 
         output.WriteLine($"{p.Name} {type}: max |loom - llama.cpp {type}| = {loomVsQ:E2}; llama.cpp's own |f32 - {type}| = {f32VsQ:E2}; " +
-            $"|loom - llama.cpp f32| = {loomVsF32:E2}; argmax agreement {agree}/{positions} (llama.cpp f32 vs {type}: {agreeF32}; llama.cpp {type} chunked as Loom runs vs whole: {agreeSelf}, max |Δ| {selfDiff:E2})");
+            $"|loom - llama.cpp f32| = {loomVsF32:E2}; argmax agreement {agree}/{positions} (llama.cpp f32 vs {type}: {agreeF32}; llama.cpp {type} chunked as Loom runs vs whole: {agreeSelf}, max |Δ| {selfDiff:E2}; Loom vs llama.cpp chunked: {agreeChunked})");
         Assert.True(loomVsQ <= f32VsQ, $"Loom differs from llama.cpp's {type} run by {loomVsQ:E3}, more than llama.cpp's own F32-vs-{type} {f32VsQ:E3}");
         // The issue asks for 99%; these random 2-layer models sit at 98.0-99.8% (see the class remarks), so 98% is what is held.
         Assert.True(agree >= 0.98 * positions, $"argmax agrees on {agree}/{positions} positions (< 98%)");
