@@ -9,17 +9,22 @@ internal unsafe partial struct PortableSimd
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void DotI8Panel(sbyte* w, sbyte* x, int groups, int group, float* ws, float* xs, float* acc)
     {
+        var v = stackalloc Vector128<int>[32];
         int* a = stackalloc int[32];
         for (int i = 0; i < 32; i++) acc[i] = 0f;
         for (int g = 0; g < groups; g++, ws += 32, x += group)
         {
-            for (int i = 0; i < 32; i++) a[i] = 0;
+            for (int i = 0; i < 32; i++) v[i] = Vector128<int>.Zero;
             for (int k = 0; k < group; k += 4, w += 128)
             {
                 var xb = Vector128.Create(*(int*)(x + k)).AsSByte();
-                for (int i = 0; i < 8; i++) Dot4Rows(Vector128.Load(w + 16 * i), xb, a + 4 * i);
+                var xl = Vector128.WidenLower(xb);
+                var xu = Vector128.WidenUpper(xb);
+                for (int i = 0; i < 8; i++) Dot4Rows(Vector128.Load(w + 16 * i), xl, xu, v + 4 * i);
             }
 
+            // One horizontal sum a row per group, not per step.
+            for (int r = 0; r < 32; r++) a[r] = Vector128.Sum(v[r]);
             Flush(a, ws, xs[g], acc);
         }
     }
@@ -27,38 +32,44 @@ internal unsafe partial struct PortableSimd
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc)
     {
+        var v = stackalloc Vector128<int>[32];
         int* a = stackalloc int[32];
         var mask = Vector128.Create((byte)0x0F);
         for (int i = 0; i < 32; i++) acc[i] = 0f;
         for (int g = 0; g < groups; g++, ws += 32, x += 32)
         {
-            for (int i = 0; i < 32; i++) a[i] = 0;
+            for (int i = 0; i < 32; i++) v[i] = Vector128<int>.Zero;
             for (int k = 0; k < 32; k += 8, w += 128)
             {
                 var xl = Vector128.Create(*(int*)(x + k)).AsSByte();
                 var xh = Vector128.Create(*(int*)(x + k + 4)).AsSByte();
+                var xll = Vector128.WidenLower(xl);
+                var xlu = Vector128.WidenUpper(xl);
+                var xhl = Vector128.WidenLower(xh);
+                var xhu = Vector128.WidenUpper(xh);
                 for (int i = 0; i < 8; i++)
                 {
                     var b = Vector128.Load(w + 16 * i);
-                    Dot4Rows((b & mask).AsSByte(), xl, a + 4 * i);
-                    Dot4Rows(Vector128.ShiftRightLogical(b, 4).AsSByte(), xh, a + 4 * i);
+                    Dot4Rows((b & mask).AsSByte(), xll, xlu, v + 4 * i);
+                    Dot4Rows(Vector128.ShiftRightLogical(b, 4).AsSByte(), xhl, xhu, v + 4 * i);
                 }
             }
 
+            for (int r = 0; r < 32; r++) a[r] = Vector128.Sum(v[r]);
             Flush(a, ws, xs[g], acc);
         }
     }
 
-    /// <summary>a[r] += Σ_{j&lt;4} w[4r + j]·x[j] for the 4 rows of 16 bytes.</summary>
+    /// <summary>v[r] += the 4 products of row r (4 rows in 16 bytes), lane j holding k = j; x comes widened.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Dot4Rows(Vector128<sbyte> w, Vector128<sbyte> x, int* a)
+    private static void Dot4Rows(Vector128<sbyte> w, Vector128<short> xl, Vector128<short> xu, Vector128<int>* v)
     {
-        var lo = Vector128.WidenLower(w) * Vector128.WidenLower(x);
-        var hi = Vector128.WidenUpper(w) * Vector128.WidenUpper(x);
-        var sums = Vector128.Create(
-            Vector128.Sum(Vector128.WidenLower(lo)), Vector128.Sum(Vector128.WidenUpper(lo)),
-            Vector128.Sum(Vector128.WidenLower(hi)), Vector128.Sum(Vector128.WidenUpper(hi)));
-        (Vector128.Load(a) + sums).Store(a);
+        var lo = Vector128.WidenLower(w) * xl;
+        var hi = Vector128.WidenUpper(w) * xu;
+        v[0] += Vector128.WidenLower(lo);
+        v[1] += Vector128.WidenUpper(lo);
+        v[2] += Vector128.WidenLower(hi);
+        v[3] += Vector128.WidenUpper(hi);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
