@@ -113,6 +113,23 @@ public class GgufReaderTests
     }
 
     [Fact]
+    public void GgufTokenizerComesFromTheFileUnlessATokenizerJsonIsBesideIt()
+    {
+        var (dir, gguf, _) = Make("tiny", GgufType.Q8_0);
+        using var _d = dir;
+        var folder = dir.File("served");
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, "m.gguf");
+        File.Move(gguf, path);
+        var (json, config) = GgufModel.TokenizerFiles(path);
+        Assert.Contains("\"tok_200\"", json); // the file's own vocabulary
+        Assert.Contains("\"add_bos_token\":true", config);
+        File.WriteAllText(Path.Combine(folder, "tokenizer.json"), "{\"beside\":1}");
+        File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), "{}");
+        Assert.Equal(("{\"beside\":1}", "{}"), GgufModel.TokenizerFiles(folder));
+    }
+
+    [Fact]
     public void GgufWrongMagicIsNamed()
     {
         var (dir, gguf, _) = Make("tiny", GgufType.Q8_0);
