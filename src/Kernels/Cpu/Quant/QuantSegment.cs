@@ -88,17 +88,19 @@ internal sealed unsafe class QuantSegment : IDisposable
             int row = panel * PanelRows + c;
             DecodeRow(l.Source, (byte*)j->Src[row], l.K, codes, scales, mins);
             byte* p = l.CodeData + panel * l.PanelCodeBytes;
-            for (int k = 0; k < l.K; k++)
+            fixed (sbyte* cs = codes)
             {
                 if (l.Codes == QuantCodes.I8)
                 {
-                    p[(k / 4) * 128 + c * 4 + k % 4] = (byte)codes[k];
+                    for (int k = 0; k < l.K; k += 4) *(int*)(p + (k / 4) * 128 + c * 4) = *(int*)(cs + k);
                 }
                 else
                 {
-                    byte* b = p + (k / 8) * 128 + c * 4 + k % 4;
-                    int v = (byte)codes[k];
-                    *b = k % 8 < 4 ? (byte)((*b & 0xF0) | v) : (byte)((*b & 0x0F) | (v << 4));
+                    for (int k = 0; k < l.K; k += 8)
+                    {
+                        byte* b = p + (k / 8) * 128 + c * 4;
+                        for (int i = 0; i < 4; i++) b[i] = (byte)((byte)cs[k + i] | ((byte)cs[k + 4 + i] << 4));
+                    }
                 }
             }
 
