@@ -24,7 +24,7 @@ else
 fi
 legs+=("scalar|DOTNET_EnableHWIntrinsic=0")
 
-kernels='FullyQualifiedName~Loom.Kernels.Tests.LinearTests.|FullyQualifiedName~Loom.Kernels.Tests.AttentionTests.|FullyQualifiedName~Loom.Kernels.Tests.ElementwiseTests.|FullyQualifiedName~IsaLeg'
+kernels='FullyQualifiedName~Loom.Kernels.Tests.LinearTests.|FullyQualifiedName~Loom.Kernels.Tests.QuantTests.|FullyQualifiedName~Loom.Kernels.Tests.AttentionTests.|FullyQualifiedName~Loom.Kernels.Tests.ElementwiseTests.|FullyQualifiedName~IsaLeg'
 silo='FullyQualifiedName~Oracle|FullyQualifiedName~LlamaModelTests.LogitsMatch|FullyQualifiedName~EngineLoopTests.EveryRequestInAMixedContinuousBatchMatchesItsSoloRun|FullyQualifiedName~IsaLeg'
 status=0
 for leg in "${legs[@]}"; do

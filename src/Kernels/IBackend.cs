@@ -21,6 +21,12 @@ public interface IBackend : IDisposable
     /// </summary>
     LinearWeight PrepareLinear(IReadOnlyList<WeightView> parts);
 
+    /// <summary>
+    /// Whether <see cref="PrepareLinear"/>, <see cref="Upload"/> and <see cref="Embedding"/> take GGUF
+    /// quantized weights as they are (the CPU backend); loaders decode them to bf16 for the others.
+    /// </summary>
+    bool AcceptsQuantizedWeights => false;
+
     /// <summary>output[i] = table[ids[i]] as F32. The table may be F32, F16 or BF16.</summary>
     void Embedding(Tensor table, ReadOnlySpan<int> ids, Tensor output);
 

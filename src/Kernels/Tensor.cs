@@ -27,7 +27,7 @@ public sealed unsafe class Tensor : IDisposable
     public DType DType { get; }
     public int[] Shape { get; }
     public long ElementCount { get; }
-    public long ByteLength => ElementCount * DType.Size();
+    public long ByteLength => DType.ByteCount(ElementCount);
 
     /// <summary>Length of the last dimension.</summary>
     public int Cols => Shape.Length == 0 ? 1 : Shape[^1];

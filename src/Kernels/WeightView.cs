@@ -17,7 +17,7 @@ public readonly record struct WeightView(nint Data, DType DType, int[] Shape, st
         }
     }
 
-    public long ByteLength => ElementCount * DType.Size();
+    public long ByteLength => DType.ByteCount(ElementCount);
 
     /// <summary>The bytes as a span (tensors under 2 GiB; larger ones are streamed by the backends).</summary>
     public unsafe ReadOnlySpan<byte> Bytes() => new((void*)Data, checked((int)ByteLength));

@@ -22,4 +22,20 @@ public static class BenchModels
         }
         return (modelDir, gguf);
     }
+
+    /// <summary>The preset's bf16 weights quantized to a GGUF of <paramref name="quant"/> (q8_0, q4_0, q4_k_m, ...), written once.</summary>
+    public static string EnsureQuant(string preset, string quant, string? cache)
+    {
+        cache ??= Path.Combine(Path.GetTempPath(), "loom-bench");
+        var (modelDir, _) = Ensure(preset, cache);
+        var gguf = Path.Combine(cache, $"{preset}-{quant.ToLowerInvariant()}.gguf");
+        if (!File.Exists(gguf))
+        {
+            Console.WriteLine($"writing {gguf} ...");
+            using var w = ModelWeights.Open(modelDir);
+            GgufModelWriter.Write(ModelConfig.Load(modelDir), w, gguf, GgufTypes.Parse(quant), preset);
+        }
+
+        return gguf;
+    }
 }

@@ -28,6 +28,9 @@ public static class EngineSuite
         int maxModelLen = args.GetInt("max-model-len", 2048);
         int budget = args.GetInt("max-num-batched-tokens", 512);
         var (modelDir, gguf) = BenchModels.Ensure(args.Get("preset") ?? "smollm2-135m", args.Get("cache"));
+        // --model-file F (a .gguf) or --quant TYPE: Loom and llama.cpp both serve that one file.
+        if (args.Get("quant") is { } quant) modelDir = gguf = BenchModels.EnsureQuant(args.Get("preset") ?? "smollm2-135m", quant, args.Get("cache"));
+        if (args.Get("model-file") is { } file) modelDir = gguf = file;
 
         using var backend = new CpuBackend(threads, Loom.Kernels.BackendFactory.ForcedIsa(args.Get("isa")));
         LlamaCppVariant.Match(backend.Isa);
@@ -74,6 +77,7 @@ public static class EngineSuite
         {
             ["requests"] = requests,
             ["isa"] = CpuIsaSelector.Name(backend.Isa),
+            ["model_file"] = modelDir,
             ["llamacpp_build"] = peer is null ? null : LlamaCppVariant.Loaded(),
             ["continuous_tok_s"] = Math.Round(cont.M.OutputTokS, 1),
             ["continuous_vs_sequential"] = seq is null ? null : Math.Round(cont.M.OutputTokS / seq.M.OutputTokS, 2),

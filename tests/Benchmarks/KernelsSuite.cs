@@ -16,6 +16,7 @@ public static class KernelsSuite
 {
     public static int Run(BenchArgs args)
     {
+        if (args.Get("quant") is not null) return QuantKernelsSuite.Run(args);
         int threads = args.GetInt("threads", Environment.ProcessorCount);
         int decodeSteps = args.GetInt("decode-steps", 64);
         int prefillLen = args.GetInt("prefill", 512);

@@ -19,6 +19,8 @@ public static class ProfileSuite
         int steps = args.GetInt("steps", 8);
         string preset = args.Get("preset") ?? "smollm2-135m";
         var (modelDir, _) = BenchModels.Ensure(preset, args.Get("cache"), args.GetInt("vocab", 0));
+        if (args.Get("quant") is { } quant) modelDir = BenchModels.EnsureQuant(preset, quant, args.Get("cache"));
+        if (args.Get("model-file") is { } file) modelDir = file;
 
         var prof = new ProfilingBackend(new CpuBackend(threads, BackendFactory.ForcedIsa(args.Get("isa"))));
         using var model = LlamaModel.Load(modelDir, prof);

@@ -12,6 +12,7 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
     private readonly Dictionary<string, (double Seconds, long Calls)> _time = new();
 
     public string Name => inner.Name;
+    public bool AcceptsQuantizedWeights => inner.AcceptsQuantizedWeights;
     public IReadOnlyDictionary<string, (double Seconds, long Calls)> Times => _time;
     public void Reset() => _time.Clear();
 

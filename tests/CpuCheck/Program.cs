@@ -54,6 +54,18 @@ foreach (var isa in Enum.GetValues<CpuIsa>())
     Check($"{isa} silu*mul", () => { using var b = Backend(); KernelCases.SiluAndMul(b, 3, 31); KernelCases.SiluAndMul(b, 7, 1536); });
     foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
         Check($"{isa} embedding {dt}", () => { using var b = Backend(); KernelCases.Embedding(b, dt); });
+    // Quantized (GGUF) linear layers: the int8 path (few rows) and the decoded-panel path (16+ rows).
+    foreach (var (types, m, k, rows) in new[]
+             {
+                 ("Q8_0", 1, 96, "33"), ("Q4_0", 3, 160, "31"), ("Q4_K", 2, 512, "33"), ("Q6_K", 1, 256, "17"),
+                 ("Q4_K,Q4_K,Q6_K", 5, 256, "32,17,9"), ("Q8_0", 20, 96, "31"), ("Q4_K,Q6_K", 17, 256, "31,33"),
+             })
+        Check($"{isa} quant linear {types} M={m} K={k} N={rows}", () =>
+        {
+            using var b = Backend();
+            QuantCases.Linear(b, types.Split(',').Select(Enum.Parse<DType>).ToArray(), m, k, rows.Split(',').Select(int.Parse).ToArray(), withBias: true);
+        });
+    Check($"{isa} quant embedding", () => { using var b = Backend(); foreach (var t in new[] { DType.Q8_0, DType.Q4_0, DType.Q4_K, DType.Q6_K }) QuantCases.Embedding(b, t); });
 }
 
 foreach (var dtype in new[] { DType.F32, DType.BF16 })

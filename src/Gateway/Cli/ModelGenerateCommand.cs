@@ -4,7 +4,7 @@ using Loom.Silo.Models;
 
 namespace Loom.Gateway.Cli;
 
-/// <summary>`loom model generate PRESET --out DIR [--dtype bf16] [--seed N] [--gguf FILE --gguf-type f16]`.</summary>
+/// <summary>`loom model generate PRESET --out DIR [--dtype bf16] [--seed N] [--gguf FILE --gguf-type f16|q8_0|q4_0|q4_k_m|...]`.</summary>
 internal static class ModelGenerateCommand
 {
     public static Command Create()
@@ -14,7 +14,7 @@ internal static class ModelGenerateCommand
         var dtype = new Option<string>("--dtype") { Description = "weight dtype: f32, f16 or bf16", DefaultValueFactory = _ => "bf16" };
         var seed = new Option<ulong>("--seed") { Description = "random seed (same seed, same bytes)", DefaultValueFactory = _ => 0 };
         var gguf = new Option<string?>("--gguf") { Description = "also write the same weights as a GGUF file for llama.cpp" };
-        var ggufType = new Option<string>("--gguf-type") { Description = "GGUF weight type: f32 or f16", DefaultValueFactory = _ => "f16" };
+        var ggufType = new Option<string>("--gguf-type") { Description = "GGUF weight type: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m (llama.cpp's Q4_K/Q6_K mix)", DefaultValueFactory = _ => "f16" };
         var cmd = new Command("generate", "Write a random-weight model in the exact Hugging Face layout") { preset, output, dtype, seed, gguf, ggufType };
         cmd.SetAction(r =>
         {
@@ -26,12 +26,7 @@ internal static class ModelGenerateCommand
                     DType = ParseDType(r.GetValue(dtype)!),
                     Seed = r.GetValue(seed),
                     GgufPath = r.GetValue(gguf),
-                    GgufType = r.GetValue(ggufType)!.ToLowerInvariant() switch
-                    {
-                        "f32" => GgufType.F32,
-                        "f16" => GgufType.F16,
-                        var other => throw new ArgumentException($"--gguf-type must be f32 or f16, not '{other}'"),
-                    },
+                    GgufType = GgufTypes.Parse(r.GetValue(ggufType)!),
                 };
                 var dir = r.GetValue(output)!;
                 ModelGenerator.Generate(p, dir, options);

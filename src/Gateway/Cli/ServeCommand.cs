@@ -22,7 +22,7 @@ internal static class ServeCommand
         var config = new Option<string?>("--config") { Description = "YAML configuration file (default: env LOOM_CONFIG)" };
         var prompt = new Option<string?>("--prompt") { Description = "complete this text greedily through the cluster, print it and exit" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate for --prompt", DefaultValueFactory = _ => 24 };
-        var model = new Option<string?>("--model") { Description = "Hugging Face model folder (model.path; the demo model when absent)" };
+        var model = new Option<string?>("--model") { Description = "a Hugging Face model folder, a .gguf file, or a folder holding one (model.path; the demo model when absent)" };
         var host = new Option<string?>("--host") { Description = "address to listen on (gateway.host, default 0.0.0.0)" };
         var port = new Option<int?>("--port") { Description = "OpenAI HTTP port (gateway.http_port, default 8000)" };
         var grpcPort = new Option<int?>("--grpc-port") { Description = "gRPC port (gateway.grpc_port, default 8001; 0 = off)" };

@@ -67,6 +67,15 @@ public sealed unsafe class CpuBackend : IBackend, IDeviceSampler
     public Tensor Upload(WeightView source, DType dtype)
     {
         if (source.Data == 0 && source.ElementCount > 0) throw new ArgumentException($"weight '{source.Name}' has no data");
+        if (dtype.IsQuantized())
+        {
+            // Kept as the file's blocks (an embedding table: rows are decoded as they are gathered).
+            if (source.DType != dtype) throw new NotSupportedException($"weight '{source.Name}': cannot convert {source.DType} to {dtype}");
+            var q = new Tensor((nint)NativeBuffer.Alloc(source.ByteLength), dtype, (int[])source.Shape.Clone(), NativeBuffer.Free);
+            Buffer.MemoryCopy((void*)source.Data, (void*)q.Data, source.ByteLength, source.ByteLength);
+            return q;
+        }
+
         var t = Allocate(dtype, source.Shape);
         try
         {
@@ -82,7 +91,11 @@ public sealed unsafe class CpuBackend : IBackend, IDeviceSampler
         return t;
     }
 
-    public LinearWeight PrepareLinear(IReadOnlyList<WeightView> parts) => PackedLinearWeight.Pack(parts, _pool);
+    public bool AcceptsQuantizedWeights => true;
+
+    /// <summary>bf16/f16/f32 parts pack into fp32 or bf16 panels; GGUF-quantized parts stay quantized (<see cref="Quant.QuantLinearWeight"/>).</summary>
+    public LinearWeight PrepareLinear(IReadOnlyList<WeightView> parts) =>
+        parts.Count > 0 && parts[0].DType.IsQuantized() ? Quant.QuantLinearWeight.Pack(parts, _pool) : PackedLinearWeight.Pack(parts, _pool);
 
     public void Embedding(Tensor table, ReadOnlySpan<int> ids, Tensor output)
     {
@@ -90,12 +103,13 @@ public sealed unsafe class CpuBackend : IBackend, IDeviceSampler
         RequireF32(output, nameof(output));
         if (output.Rows != ids.Length || output.Cols != h)
             throw new ArgumentException($"embedding output is [{output.Rows},{output.Cols}], expected [{ids.Length},{h}]");
-        long rowBytes = (long)h * table.DType.Size();
+        long rowBytes = table.DType.ByteCount(h);
         for (int i = 0; i < ids.Length; i++)
         {
             int id = ids[i];
             if ((uint)id >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(ids), $"token id {id} outside vocabulary of {vocab}");
-            _k.ToF32((byte*)table.Data + id * rowBytes, table.DType, (float*)output.Data + (long)i * h, h);
+            if (table.DType.IsQuantized()) Quant.GgmlBlocks.DequantizeRow(table.DType, (byte*)table.Data + id * rowBytes, (float*)output.Data + (long)i * h, h);
+            else _k.ToF32((byte*)table.Data + id * rowBytes, table.DType, (float*)output.Data + (long)i * h, h);
         }
     }
 
@@ -124,7 +138,20 @@ public sealed unsafe class CpuBackend : IBackend, IDeviceSampler
 
     public void Linear(Tensor x, LinearWeight weight, Tensor? bias, Tensor output)
     {
+        if (weight is Quant.QuantLinearWeight qw)
+        {
+            CheckLinear(x, qw, bias, output);
+            _k.QuantLinear(_pool, _gemmScratch, (float*)x.Data, x.Rows, qw, bias is null ? null : (float*)bias.Data, (float*)output.Data);
+            return;
+        }
+
         if (weight is not PackedLinearWeight w) throw new ArgumentException("weight was not prepared by the CPU backend", nameof(weight));
+        CheckLinear(x, w, bias, output);
+        _k.Linear(_pool, _gemmScratch, (float*)x.Data, x.Rows, w, bias is null ? null : (float*)bias.Data, (float*)output.Data);
+    }
+
+    private static void CheckLinear(Tensor x, LinearWeight w, Tensor? bias, Tensor output)
+    {
         RequireF32(x, nameof(x));
         RequireF32(output, nameof(output));
         if (x.Cols != w.InFeatures) throw new ArgumentException($"x has K={x.Cols}, weight expects K={w.InFeatures}");
@@ -135,8 +162,6 @@ public sealed unsafe class CpuBackend : IBackend, IDeviceSampler
             RequireF32(bias, nameof(bias));
             if (bias.ElementCount != w.OutFeatures) throw new ArgumentException($"bias has {bias.ElementCount} elements, expected {w.OutFeatures}");
         }
-
-        _k.Linear(_pool, _gemmScratch, (float*)x.Data, x.Rows, w, bias is null ? null : (float*)bias.Data, (float*)output.Data);
     }
 
     public void CopyColumns(Tensor source, int columnOffset, Tensor output)

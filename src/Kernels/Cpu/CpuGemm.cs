@@ -17,7 +17,7 @@ internal static unsafe class CpuGemm<S, V>
     where S : struct, ISimd<V>
     where V : unmanaged
 {
-    private const int MaxRowBlock = 12;
+    internal const int MaxRowBlock = 12;
     private const int PanelWidth = PackedLinearWeight.PanelWidth;
 
     // More items than threads lets fast threads take over the tail; per-item cost is one CAS.
@@ -27,10 +27,10 @@ internal static unsafe class CpuGemm<S, V>
     private const int BlockedMinRows = 24;
 
     // f32 K block: 192×32×4 = 24 KB of W plus 12×192×4 = 9 KB of x stays inside a 32-48 KB L1.
-    private const int KBlock = 192;
+    internal const int KBlock = 192;
 
     // Rows per L2 chunk (a multiple of 12, so chunk edges fall on row-block edges): 96×1536×4 B ≈ 0.6 MB.
-    private const int RowChunk = 96;
+    internal const int RowChunk = 96;
 
     private struct GemmJob
     {
@@ -99,10 +99,10 @@ internal static unsafe class CpuGemm<S, V>
 
     /// <summary>Row-block sizes the micro-kernels exist for, largest first, capped by the register file.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int BlockRows(int remaining) =>
+    internal static int BlockRows(int remaining) =>
         remaining >= S.MaxRows ? S.MaxRows : remaining >= 8 && S.MaxRows > 8 ? 8 : remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1;
 
-    private struct PackJob
+    internal struct PackJob
     {
         public float* Src;
         public float* Dst;
@@ -112,7 +112,7 @@ internal static unsafe class CpuGemm<S, V>
 
     /// <summary>Transposes row block <paramref name="block"/> into [K][rows] at offset r0*K.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackItem(void* ctx, int block, int thread)
+    internal static void PackItem(void* ctx, int block, int thread)
     {
         var j = (PackJob*)ctx;
         int r0 = 0, rows = 0;
@@ -214,7 +214,7 @@ internal static unsafe class CpuGemm<S, V>
 
     /// <summary>One row block across the panel's lane groups (one group on AVX-512, two on AVX2, ...).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RunRows<TP>(int rows, float* x, byte* w, int k, float* acc, bool prefetch)
+    internal static void RunRows<TP>(int rows, float* x, byte* w, int k, float* acc, bool prefetch)
         where TP : struct, IPanelFormat
     {
         int groups = GemmKernels<S, V>.Groups, stride = S.Lanes * 4;

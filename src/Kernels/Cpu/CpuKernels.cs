@@ -17,6 +17,8 @@ public abstract unsafe class CpuKernels
 
     internal abstract void Linear(CpuThreadPool pool, ScratchBuffer scratch, float* x, int m, PackedLinearWeight w, float* bias, float* y);
 
+    internal abstract void QuantLinear(CpuThreadPool pool, ScratchBuffer scratch, float* x, int m, Quant.QuantLinearWeight w, float* bias, float* y);
+
     internal abstract void Attention(CpuThreadPool pool, ScratchBuffer scratch, Tensor q, CpuKvCache cache, int layer, AttentionMetadata meta,
         int numHeads, float scale, Tensor output);
 
@@ -51,6 +53,9 @@ internal sealed unsafe class SimdKernels<S, V>(CpuIsa isa) : CpuKernels
 
     internal override void Linear(CpuThreadPool pool, ScratchBuffer scratch, float* x, int m, PackedLinearWeight w, float* bias, float* y) =>
         CpuGemm<S, V>.Linear(pool, scratch, x, m, w, bias, y);
+
+    internal override void QuantLinear(CpuThreadPool pool, ScratchBuffer scratch, float* x, int m, Quant.QuantLinearWeight w, float* bias, float* y) =>
+        Quant.QuantGemm<S, V>.Linear(pool, scratch, x, m, w, bias, y);
 
     internal override void Attention(CpuThreadPool pool, ScratchBuffer scratch, Tensor q, CpuKvCache cache, int layer, AttentionMetadata meta,
         int numHeads, float scale, Tensor output) =>

@@ -39,7 +39,7 @@ public static class GgufModelWriter
         g.AddString("general.architecture", arch);
         g.AddString("general.name", name);
         g.AddUInt32("general.alignment", GgufWriter.Alignment);
-        g.AddUInt32("general.file_type", type == GgufType.F32 ? 0u : 1u); // ALL_F32 / MOSTLY_F16
+        g.AddUInt32("general.file_type", FileType(type));
         g.AddUInt32($"{arch}.vocab_size", (uint)c.VocabSize);
         g.AddUInt32($"{arch}.context_length", (uint)c.MaxPositionEmbeddings);
         g.AddUInt32($"{arch}.embedding_length", (uint)c.HiddenSize);
@@ -58,12 +58,23 @@ public static class GgufModelWriter
             g.AddString($"{arch}.rope.scaling.type", "linear");
             g.AddFloat32($"{arch}.rope.scaling.factor", (float)lin.Factor);
         }
-        AddTokenizer(g, c.VocabSize);
+        // A folder with a real tokenizer (the demo model's GPT-2 files) carries it into the file, so the
+        // .gguf alone serves chat; generated presets get the minimal vocabulary llama.cpp accepts.
+        var tokenizerJson = Path.Combine(weights.Directory, "tokenizer.json");
+        if (File.Exists(tokenizerJson))
+        {
+            var config = Path.Combine(weights.Directory, "tokenizer_config.json");
+            GgufTokenizer.AddFromHuggingFace(g, File.ReadAllText(tokenizerJson), File.Exists(config) ? File.ReadAllText(config) : null);
+        }
+        else
+        {
+            AddTokenizer(g, c.VocabSize);
+        }
 
         void Copy(string hf, string gguf, int permuteHeads = 0)
         {
             var view = weights.Get(hf);
-            var t = view.Shape.Length == 1 ? GgufType.F32 : type;
+            var t = view.Shape.Length == 1 ? GgufType.F32 : TensorType(type, gguf, view.Shape[^1], c.NumLayers);
             g.AddTensor(gguf, t, view.Shape.Select(d => (long)d).ToArray(), s => CopyRows(view, t, permuteHeads, c.HeadDim, s));
         }
 
@@ -100,6 +111,39 @@ public static class GgufModelWriter
         Copy("model.norm.weight", "output_norm.weight");
         if (!c.TieWordEmbeddings) Copy("lm_head.weight", "output.weight");
         g.Write(path);
+    }
+
+    /// <summary>llama.cpp's general.file_type for a file of mostly <paramref name="type"/>.</summary>
+    public static uint FileType(GgufType type) => type switch
+    {
+        GgufType.F32 => 0, GgufType.F16 => 1, GgufType.Q4_0 => 2, GgufType.Q8_0 => 7, GgufType.Q4_K => 14,
+        GgufType.Q6_K => 18, GgufType.Q4_K_M => 15, GgufType.BF16 => 32,
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
+    };
+
+    /// <summary>
+    /// The type a 2-D tensor gets in a file of <paramref name="fileType"/>. Q4_K_M follows llama.cpp:
+    /// output.weight Q6_K; attn_v and ffn_down Q6_K in the first and last eighth of the layers and
+    /// every third between; the rest Q4_K. K-quants need rows that are whole 256-blocks: narrower
+    /// rows fall back to Q4_0 (for Q4_K; llama.cpp picks Q5_0, which Loom does not load) and Q8_0 (for Q6_K).
+    /// </summary>
+    public static GgufType TensorType(GgufType fileType, string ggufName, int rowLength, int numLayers)
+    {
+        var t = fileType;
+        if (fileType == GgufType.Q4_K_M)
+        {
+            t = GgufType.Q4_K;
+            if (ggufName == "output.weight") t = GgufType.Q6_K;
+            else if (ggufName.EndsWith(".attn_v.weight", StringComparison.Ordinal) || ggufName.EndsWith(".ffn_down.weight", StringComparison.Ordinal))
+            {
+                int layer = int.Parse(ggufName.Split('.')[1], System.Globalization.CultureInfo.InvariantCulture);
+                if (layer < numLayers / 8 || layer >= 7 * numLayers / 8 || (layer - numLayers / 8) % 3 == 2) t = GgufType.Q6_K;
+            }
+        }
+
+        if (t is GgufType.Q4_K or GgufType.Q6_K && rowLength % 256 != 0) t = t == GgufType.Q4_K ? GgufType.Q4_0 : GgufType.Q8_0;
+        if (t is GgufType.Q4_0 or GgufType.Q8_0 && rowLength % 32 != 0) t = GgufType.F16;
+        return t;
     }
 
     /// <summary>
@@ -144,14 +188,20 @@ public static class GgufModelWriter
         if (permuteHeads > 0 && rows != permuteHeads * headDim)
             throw new ModelLoadException($"tensor '{view.Name}' has {rows} rows, expected heads {permuteHeads} x head_dim {headDim}");
         int srcSize = view.DType.Size();
-        var dst = target == GgufType.F32 ? DType.F32 : DType.F16;
+        var dst = GgufTypes.ToDType(target) ?? throw new ArgumentException($"cannot write GGUF type {target}");
         var values = new float[cols];
-        var bytes = new byte[cols * dst.Size()];
+        var bytes = dst.IsQuantized() ? [] : new byte[cols * dst.Size()];
         for (int r = 0; r < rows; r++)
         {
             int src = permuteHeads > 0 ? PermutedSourceRow(r, headDim) : r;
             var row = new ReadOnlySpan<byte>((byte*)view.Data + (long)src * cols * srcSize, cols * srcSize);
             WeightConvert.Decode(row, view.DType, values);
+            if (dst.IsQuantized())
+            {
+                s.Write(Loom.Kernels.Cpu.Quant.GgmlQuantizer.QuantizeRow(dst, values));
+                continue;
+            }
+
             WeightConvert.Encode(values, dst, bytes);
             s.Write(bytes);
         }

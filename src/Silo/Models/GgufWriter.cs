@@ -44,7 +44,7 @@ public sealed class GgufWriter
         foreach (var v in values) w.Write(v);
     });
 
-    /// <summary>Adds a tensor; <paramref name="write"/> must write exactly elements × type size bytes.</summary>
+    /// <summary>Adds a tensor; <paramref name="write"/> must write exactly the type's bytes for the shape.</summary>
     public void AddTensor(string name, GgufType type, long[] shape, Action<Stream> write)
     {
         if (_tensors.Any(t => t.Name == name)) throw new ArgumentException($"tensor '{name}' added twice", nameof(name));
@@ -52,7 +52,7 @@ public sealed class GgufWriter
     }
 
     public static long ByteLength(GgufType type, long[] shape) =>
-        shape.Aggregate(type == GgufType.F32 ? 4L : 2L, (n, d) => checked(n * d));
+        GgufTypes.ByteLength(type, shape.Aggregate(1L, (n, d) => checked(n * d)));
 
     /// <summary>Writes the file through a temporary name, so a failure never leaves a half GGUF behind.</summary>
     public void Write(string path)

@@ -49,8 +49,20 @@ public sealed class LlamaModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Loads a Hugging Face folder, or a .gguf file (or a folder holding one): on the CPU its
+    /// quantized tensors stay quantized; other backends get them decoded to bf16 at load.
+    /// </summary>
     public static LlamaModel Load(string modelDir, IBackend backend)
     {
+        if (GgufModel.Resolve(modelDir) is { } gguf)
+        {
+            var (file, ggufConfig, ggufWeights) = GgufModel.Open(gguf, dequantizeToBf16: !backend.AcceptsQuantizedWeights);
+            using (file)
+            using (ggufWeights)
+                return Load(ggufConfig, ggufWeights, backend);
+        }
+
         var config = ModelConfig.Load(modelDir);
         using var weights = ModelWeights.Open(modelDir);
         return Load(config, weights, backend);

@@ -53,9 +53,24 @@ public sealed class TensorParallelModel : IForwardModel, IDisposable
         try
         {
             if (communicators.Length != world) throw new ArgumentException($"{world} backends but {communicators.Length} communicators");
-            var config = ModelConfig.Load(modelDir);
+            // A GGUF model is sharded from bf16: quantized blocks do not split along K.
+            GgufFile? gguf = null;
+            ModelConfig config;
+            IWeights weights;
+            if (GgufModel.Resolve(modelDir) is { } ggufPath)
+            {
+                (gguf, config, var gw) = GgufModel.Open(ggufPath, dequantizeToBf16: true);
+                weights = gw;
+            }
+            else
+            {
+                config = ModelConfig.Load(modelDir);
+                weights = ModelWeights.Open(modelDir);
+            }
+
+            using var _file = gguf;
+            using var _weights = (IDisposable)weights;
             var shardConfig = TensorParallel.ShardConfig(config, world);
-            using var weights = ModelWeights.Open(modelDir);
             for (int r = 0; r < world; r++)
             {
                 using var slice = new ShardedWeights(weights, config, r, world);

@@ -170,9 +170,10 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
             return Wrap(new ModelRunner(model, e.BlockSize, kv, maxLen, sampler));
         }, log);
         var name = options.Model.Name is { Length: > 0 } name0 ? name0
-            : options.Model.Path.Length == 0 ? "demo" : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
+            : options.Model.Path.Length == 0 ? "demo" : Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
+        var tokenizer = GgufModel.TokenizerFiles(dir);
         _info = new ModelInfo(name, model.Config.ArchitectureName, _engine.MaxModelLen, model.Config.VocabSize, model.Config.EosTokenIds,
-            ReadOrEmpty(Path.Combine(dir, "tokenizer.json")) ?? "", ReadOrEmpty(Path.Combine(dir, "tokenizer_config.json")));
+            tokenizer.Json, tokenizer.Config);
         var tokenizerJson = _info.TokenizerJson;
         Loom.Silo.Structured.StructuredOutputs.Attach(_engine.Frontend,
             () => Loom.Silo.Structured.StructuredOutputs.Vocabulary(tokenizerJson, model.Config.VocabSize, model.Config.EosTokenIds), model.Config.EosTokenIds);
@@ -250,7 +251,6 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         return plan.NumBlocks;
     }
 
-    private static string? ReadOrEmpty(string path) => File.Exists(path) ? File.ReadAllText(path) : null;
 
     public void Dispose()
     {

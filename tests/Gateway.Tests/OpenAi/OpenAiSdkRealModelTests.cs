@@ -183,13 +183,14 @@ public sealed class RealModelServer : IAsyncLifetime
         // Ready once the worker has registered with the router.
         using var client = new HttpClient { BaseAddress = BaseUri };
         client.DefaultRequestHeaders.Authorization = new("Bearer", Key);
-        for (int i = 0; i < 200; i++)
+        // Loading (and here quantizing) takes seconds, many more on a loaded CI machine: wait up to two minutes.
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2); DateTime.UtcNow < deadline;)
         {
             using var r = await client.GetAsync("v1/models");
             if (r.IsSuccessStatusCode) return;
             await Task.Delay(100);
         }
-        throw new TimeoutException("the embedded worker did not come up");
+        throw new TimeoutException("the embedded worker did not come up within two minutes");
     }
 
     public async Task DisposeAsync()

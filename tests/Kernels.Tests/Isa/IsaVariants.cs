@@ -24,3 +24,9 @@ public sealed class PortableElementwiseTests : ElementwiseTests { protected over
 public sealed class ScalarLinearTests : LinearTests { protected override CpuIsa? Isa => CpuIsa.Scalar; }
 public sealed class ScalarAttentionTests : AttentionTests { protected override CpuIsa? Isa => CpuIsa.Scalar; }
 public sealed class ScalarElementwiseTests : ElementwiseTests { protected override CpuIsa? Isa => CpuIsa.Scalar; }
+
+public sealed class Avx512QuantTests : QuantTests { protected override CpuIsa? Isa => CpuIsa.Avx512; }
+public sealed class Avx2QuantTests : QuantTests { protected override CpuIsa? Isa => CpuIsa.Avx2; }
+public sealed class NeonQuantTests : QuantTests { protected override CpuIsa? Isa => CpuIsa.Neon; }
+public sealed class PortableQuantTests : QuantTests { protected override CpuIsa? Isa => CpuIsa.Portable; }
+public sealed class ScalarQuantTests : QuantTests { protected override CpuIsa? Isa => CpuIsa.Scalar; }

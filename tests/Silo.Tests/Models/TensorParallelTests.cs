@@ -94,6 +94,24 @@ public sealed class TensorParallelTests : IDisposable
         }
     }
 
+    /// <summary>A quantized GGUF under tensor parallelism shards bf16 copies; TP=2 gives TP=1's logits on the same file.</summary>
+    [Fact]
+    public void GgufShardedLogitsEqualTheUnshardedModel()
+    {
+        var preset = ModelPresets.Get("tiny") with { Name = "tiny-tp-gguf", Heads = 8, KvHeads = 4, HeadDim = 8 };
+        var dir = Path.Combine(_dir, preset.Name);
+        var gguf = Path.Combine(_dir, preset.Name + ".gguf");
+        ModelGenerator.Generate(preset, dir, new GenerateOptions { Seed = 11, GgufPath = gguf, GgufType = GgufType.Q8_0 });
+        using var one = TensorParallelModel.Load(gguf, 1, _ => new CpuBackend(1), numBlocks: 16, blockSize: 4);
+        using var two = TensorParallelModel.Load(gguf, 2, _ => new CpuBackend(1), numBlocks: 16, blockSize: 4);
+        var batch = Batch(new[] { (0, new[] { 5, 9, 100, 7, 3 }, 0) }, maxBlocks: 8, blockSize: 4);
+        var expected = one.ForwardToHost(batch);
+        var got = two.ForwardToHost(batch);
+        float scale = expected.Max(MathF.Abs);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(MathF.Abs(expected[i] - got[i]) <= 1e-5f + 1e-5f * scale, $"logit {i}: TP=2 {got[i]} vs TP=1 {expected[i]}");
+    }
+
     [Fact]
     public void ShardCountsThatDoNotDivideAreClearErrors()
     {

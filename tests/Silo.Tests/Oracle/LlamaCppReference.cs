@@ -48,6 +48,30 @@ internal sealed class LlamaCppReference : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// The same logits, decoded the way an engine feeds them: the first <paramref name="firstChunk"/>
+    /// tokens in one batch, then one token a step. Differs from <see cref="AllLogits"/> only by
+    /// rounding (other matrix shapes take other kernels), which measures llama.cpp's own noise floor.
+    /// </summary>
+    public float[] AllLogitsChunked(int[] tokens, int firstChunk)
+    {
+        _context.NativeHandle.MemoryClear();
+        var result = new float[tokens.Length * VocabSize];
+        for (int start = 0; start < tokens.Length;)
+        {
+            int n = start == 0 ? Math.Max(1, firstChunk) : 1;
+            var batch = new LLamaBatch();
+            for (int i = 0; i < n; i++) batch.Add((LLamaToken)tokens[start + i], start + i, (LLamaSeqId)0, logits: true);
+            var rc = _context.NativeHandle.Decode(batch);
+            if (rc != DecodeResult.Ok) throw new InvalidOperationException($"llama_decode returned {rc}");
+            for (int i = 0; i < n; i++)
+                _context.NativeHandle.GetLogitsIth(i).CopyTo(result.AsSpan((start + i) * VocabSize, VocabSize));
+            start += n;
+        }
+
+        return result;
+    }
+
     public void Dispose()
     {
         _context.Dispose();

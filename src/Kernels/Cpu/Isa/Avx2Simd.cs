@@ -8,7 +8,7 @@ namespace Loom.Kernels.Cpu.Isa;
 /// AVX2 + FMA: 8 lanes and 16 ymm registers, so the GEMM block is 6 rows × 2 accumulators
 /// (12 accumulators, 2 weight registers and a broadcast: the classic 6×16 Haswell kernel).
 /// </summary>
-internal unsafe struct Avx2Simd : ISimd<Vector256<float>>
+internal unsafe partial struct Avx2Simd : ISimd<Vector256<float>>
 {
     public static int Lanes => 8;
 

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace Loom.Kernels.Cpu.Isa;
 
 /// <summary>AVX-512F: 16 lanes, 32 zmm registers (a 12-row GEMM block is 24 accumulators).</summary>
-internal unsafe struct Avx512Simd : ISimd<Vector512<float>>
+internal unsafe partial struct Avx512Simd : ISimd<Vector512<float>>
 {
     public static int Lanes => 16;
 

@@ -64,4 +64,25 @@ internal unsafe interface ISimd<V>
     /// prefix of k and returns how many k it did (0 = none; the caller finishes the rest).
     /// </summary>
     static abstract int Transpose12(float* src, int k, float* dst);
+
+    /// <summary>
+    /// acc[r] = Σ_g ws[32g + r]·xs[g]·Σ_{k in group g} w(r, k)·x[k] for the 32 rows of one I8 weight
+    /// panel (<see cref="Quant.QuantSegment"/>: per 4 k, 128 bytes, row r's 4 signed codes at byte 4r),
+    /// <paramref name="groups"/> groups of <paramref name="group"/> (16 or 32) k. Each group's products
+    /// are summed exactly in int32 lanes, one lane a row (vpmaddubsw+vpmaddwd with w's sign moved onto
+    /// x, AVX-VNNI, sdot, or widening multiplies), so no horizontal sums; x must lie in [-127, 127].
+    /// </summary>
+    static abstract void DotI8Panel(sbyte* w, sbyte* x, int groups, int group, float* ws, float* xs, float* acc);
+
+    /// <summary>
+    /// The same for a U4 panel (per 8 k, 128 bytes: byte j of row r holds code k+j in its low nibble
+    /// and k+4+j in its high nibble, codes 0..15), groups of 32 k.
+    /// </summary>
+    static abstract void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc);
+
+    /// <summary>One I8 panel step (128 bytes: 32 rows × 4 k) widened to fp32 [4 k][32 rows], row r times s[r].</summary>
+    static abstract void DecodeI8Step(sbyte* q, float* s, float* dst);
+
+    /// <summary>One U4 panel step (128 bytes: 32 rows × 8 k) widened to fp32 [8 k][32 rows]: s[r]·code − m[r].</summary>
+    static abstract void DecodeU4Step(byte* q, float* s, float* m, float* dst);
 }

@@ -10,7 +10,7 @@ namespace Loom.Kernels.Cpu.Isa;
 /// reductions use the across-vector instructions.
 /// .NET exposes no prefetch instruction on ARM64: the hardware prefetcher has to do.
 /// </summary>
-internal unsafe struct NeonSimd : ISimd<Vector128<float>>
+internal unsafe partial struct NeonSimd : ISimd<Vector128<float>>
 {
     public static int Lanes => 4;
 

@@ -10,7 +10,7 @@ namespace Loom.Kernels.Cpu.Isa;
 /// has an FMA and is a multiply and an add where it has none (Vector128.FusedMultiplyAdd would
 /// fall back to a software loop there). 16 registers assumed, so 6 GEMM rows.
 /// </summary>
-internal unsafe struct PortableSimd : ISimd<Vector128<float>>
+internal unsafe partial struct PortableSimd : ISimd<Vector128<float>>
 {
     public static int Lanes => 4;
 

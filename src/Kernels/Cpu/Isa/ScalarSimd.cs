@@ -7,7 +7,7 @@ namespace Loom.Kernels.Cpu.Isa;
 /// a "vector" of one float. Multiply and add stay separate, since a scalar FMA would be a software
 /// call without the instruction. Correct everywhere; speed is whatever scalar code gives.
 /// </summary>
-internal unsafe struct ScalarSimd : ISimd<float>
+internal unsafe partial struct ScalarSimd : ISimd<float>
 {
     public static int Lanes => 1;
 

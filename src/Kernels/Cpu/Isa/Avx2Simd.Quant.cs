@@ -1,0 +1,141 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Loom.Kernels.Cpu.Isa;
+
+/// <summary>
+/// The int8 dot products at 256 bits, 8 panel rows a register: AVX-VNNI's vpdpbusd where the CPU has
+/// it (Alder Lake, Zen 5), otherwise AVX2's vpmaddubsw + vpmaddwd; vpsignb moves w's sign onto x so
+/// |w| can be the unsigned operand.
+/// </summary>
+internal unsafe partial struct Avx2Simd
+{
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotI8Panel(sbyte* w, sbyte* x, int groups, int group, float* ws, float* xs, float* acc)
+    {
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
+        for (int g = 0; g < groups; g++, ws += 32)
+        {
+            Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int k = 0; k < group; k += 4, w += 128)
+            {
+                var xb = Vector256.Create(*(int*)(x + k)).AsSByte();
+                var w0 = Avx.LoadVector256(w);
+                var w1 = Avx.LoadVector256(w + 32);
+                var w2 = Avx.LoadVector256(w + 64);
+                var w3 = Avx.LoadVector256(w + 96);
+                a0 = Dot(a0, Avx2.Abs(w0), Avx2.Sign(xb, w0));
+                a1 = Dot(a1, Avx2.Abs(w1), Avx2.Sign(xb, w1));
+                a2 = Dot(a2, Avx2.Abs(w2), Avx2.Sign(xb, w2));
+                a3 = Dot(a3, Avx2.Abs(w3), Avx2.Sign(xb, w3));
+            }
+
+            var xg = Vector256.Create(xs[g]);
+            f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(a0), Avx.Multiply(Avx.LoadVector256(ws), xg), f0);
+            f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(a1), Avx.Multiply(Avx.LoadVector256(ws + 8), xg), f1);
+            f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(a2), Avx.Multiply(Avx.LoadVector256(ws + 16), xg), f2);
+            f3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(a3), Avx.Multiply(Avx.LoadVector256(ws + 24), xg), f3);
+            x += group;
+        }
+
+        Avx.Store(acc, f0);
+        Avx.Store(acc + 8, f1);
+        Avx.Store(acc + 16, f2);
+        Avx.Store(acc + 24, f3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc)
+    {
+        var mask = Vector256.Create((byte)0x0F);
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
+        for (int g = 0; g < groups; g++, ws += 32, x += 32)
+        {
+            Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int k = 0; k < 32; k += 8, w += 128)
+            {
+                var xl = Vector256.Create(*(int*)(x + k)).AsSByte();
+                var xh = Vector256.Create(*(int*)(x + k + 4)).AsSByte();
+                a0 = DotU4(a0, Avx.LoadVector256(w), mask, xl, xh);
+                a1 = DotU4(a1, Avx.LoadVector256(w + 32), mask, xl, xh);
+                a2 = DotU4(a2, Avx.LoadVector256(w + 64), mask, xl, xh);
+                a3 = DotU4(a3, Avx.LoadVector256(w + 96), mask, xl, xh);
+            }
+
+            var xg = Vector256.Create(xs[g]);
+            f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(a0), Avx.Multiply(Avx.LoadVector256(ws), xg), f0);
+            f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(a1), Avx.Multiply(Avx.LoadVector256(ws + 8), xg), f1);
+            f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(a2), Avx.Multiply(Avx.LoadVector256(ws + 16), xg), f2);
+            f3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(a3), Avx.Multiply(Avx.LoadVector256(ws + 24), xg), f3);
+        }
+
+        Avx.Store(acc, f0);
+        Avx.Store(acc + 8, f1);
+        Avx.Store(acc + 16, f2);
+        Avx.Store(acc + 24, f3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> DotU4(Vector256<int> acc, Vector256<byte> b, Vector256<byte> mask, Vector256<sbyte> xl, Vector256<sbyte> xh)
+    {
+        var lo = Avx2.And(b, mask);
+        var hi = Avx2.And(Avx2.ShiftRightLogical(b.AsUInt16(), 4).AsByte(), mask);
+        if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(acc, lo, xl), hi, xh);
+        // Each product pair is at most 2·15·127, so the two halves add in int16 without overflow.
+        var p = Avx2.Add(Avx2.MultiplyAddAdjacent(lo, xl), Avx2.MultiplyAddAdjacent(hi, xh));
+        return Avx2.Add(acc, Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1)));
+    }
+
+    /// <summary>acc + the sums of 4 consecutive unsigned × signed byte products, one int32 lane each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Dot(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s)
+    {
+        if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(acc, u, s);
+        return Avx2.Add(acc, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1)));
+    }
+
+    /// <summary>vpshufb gathers each lane's 4 rows by k, vpermd pairs the lanes, so each 8 bytes is one k of 8 rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DecodeI8Step(sbyte* q, float* s, float* dst)
+    {
+        for (int h = 0; h < 4; h++)
+        {
+            var t = ByK(Avx.LoadVector256((byte*)q + 32 * h));
+            var sc = Avx.LoadVector256(s + 8 * h);
+            for (int j = 0; j < 4; j++) Avx.Store(dst + j * 32 + 8 * h, Avx.Multiply(Widen(t, j), sc));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DecodeU4Step(byte* q, float* s, float* m, float* dst)
+    {
+        var mask = Vector256.Create((byte)0x0F);
+        for (int h = 0; h < 4; h++)
+        {
+            var b = Avx.LoadVector256(q + 32 * h);
+            var lo = ByK(Avx2.And(b, mask));
+            var hi = ByK(Avx2.And(Avx2.ShiftRightLogical(b.AsUInt16(), 4).AsByte(), mask));
+            var sc = Avx.LoadVector256(s + 8 * h);
+            var mn = Avx.LoadVector256(m + 8 * h);
+            for (int j = 0; j < 4; j++)
+            {
+                Avx.Store(dst + j * 32 + 8 * h, Fma.MultiplySubtract(Widen(lo, j), sc, mn));
+                Avx.Store(dst + (j + 4) * 32 + 8 * h, Fma.MultiplySubtract(Widen(hi, j), sc, mn));
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> ByK(Vector256<byte> v)
+    {
+        var lanes = Avx2.Shuffle(v, Vector256.Create((byte)0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+        return Avx2.PermuteVar8x32(lanes.AsInt32(), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsByte();
+    }
+
+    /// <summary>Eighth-pair j (8 signed bytes: one k of 8 rows) as 8 floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Widen(Vector256<byte> t, int j) =>
+        Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Vector128.CreateScalar(t.AsInt64().GetElement(j)).AsSByte()));
+}

@@ -1,0 +1,131 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Loom.Kernels.Cpu.Isa;
+
+/// <summary>
+/// The int8 dot products at 512 bits, 16 panel rows a register: vpmaddubsw (unsigned × signed bytes,
+/// pairs to int16) then vpmaddwd against ones (to int32). .NET 10 exposes no AVX512-VNNI (vpdpbusd):
+/// AvxVnni is the VEX form, absent on Zen 4, so this is the sequence llama.cpp uses without VNNI.
+/// </summary>
+internal unsafe partial struct Avx512Simd
+{
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotI8Panel(sbyte* w, sbyte* x, int groups, int group, float* ws, float* xs, float* acc)
+    {
+        var ones = Vector512.Create((short)1);
+        Vector512<float> f0 = default, f1 = default;
+        for (int g = 0; g < groups; g++, ws += 32)
+        {
+            Vector512<int> a0 = default, a1 = default;
+            for (int k = 0; k < group; k += 4, w += 128)
+            {
+                var xb = Vector512.Create(*(int*)(x + k)).AsSByte();
+                var w0 = Vector512.Load(w);
+                var w1 = Vector512.Load(w + 64);
+                a0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(w0), SignOf(xb, w0)), ones);
+                a1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(w1), SignOf(xb, w1)), ones);
+            }
+
+            var xg = Vector512.Create(xs[g]);
+            f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a0), Vector512.Load(ws) * xg, f0);
+            f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a1), Vector512.Load(ws + 16) * xg, f1);
+            x += group;
+        }
+
+        f0.Store(acc);
+        f1.Store(acc + 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc)
+    {
+        var ones = Vector512.Create((short)1);
+        var mask = Vector512.Create((byte)0x0F);
+        Vector512<float> f0 = default, f1 = default;
+        for (int g = 0; g < groups; g++, ws += 32, x += 32)
+        {
+            Vector512<int> a0 = default, a1 = default;
+            for (int k = 0; k < 32; k += 8, w += 128)
+            {
+                var xl = Vector512.Create(*(int*)(x + k)).AsSByte();
+                var xh = Vector512.Create(*(int*)(x + k + 4)).AsSByte();
+                var b0 = Vector512.Load(w);
+                var b1 = Vector512.Load(w + 64);
+                // Each product pair is at most 2·15·127, so the two halves add in int16 without overflow.
+                var p0 = Avx512BW.MultiplyAddAdjacent(b0 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b0.AsUInt16(), 4).AsByte() & mask, xh);
+                var p1 = Avx512BW.MultiplyAddAdjacent(b1 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & mask, xh);
+                a0 += Avx512BW.MultiplyAddAdjacent(p0, ones);
+                a1 += Avx512BW.MultiplyAddAdjacent(p1, ones);
+            }
+
+            var xg = Vector512.Create(xs[g]);
+            f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a0), Vector512.Load(ws) * xg, f0);
+            f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a1), Vector512.Load(ws + 16) * xg, f1);
+        }
+
+        f0.Store(acc);
+        f1.Store(acc + 16);
+    }
+
+    /// <summary>x with w's sign (−x where w &lt; 0), so |w|·that = w·x; one masked subtract.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<sbyte> SignOf(Vector512<sbyte> x, Vector512<sbyte> w) =>
+        Vector512.ConditionalSelect(Vector512.LessThan(w, Vector512<sbyte>.Zero), Vector512<sbyte>.Zero - x, x);
+
+    /// <summary>
+    /// vpshufb gathers each 128-bit lane's 4 rows by k, vpermd gathers the lanes, so each 16-byte
+    /// quarter is one k of 16 rows, widened with vpmovsxbd.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DecodeI8Step(sbyte* q, float* s, float* dst)
+    {
+        for (int h = 0; h < 2; h++)
+        {
+            var t = ByK(Vector512.Load((byte*)q + 64 * h));
+            var sc = Vector512.Load(s + 16 * h);
+            (Widen(t, 0) * sc).Store(dst + 16 * h);
+            (Widen(t, 1) * sc).Store(dst + 32 + 16 * h);
+            (Widen(t, 2) * sc).Store(dst + 64 + 16 * h);
+            (Widen(t, 3) * sc).Store(dst + 96 + 16 * h);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DecodeU4Step(byte* q, float* s, float* m, float* dst)
+    {
+        var mask = Vector512.Create((byte)0x0F);
+        for (int h = 0; h < 2; h++)
+        {
+            var b = Vector512.Load(q + 64 * h);
+            var lo = ByK(b & mask);
+            var hi = ByK(Vector512.ShiftRightLogical(b.AsUInt16(), 4).AsByte() & mask);
+            var sc = Vector512.Load(s + 16 * h);
+            var mn = Vector512.Load(m + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(lo, 0), sc, mn).Store(dst + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(lo, 1), sc, mn).Store(dst + 32 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(lo, 2), sc, mn).Store(dst + 64 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(lo, 3), sc, mn).Store(dst + 96 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(hi, 0), sc, mn).Store(dst + 128 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(hi, 1), sc, mn).Store(dst + 160 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(hi, 2), sc, mn).Store(dst + 192 + 16 * h);
+            Avx512F.FusedMultiplySubtract(Widen(hi, 3), sc, mn).Store(dst + 224 + 16 * h);
+        }
+    }
+
+    /// <summary>16 rows × 4 k (row-major bytes) reordered to 4 k × 16 rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> ByK(Vector512<byte> v)
+    {
+        var lanes = Avx512BW.Shuffle(v, Vector512.Create((byte)0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+        return Avx512F.PermuteVar16x32(lanes.AsInt32(), Vector512.Create(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)).AsByte();
+    }
+
+    /// <summary>Quarter j (16 signed bytes) as 16 floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Widen(Vector512<byte> t, [System.Diagnostics.CodeAnalysis.ConstantExpected] byte j) =>
+        Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Avx512F.ExtractVector128(t.AsSByte(), j)));
+}

@@ -1,0 +1,231 @@
+using System.Runtime.CompilerServices;
+using Loom.Kernels.Cpu.Isa;
+
+namespace Loom.Kernels.Cpu.Quant;
+
+/// <summary>
+/// y[M,N] = x[M,K]·Wᵀ for a <see cref="QuantLinearWeight"/>, written once over the ISA seam. Each
+/// activation row is first rounded to int8 exactly as ggml does for the weight's type
+/// (<see cref="ActivationQuant"/>: Q8_0 blocks, or Q8_K super-blocks for K-quants), so both paths
+/// compute llama.cpp's products; against fp32 activations the error is that rounding, at most half
+/// a step (max|x| of the block / 127) per element.
+/// <para>
+/// Few rows (decode, small batches): int8 dot products per weight group over 32-row panels,
+/// Σ_groups w_scale·x_scale·(int8 dot) − Σ_groups w_min·x_scale·Σx_q, exact in int32, one lane a row
+/// (<see cref="ISimd{V}.DotI8Panel"/>, <see cref="ISimd{V}.DotU4Panel"/>).
+/// </para>
+/// <para>
+/// Many rows (prefill, large batches): compute-bound, so 32-row panels of W are decoded to fp32 one
+/// K block at a time (L1-sized) and the fp32 micro-kernels of <see cref="CpuGemm{S,V}"/> multiply them
+/// by the rounded activations, amortising the decode over every row.
+/// </para>
+/// </summary>
+internal static unsafe class QuantGemm<S, V>
+    where S : struct, ISimd<V>
+    where V : unmanaged
+{
+    /// <summary>From this many rows the fp32-panel path wins over int8 dot products.</summary>
+    internal static int DecodeMinRows = 16;
+
+    private const int Panel = QuantSegment.PanelRows;
+    private const int ItemsPerThread = 8;
+
+    private struct Job
+    {
+        public QuantLayout L;
+        public float* X;
+        public sbyte* Xq;
+        public float* Xs;
+        public float* Xsum;
+        public float* Y;
+        public float* Bias;
+        public float* Widen;
+        public long YStride;
+        public int M;
+        public int XsStride;
+        public int PanelsPerItem;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Linear(CpuThreadPool pool, ScratchBuffer scratch, float* x, int m, QuantLinearWeight w, float* bias, float* y)
+    {
+        if (m == 0 || w.OutFeatures == 0) return;
+        int k = w.InFeatures, n = w.OutFeatures;
+        bool decoded = m >= DecodeMinRows;
+
+        // Activation codes per row (K bytes), per-group scales and sums; for the decoded path also the
+        // rounded activations packed for the fp32 micro-kernels, and one whole W panel per thread.
+        int xsStride = (w.Segments.Max(s => s.Layout.Groups) + 15) & ~15;
+        long codeBytes = ((long)m * k + 63) & ~63L, scaleBytes = 2L * m * xsStride * sizeof(float);
+        long xFloats = decoded ? ((long)m * k + 15) & ~15L : 0;
+        long widenFloats = decoded ? (long)pool.ThreadCount * k * Panel : 0;
+        using var lease = scratch.Rent(codeBytes + scaleBytes + 2 * xFloats * sizeof(float) + widenFloats * sizeof(float) + 64);
+        var xq = (sbyte*)lease.Data;
+        var xs = (float*)(lease.Data + codeBytes);
+        var xsum = xs + (long)m * xsStride;
+        var rounded = xsum + (long)m * xsStride;
+        var packed = rounded + xFloats;
+        var widen = packed + xFloats;
+        (ActivationQuant.Scheme Scheme, int Group) current = default;
+        foreach (var seg in w.Segments)
+        {
+            var l = seg.Layout;
+            var scheme = ActivationQuant.SchemeFor(l.Source);
+            if (current != (scheme, l.Group))
+            {
+                current = (scheme, l.Group);
+                var qj = new QuantizeJob
+                {
+                    X = x, K = k, GroupStride = xsStride, Scheme = scheme, Group = l.Group,
+                    Xq = xq, Xs = xs, Xsum = xsum, Rounded = decoded ? rounded : null,
+                };
+                pool.For(m, &QuantizeItem, &qj);
+                if (decoded)
+                {
+                    int blocks = 0;
+                    for (int r = 0; r < m; r += CpuGemm<S, V>.BlockRows(m - r)) blocks++;
+                    var pack = new CpuGemm<S, V>.PackJob { Src = rounded, Dst = packed, M = m, K = k };
+                    pool.For(blocks, &CpuGemm<S, V>.PackItem, &pack);
+                }
+            }
+
+            var job = new Job
+            {
+                L = l, X = packed, Xq = xq, Xs = xs, Xsum = xsum, Y = y, Bias = bias, Widen = widen, YStride = n, M = m,
+                XsStride = xsStride,
+            };
+            int items = Math.Min(l.Panels, pool.ThreadCount == 1 ? 1 : pool.ThreadCount * ItemsPerThread);
+            job.PanelsPerItem = (l.Panels + items - 1) / items;
+            items = (l.Panels + job.PanelsPerItem - 1) / job.PanelsPerItem;
+            pool.For(items, decoded ? &PanelItem : &DotItem, &job);
+        }
+    }
+
+    private struct QuantizeJob
+    {
+        public float* X;
+        public sbyte* Xq;
+        public float* Xs;
+        public float* Xsum;
+        public float* Rounded;
+        public int K;
+        public int GroupStride;
+        public int Group;
+        public ActivationQuant.Scheme Scheme;
+    }
+
+    private static void QuantizeItem(void* ctx, int r, int thread)
+    {
+        var j = (QuantizeJob*)ctx;
+        float* x = j->X + (long)r * j->K;
+        sbyte* q = j->Xq + (long)r * j->K;
+        float* xs = j->Xs + (long)r * j->GroupStride;
+        ActivationQuant.Row(x, j->K, j->K, j->Scheme, j->Group, j->GroupStride, q, xs, j->Xsum + (long)r * j->GroupStride);
+        if (j->Rounded != null)
+        {
+            float* dst = j->Rounded + (long)r * j->K;
+            for (int i = 0; i < j->K; i++) dst[i] = q[i] * xs[i / j->Group];
+        }
+    }
+
+    /// <summary>Int8 path: each panel of 32 rows against every activation row, the panel staying in L1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotItem(void* ctx, int item, int thread)
+    {
+        var j = (Job*)ctx;
+        ref var l = ref j->L;
+        int p0 = item * j->PanelsPerItem, p1 = Math.Min(l.Panels, p0 + j->PanelsPerItem);
+        float* acc = stackalloc float[Panel];
+        bool u4 = l.Codes == QuantCodes.U4;
+        for (int p = p0; p < p1; p++)
+        {
+            byte* codes = l.CodesOf(p);
+            float* ws = l.ScalesOf(p), wm = l.MinsOf(p);
+            int n0 = p * Panel, cols = Math.Min(Panel, l.Rows - n0);
+            for (int mi = 0; mi < j->M; mi++)
+            {
+                float* xs = j->Xs + (long)mi * j->XsStride;
+                sbyte* xq = j->Xq + (long)mi * l.K;
+                if (u4)
+                {
+                    S.DotU4Panel(codes, xq, l.Groups, ws, xs, acc);
+                    // − Σ_g min[g][r]·x_scale_g·Σ codes_g, with Q4_0's min = 8·scale.
+                    float* xsum = j->Xsum + (long)mi * j->XsStride;
+                    float* mins = wm != null ? wm : ws;
+                    var f = S.Splat(wm != null ? 1f : 8f);
+                    for (int r = 0; r < Panel; r += S.Lanes)
+                    {
+                        V t = S.Zero;
+                        for (int g = 0; g < l.Groups; g++) t = S.MulAdd(S.Load(mins + g * Panel + r), S.Splat(xsum[g]), t);
+                        S.Store(S.Sub(S.Load(acc + r), S.Mul(t, f)), acc + r);
+                    }
+                }
+                else
+                {
+                    S.DotI8Panel((sbyte*)codes, xq, l.Groups, l.Group, ws, xs, acc);
+                }
+
+                float* yr = j->Y + mi * j->YStride + l.Column + n0;
+                float* bias = j->Bias != null ? j->Bias + l.Column + n0 : null;
+                for (int r = 0; r < cols; r++) yr[r] = acc[r] + (bias != null ? bias[r] : 0f);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PanelItem(void* ctx, int item, int thread)
+    {
+        var j = (Job*)ctx;
+        ref var l = ref j->L;
+        int m = j->M, k = l.K;
+        int p0 = item * j->PanelsPerItem, p1 = Math.Min(l.Panels, p0 + j->PanelsPerItem);
+        float* panel = j->Widen + (long)thread * k * Panel;
+        float* acc = stackalloc float[CpuGemm<S, V>.MaxRowBlock * PackedLinearWeight.PanelWidth];
+        for (int p = p0; p < p1; p++)
+        {
+            int n0 = p * Panel, cols = Math.Min(Panel, l.Rows - n0);
+            float* bias = j->Bias != null ? j->Bias + l.Column + n0 : null;
+            // Decoded once for every row of x: the decode is then a small share of the FMAs.
+            DecodePanel(ref l, p, panel);
+            for (int c0 = 0; c0 < m; c0 += CpuGemm<S, V>.RowChunk)
+            {
+                int c1 = Math.Min(m, c0 + CpuGemm<S, V>.RowChunk);
+                for (int k0 = 0; k0 < k; k0 += CpuGemm<S, V>.KBlock)
+                {
+                    int kn = Math.Min(CpuGemm<S, V>.KBlock, k - k0);
+                    for (int r = c0; r < c1;)
+                    {
+                        int rows = CpuGemm<S, V>.BlockRows(m - r);
+                        CpuGemm<S, V>.RunRows<F32Panel>(rows, j->X + (long)r * k + (long)k0 * rows, (byte*)(panel + (long)k0 * Panel), kn, acc, prefetch: false);
+                        GemmKernels<S, V>.Epilogue(acc, rows, j->Y + r * j->YStride + l.Column + n0, (nint)j->YStride, cols, bias, accumulate: k0 > 0);
+                        r += rows;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Panel p decoded to fp32, K-major [K][32] (value = scale·code − min; padded rows decode to zero).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DecodePanel(ref QuantLayout l, int p, float* panel)
+    {
+        byte* codes = l.CodesOf(p);
+        float* ws = l.ScalesOf(p), wm = l.MinsOf(p);
+        if (l.Codes == QuantCodes.I8)
+        {
+            for (int k = 0; k < l.K; k += 4)
+                S.DecodeI8Step((sbyte*)codes + (k / 4) * 128, ws + (k / l.Group) * Panel, panel + (long)k * Panel);
+            return;
+        }
+
+        float* eight = stackalloc float[Panel];
+        for (int k = 0; k < l.K; k += 8)
+        {
+            int g = k / 32;
+            float* s = ws + g * Panel, m = wm != null ? wm + g * Panel : eight;
+            if (wm == null)
+                for (int r = 0; r < Panel; r++) eight[r] = 8f * s[r]; // Q4_0: min = 8·scale
+            S.DecodeU4Step(codes + (k / 8) * 128, s, m, panel + (long)k * Panel);
+        }
+    }
+}

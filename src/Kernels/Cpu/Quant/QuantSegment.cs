@@ -1,0 +1,223 @@
+namespace Loom.Kernels.Cpu.Quant;
+
+/// <summary>Code formats of <see cref="QuantSegment"/>: one signed byte a weight, or two unsigned nibbles a byte.</summary>
+internal enum QuantCodes
+{
+    I8,
+    U4,
+}
+
+/// <summary>
+/// Consecutive output rows of one GGUF type, converted exactly at load into panels of 32 rows
+/// (rows padded with zeros) in which each row's codes come 4 k at a time:
+/// <list type="bullet">
+/// <item>I8: per 4 k, 128 bytes = 32 rows × 4 signed codes (row r's k..k+3 at byte 4r).</item>
+/// <item>U4: per 8 k, 128 bytes = 32 rows × 4 bytes; byte j of row r holds k+j in its low nibble and k+4+j in its high one.</item>
+/// </list>
+/// One 64-byte load then feeds 16 rows of an int8 dot product against 4 (or 8) broadcast
+/// activations, with no horizontal sums (see <see cref="Isa.ISimd{V}.DotI8Panel"/>). Scales (and Q4_K's
+/// mins) are floats laid out [panel][group][32 rows].
+/// </summary>
+internal sealed unsafe class QuantSegment : IDisposable
+{
+    public const int PanelRows = 32;
+
+    private QuantLayout _l;
+
+    private QuantSegment(DType source, int rows, int k, int column)
+    {
+        _l.Source = source;
+        _l.Rows = rows;
+        _l.K = k;
+        _l.Column = column;
+        _l.Codes = source is DType.Q4_0 or DType.Q4_K ? QuantCodes.U4 : QuantCodes.I8;
+        _l.Group = source == DType.Q6_K ? 16 : 32;
+        _l.Panels = (rows + PanelRows - 1) / PanelRows;
+        _l.Groups = k / _l.Group;
+        _l.PanelCodeBytes = _l.Codes == QuantCodes.U4 ? (long)k * 16 : (long)k * 32;
+        _l.CodeData = (byte*)NativeBuffer.Alloc(_l.Panels * _l.PanelCodeBytes);
+        _l.ScaleData = (float*)NativeBuffer.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
+        if (source == DType.Q4_K) _l.MinData = (float*)NativeBuffer.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
+    }
+
+    /// <summary>The segment's pointers and sizes, as an unmanaged value the kernels' job structs carry.</summary>
+    public QuantLayout Layout => _l.CodeData != null ? _l : throw new ObjectDisposedException(nameof(QuantLinearWeight));
+
+    public DType Source => _l.Source;
+    public int Rows => _l.Rows;
+    public int Column => _l.Column;
+
+    public long ByteLength => _l.Panels * (_l.PanelCodeBytes + (long)_l.Groups * PanelRows * sizeof(float) * (_l.MinData != null ? 2 : 1));
+
+    public static QuantSegment Create(WeightView[] parts, int k, int column, CpuThreadPool? pool)
+    {
+        int rows = parts.Sum(p => p.Shape[0]);
+        var seg = new QuantSegment(parts[0].DType, rows, k, column);
+        var src = new nint[rows];
+        long rowBytes = parts[0].DType.ByteCount(k);
+        int r = 0;
+        foreach (var p in parts)
+            for (int i = 0; i < p.Shape[0]; i++) src[r++] = p.Data + (nint)(i * rowBytes);
+        fixed (nint* s = src)
+        {
+            var job = new ConvertJob { L = seg._l, Src = s };
+            if (pool is null)
+                for (int i = 0; i < seg._l.Panels; i++) ConvertPanel(&job, i, 0);
+            else
+                pool.For(seg._l.Panels, &ConvertPanel, &job);
+        }
+
+        return seg;
+    }
+
+    private struct ConvertJob
+    {
+        public QuantLayout L;
+        public nint* Src;
+    }
+
+    private static void ConvertPanel(void* ctx, int panel, int thread)
+    {
+        var j = (ConvertJob*)ctx;
+        ref var l = ref j->L;
+        var codes = new sbyte[l.K];
+        var scales = new float[l.Groups];
+        var mins = new float[l.Groups];
+        for (int c = 0; c < PanelRows && panel * PanelRows + c < l.Rows; c++)
+        {
+            int row = panel * PanelRows + c;
+            DecodeRow(l.Source, (byte*)j->Src[row], l.K, codes, scales, mins);
+            byte* p = l.CodeData + panel * l.PanelCodeBytes;
+            fixed (sbyte* cs = codes)
+            {
+                if (l.Codes == QuantCodes.I8)
+                {
+                    for (int k = 0; k < l.K; k += 4) *(int*)(p + (k / 4) * 128 + c * 4) = *(int*)(cs + k);
+                }
+                else
+                {
+                    for (int k = 0; k < l.K; k += 8)
+                    {
+                        byte* b = p + (k / 8) * 128 + c * 4;
+                        for (int i = 0; i < 4; i++) b[i] = (byte)((byte)cs[k + i] | ((byte)cs[k + 4 + i] << 4));
+                    }
+                }
+            }
+
+            for (int g = 0; g < l.Groups; g++)
+            {
+                l.ScalesOf(panel)[g * PanelRows + c] = scales[g];
+                if (l.MinData != null) l.MinsOf(panel)[g * PanelRows + c] = mins[g];
+            }
+        }
+    }
+
+    /// <summary>
+    /// One GGUF row as codes (I8: signed; U4: 0..15), a scale per group and (Q4_K) a min per group,
+    /// such that value = scale·code − min, exactly llama.cpp's dequantized value.
+    /// </summary>
+    private static void DecodeRow(DType type, byte* src, int k, sbyte[] codes, float[] scales, float[] mins)
+    {
+        switch (type)
+        {
+            case DType.Q8_0:
+                for (int b = 0; b < k / 32; b++, src += 34)
+                {
+                    scales[b] = GgmlBlocks.Half(*(ushort*)src);
+                    for (int i = 0; i < 32; i++) codes[b * 32 + i] = ((sbyte*)src)[2 + i];
+                }
+                break;
+            case DType.Q4_0:
+                for (int b = 0; b < k / 32; b++, src += 18)
+                {
+                    scales[b] = GgmlBlocks.Half(*(ushort*)src);
+                    for (int i = 0; i < 16; i++)
+                    {
+                        codes[b * 32 + i] = (sbyte)(src[2 + i] & 0xF);
+                        codes[b * 32 + 16 + i] = (sbyte)(src[2 + i] >> 4);
+                    }
+                }
+                break;
+            case DType.Q4_K:
+                for (int sb = 0; sb < k / 256; sb++, src += 144)
+                {
+                    float d = GgmlBlocks.Half(*(ushort*)src), dmin = GgmlBlocks.Half(*(ushort*)(src + 2));
+                    for (int s = 0; s < 8; s++)
+                    {
+                        GgmlBlocks.ScaleMinK4(s, src + 4, out int sc, out int m);
+                        scales[sb * 8 + s] = d * sc;
+                        mins[sb * 8 + s] = dmin * m;
+                    }
+
+                    byte* q = src + 16;
+                    for (int j = 0; j < 4; j++, q += 32)
+                    {
+                        for (int i = 0; i < 32; i++)
+                        {
+                            codes[sb * 256 + j * 64 + i] = (sbyte)(q[i] & 0xF);
+                            codes[sb * 256 + j * 64 + 32 + i] = (sbyte)(q[i] >> 4);
+                        }
+                    }
+                }
+                break;
+            case DType.Q6_K:
+                for (int sb = 0; sb < k / 256; sb++, src += 210)
+                {
+                    float d = GgmlBlocks.Half(*(ushort*)(src + 208));
+                    var sc = (sbyte*)(src + 192);
+                    for (int s = 0; s < 16; s++) scales[sb * 16 + s] = d * sc[s];
+                    for (int half = 0; half < 2; half++)
+                    {
+                        byte* ql = src + 64 * half, qh = src + 128 + 32 * half;
+                        for (int li = 0; li < 32; li++)
+                            for (int quarter = 0; quarter < 4; quarter++)
+                                codes[sb * 256 + 128 * half + 32 * quarter + li] = (sbyte)GgmlBlocks.Q6(ql, qh, li, quarter);
+                    }
+                }
+                break;
+            default:
+                throw new NotSupportedException($"{type} is not a quantized type");
+        }
+    }
+
+    public void Dispose()
+    {
+        NativeBuffer.Release(_l.CodeData);
+        NativeBuffer.Release(_l.ScaleData);
+        NativeBuffer.Release(_l.MinData);
+        _l.CodeData = null;
+        _l.ScaleData = null;
+        _l.MinData = null;
+    }
+}
+
+/// <summary>Where one segment's panels live and how they are laid out.</summary>
+internal unsafe struct QuantLayout
+{
+    public DType Source;
+    public QuantCodes Codes;
+    public int Rows;
+    public int K;
+
+    /// <summary>First output column this segment writes.</summary>
+    public int Column;
+
+    /// <summary>Elements per scale: 32, or 16 for Q6_K.</summary>
+    public int Group;
+
+    public int Groups;
+    public int Panels;
+    public long PanelCodeBytes;
+    public byte* CodeData;
+    public float* ScaleData;
+
+    /// <summary>Q4_K's mins; null for the other types (Q4_0's min is 8·scale, I8 has none).</summary>
+    public float* MinData;
+
+    public readonly byte* CodesOf(int panel) => CodeData + panel * PanelCodeBytes;
+    public readonly float* ScalesOf(int panel) => ScaleData + (long)panel * Groups * QuantSegment.PanelRows;
+    public readonly float* MinsOf(int panel) => MinData == null ? null : MinData + (long)panel * Groups * QuantSegment.PanelRows;
+
+    /// <summary>Byte offset of group g's codes inside a panel.</summary>
+    public readonly long GroupOffset(int g) => (long)g * Group * (Codes == QuantCodes.U4 ? 16 : 32);
+}

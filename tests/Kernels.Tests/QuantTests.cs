@@ -1,0 +1,70 @@
+using Loom.Kernels.Cpu.Quant;
+
+namespace Loom.Kernels.Tests;
+
+/// <summary>Quantized (GGUF) linear layers and embeddings against the scalar dequantize reference, on odd sizes.</summary>
+public class QuantTests : IsaTestBase
+{
+    public static TheoryData<string, int, int, string> Shapes()
+    {
+        var data = new TheoryData<string, int, int, string>();
+        // Rows 1..15 take the int8 path, 16+ the decoded-panel path; K not a multiple of 64 pads the last chunk.
+        foreach (var t in new[] { "Q8_0", "Q4_0" })
+            foreach (var (m, k, n) in new[] { (1, 32, "1"), (1, 96, "33"), (3, 160, "31"), (15, 576, "95"), (16, 96, "33"), (17, 224, "65"), (40, 416, "31") })
+                data.Add(t, m, k, n);
+        foreach (var t in new[] { "Q4_K", "Q6_K" })
+            foreach (var (m, k, n) in new[] { (1, 256, "1"), (2, 768, "33"), (7, 256, "95"), (16, 512, "31"), (29, 256, "65"), (100, 768, "40") })
+                data.Add(t, m, k, n);
+        // Q4_K_M fuses Q4_K q/k with a Q6_K v (and gate/up with Q6_K down elsewhere).
+        foreach (var m in new[] { 1, 5, 16, 33 }) data.Add("Q4_K,Q4_K,Q6_K", m, 512, "32,17,9");
+        foreach (var m in new[] { 1, 20 }) data.Add("Q4_0,Q8_0", m, 96, "31,33");
+        return data;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Shapes))]
+    public void QuantLinearMatchesDequantizedReference(string types, int m, int k, string rows)
+    {
+        using var backend = Backend(2);
+        var t = types.Split(',').Select(Enum.Parse<DType>).ToArray();
+        var r = rows.Split(',').Select(int.Parse).ToArray();
+        if (r.Length == 1 && t.Length == 1) QuantCases.Linear(backend, t, m, k, r, withBias: m % 2 == 1);
+        else QuantCases.Linear(backend, t, m, k, r, withBias: true);
+    }
+
+    [SkippableTheory]
+    [InlineData(DType.Q8_0)]
+    [InlineData(DType.Q4_0)]
+    [InlineData(DType.Q4_K)]
+    [InlineData(DType.Q6_K)]
+    public void QuantEmbeddingGathersDecodedRows(DType type)
+    {
+        using var backend = Backend(1);
+        QuantCases.Embedding(backend, type);
+    }
+
+    [Fact]
+    public unsafe void QuantBlocksRoundTripWithinHalfAStep()
+    {
+        var x = TestData.Random(512, 9);
+        foreach (var type in new[] { DType.Q8_0, DType.Q4_0, DType.Q4_K, DType.Q6_K })
+        {
+            var q = GgmlQuantizer.QuantizeRow(type, x);
+            Assert.Equal(type.ByteCount(512), q.Length);
+            var y = new float[512];
+            fixed (byte* p = q)
+            fixed (float* d = y) GgmlBlocks.DequantizeRow(type, p, d, 512);
+            // Coarse: every type keeps each value within its block's step size of the original.
+            double step = type switch { DType.Q8_0 => 1.0 / 127, DType.Q6_K => 1.0 / 31, _ => 1.0 / 7 };
+            for (int i = 0; i < 512; i++) Assert.True(Math.Abs(x[i] - y[i]) <= step + 1e-3, $"{type} [{i}]: {x[i]} vs {y[i]}");
+        }
+    }
+
+    [Fact]
+    public void QuantPartsOfMixedPlainAndQuantizedTypesAreRejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => QuantLinearWeight.Pack([
+            new WeightView(64, DType.Q8_0, [1, 32], "a"), new WeightView(64, DType.F16, [1, 32], "b")]));
+        Assert.Contains("'b'", ex.Message);
+    }
+}
