@@ -76,7 +76,8 @@ public static class ChaosSuite
         for (int i = 0; i < 20; i++) await OneAsync(http, Prompt(new Random(i), false), stream: i % 2 == 0, disconnectAfter: null, new Tally(), TimeSpan.FromSeconds(30), false);
         // The RSS baseline is taken once the load has run for a while (heaps, pools and caches sized
         // for it), so the growth measures what the faults leave behind, not the warm-up.
-        long rssStart = 0;
+        long rssStart = 0, heapStart = 0;
+        int threadsStart = 0;
         var baselineAt = TimeSpan.FromSeconds(Math.Min(30, duration.TotalSeconds / 6));
 
         var tally = new Tally();
@@ -89,7 +90,12 @@ public static class ChaosSuite
         while (sw.Elapsed < duration)
         {
             double now = sw.Elapsed.TotalSeconds;
-            if (rssStart == 0 && sw.Elapsed >= baselineAt) rssStart = Rss(compact: true);
+            if (rssStart == 0 && sw.Elapsed >= baselineAt)
+            {
+                rssStart = Rss(compact: true);
+                heapStart = GC.GetTotalMemory(forceFullCollection: false);
+                threadsStart = Process.GetCurrentProcess().Threads.Count;
+            }
             if (!killed && now >= duration.TotalSeconds / 3)
             {
                 killed = true;
@@ -138,13 +144,20 @@ public static class ChaosSuite
         }
         long rssEnd = Rss(compact: true);
         double growth = (double)(rssEnd - rssStart) / rssStart;
+        // The working set also holds what the runtime keeps committed after a collection and the
+        // replacement silo's own pools; the managed heap after a full compacting collection is
+        // what requests and faults could leave reachable.
+        long heapEnd = GC.GetTotalMemory(forceFullCollection: false);
+        double heapGrowth = (double)(heapEnd - heapStart) / heapStart;
+        int threadsEnd = Process.GetCurrentProcess().Threads.Count;
         var ttft = tally.Ttft.Order().ToList();
         double p99 = ttft.Count == 0 ? 0 : ttft[Math.Min(ttft.Count - 1, (int)(0.99 * ttft.Count))];
 
         Console.WriteLine();
         Console.WriteLine($"requests {tally.Requests}: completed {tally.Completed}, failed_clear {tally.FailedClear}, client disconnects {tally.Disconnected}, unclear {tally.Unclear}, hung {tally.Hung}");
         Console.WriteLine($"statuses: {string.Join(", ", tally.ByStatus.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}x{kv.Value}"))}; poison requests {tally.Poison} (refused with a clear error: {tally.PoisonRefused})");
-        Console.WriteLine($"leaked KV blocks after drain {leaked}; RSS {rssStart / 1048576.0:F0} -> {rssEnd / 1048576.0:F0} MiB ({growth:P1}); p99 TTFT of undisturbed streams {p99:F0} ms");
+        Console.WriteLine($"leaked KV blocks after drain {leaked}; RSS {rssStart / 1048576.0:F0} -> {rssEnd / 1048576.0:F0} MiB ({growth:P1}); " +
+            $"managed heap {heapStart / 1048576.0:F0} -> {heapEnd / 1048576.0:F0} MiB ({heapGrowth:P1}); threads {threadsStart} -> {threadsEnd}; p99 TTFT of undisturbed streams {p99:F0} ms");
         var result = new Dictionary<string, object>
         {
             ["minutes"] = duration.TotalMinutes,
@@ -160,6 +173,9 @@ public static class ChaosSuite
             ["statuses"] = tally.ByStatus.ToDictionary(kv => kv.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), kv => kv.Value),
             ["leaked_kv_blocks"] = leaked,
             ["rss_growth_fraction"] = Math.Round(growth, 4),
+            ["managed_heap_growth_fraction"] = Math.Round(heapGrowth, 4),
+            ["threads_start"] = threadsStart,
+            ["threads_end"] = threadsEnd,
             ["p99_ttft_ms"] = Math.Round(p99, 1),
         };
         var text = JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true });
