@@ -10,11 +10,12 @@ namespace Loom.Silo.Structured;
 /// </summary>
 public sealed class CompiledConstraint
 {
-    public CompiledConstraint(StructuredOutput spec, TokenVocabulary vocabulary)
+    /// <param name="grew">Where the DFA reports what it keeps (a <see cref="ConstraintCache"/>'s budget); null: unbounded.</param>
+    public CompiledConstraint(StructuredOutput spec, TokenVocabulary vocabulary, DfaGrowth? grew = null)
     {
         Spec = spec;
         Vocabulary = vocabulary;
-        Dfa = new LazyDfa(new ByteNfa(ConstraintCompiler.ToGrammar(spec)), vocabulary);
+        Dfa = new LazyDfa(new ByteNfa(ConstraintCompiler.ToGrammar(spec)), vocabulary, grew);
         _ = Dfa.Mask(Dfa.Start); // the first step's mask, computed once here rather than on the engine thread
     }
 

@@ -11,9 +11,11 @@ namespace Loom.Silo.Structured;
 /// </summary>
 public static class StructuredOutputs
 {
-    public static ConstraintCacheHandle Attach(EngineFrontend frontend, Func<TokenVocabulary> vocabulary, IReadOnlyList<int> eosTokenIds, int capacity = 64)
+    /// <param name="budgetBytes">What all the cached constraints may keep (engine.structured_output_cache_bytes).</param>
+    public static ConstraintCacheHandle Attach(EngineFrontend frontend, Func<TokenVocabulary> vocabulary, IReadOnlyList<int> eosTokenIds,
+        long budgetBytes = ConstraintCache.DefaultBudgetBytes, int capacity = 64)
     {
-        var handle = new ConstraintCacheHandle(new Lazy<ConstraintCache>(() => new ConstraintCache(vocabulary(), capacity)));
+        var handle = new ConstraintCacheHandle(new Lazy<ConstraintCache>(() => new ConstraintCache(vocabulary(), capacity, budgetBytes)));
         frontend.Prepare = r =>
         {
             if (r.Sampling.Structured is not { } spec) return;
@@ -33,4 +35,7 @@ public static class StructuredOutputs
 public sealed class ConstraintCacheHandle(Lazy<ConstraintCache> cache)
 {
     public ConstraintCache Cache => cache.Value;
+
+    /// <summary>What the cache keeps (0 before the first structured request), without creating it.</summary>
+    public long Bytes => cache.IsValueCreated ? cache.Value.Bytes : 0;
 }

@@ -28,6 +28,7 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     private TensorParallelModel? _tensorParallel;
     private volatile EngineLoop? _engine;
     private ModelInfo? _info;
+    private Loom.Silo.Structured.ConstraintCacheHandle? _constraints;
 
     private volatile bool _draining;
 
@@ -146,7 +147,8 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
                 IModelRunner simulated = new SimulatedModelRunner(s.VocabSize, s.StepOverheadMs, s.PerTokenMs);
                 return Wrap(faults.IsEmpty ? simulated : new FaultInjectingRunner(simulated, faults));
             }, log);
-            Loom.Silo.Structured.StructuredOutputs.Attach(_engine.Frontend, () => Loom.Silo.Structured.TokenVocabulary.ByteLevel(config.VocabSize, config.EosTokenIds), config.EosTokenIds);
+            _constraints = Loom.Silo.Structured.StructuredOutputs.Attach(_engine.Frontend,
+                () => Loom.Silo.Structured.TokenVocabulary.ByteLevel(config.VocabSize, config.EosTokenIds), config.EosTokenIds, e.StructuredOutputCacheBytes);
             _info = new ModelInfo(options.Model.Name is { Length: > 0 } n ? n : "simulated", config.ArchitectureName, _engine.MaxModelLen,
                 config.VocabSize, config.EosTokenIds, "", null);
             log.LogInformation("simulated worker: {Overhead} ms per step + {PerToken} ms per token, vocab {Vocab}", s.StepOverheadMs, s.PerTokenMs, s.VocabSize);
@@ -174,8 +176,9 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         _info = new ModelInfo(name, model.Config.ArchitectureName, _engine.MaxModelLen, model.Config.VocabSize, model.Config.EosTokenIds,
             ReadOrEmpty(Path.Combine(dir, "tokenizer.json")) ?? "", ReadOrEmpty(Path.Combine(dir, "tokenizer_config.json")));
         var tokenizerJson = _info.TokenizerJson;
-        Loom.Silo.Structured.StructuredOutputs.Attach(_engine.Frontend,
-            () => Loom.Silo.Structured.StructuredOutputs.Vocabulary(tokenizerJson, model.Config.VocabSize, model.Config.EosTokenIds), model.Config.EosTokenIds);
+        _constraints = Loom.Silo.Structured.StructuredOutputs.Attach(_engine.Frontend,
+            () => Loom.Silo.Structured.StructuredOutputs.Vocabulary(tokenizerJson, model.Config.VocabSize, model.Config.EosTokenIds), model.Config.EosTokenIds,
+            e.StructuredOutputCacheBytes);
         log.LogInformation("worker loaded {Name} ({Arch}) from {Dir} on {Backend}{Tp}; sampling on the {Where}", name, model.Config.ArchitectureName, dir,
             model.Backend.Name, e.TensorParallelSize > 1 ? $" x{e.TensorParallelSize} (tensor parallel)" : "", sampler is null ? "host" : "device");
     }
