@@ -115,7 +115,8 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     public WorkerStats GetStats() => WithUnadmitted(Engine.GetStats());
 
     private WorkerStats WithUnadmitted(WorkerStats s) =>
-        Routing.LoadAccounting.WithUnadmitted(s with { Device = Device.Device, Isa = Device.Isa }, Volatile.Read(ref _inFlight));
+        Routing.LoadAccounting.WithUnadmitted(s with { Device = Device.Device, Isa = Device.Isa, StructuredCacheBytes = _constraints?.Bytes ?? 0 },
+            Volatile.Read(ref _inFlight));
 
     public ModelInfo Info => _info ?? throw new WorkerUnavailableException("the worker's model is not loaded");
 
