@@ -47,6 +47,9 @@ public sealed class TokenConstraint(CompiledConstraint compiled, IReadOnlyList<i
 
     public bool IsAccepting => _state != LazyDfa.Dead && compiled.Dfa.IsAccepting(_state);
 
+    /// <summary>Whether EOS is all <see cref="FillAllowed"/> allows: ended, finished, or off the automaton.</summary>
+    public bool IsComplete => _ended || _state == LazyDfa.Dead || compiled.Dfa.IsFinal(_state);
+
     public void FillAllowed(Span<uint> allowed)
     {
         var dfa = compiled.Dfa;

@@ -7,7 +7,8 @@ namespace Loom.Silo.Tests.Structured;
 
 /// <summary>
 /// Structured outputs on the engine (the tiny model, a byte vocabulary): a request resumed after
-/// failover walks its constraint from where it was.
+/// failover walks its constraint from where it was, and a finished constraint ends the sequence
+/// even when min_tokens or ignore_eos would otherwise keep it going.
 /// </summary>
 public sealed class StructuredEngineTests(EngineFixture f) : IClassFixture<EngineFixture>
 {
@@ -71,5 +72,47 @@ public sealed class StructuredEngineTests(EngineFixture f) : IClassFixture<Engin
         var resumed = EngineDriver.RunAll(b, [new GenerationRequest("resumed", prompt, p, ResumeTokenIds: expected.Take(k).ToArray())])["resumed"];
         Assert.Equal(expected.Skip(k), resumed.Tokens[0]);
         Assert.Equal(full.Deltas[^1].Finish, resumed.Deltas[^1].Finish);
+    }
+
+    [Fact]
+    public void StructuredFinishedConstraintAllowsEosBeforeMinTokens()
+    {
+        using var engine = Engine();
+        var p = new SamplingParams { MaxTokens = 20, MinTokens = 10, Temperature = 0.8f, Seed = 1, Structured = Regex("ok") };
+        var output = EngineDriver.RunAll(engine, [new GenerationRequest("r", EngineDriver.Prompt(2, 9), p)])["r"];
+        // The constraint wins: "ok" then EOS, 3 tokens although min_tokens is 10.
+        Assert.Equal(['o', 'k', Eos[0]], output.Tokens[0]);
+        Assert.Equal(FinishReason.Stop, output.Deltas[^1].Finish);
+    }
+
+    [Fact]
+    public void StructuredFinishedConstraintStopsUnderIgnoreEos()
+    {
+        using var engine = Engine();
+        var p = new SamplingParams { MaxTokens = 20, IgnoreEos = true, Temperature = 0.8f, Seed = 1, Structured = Regex("ok") };
+        var output = EngineDriver.RunAll(engine, [new GenerationRequest("r", EngineDriver.Prompt(2, 9), p)])["r"];
+        // Not EOS repeated up to max_tokens: nothing may follow the output, so it stops.
+        Assert.Equal(['o', 'k', Eos[0]], output.Tokens[0]);
+        Assert.Equal(FinishReason.Stop, output.Deltas[^1].Finish);
+    }
+
+    [Fact]
+    public void StructuredEosTakenWhereMoreMayFollowStopsUnderIgnoreEos()
+    {
+        int eos = Eos[0];
+        var compiled = new CompiledConstraint(Regex("a+"), TokenVocabulary.ByteLevel(f.Model.Config.VocabSize, Eos));
+        var state = new SamplingState(new SamplingParams { MaxTokens = 10, IgnoreEos = true }, [], [eos]) { Constraint = compiled.Start(Eos) };
+        state.Append('a');
+        Assert.Null(state.Finish('a')); // accepting, but more a's may follow
+        state.Append(eos);
+        Assert.Equal(FinishReason.Stop, state.Finish(eos)); // EOS ended the output: nothing may follow it
+
+        // Without a constraint, ignore_eos still ignores EOS; with min_tokens, an unfinished constraint's EOS stays masked.
+        var free = new SamplingState(new SamplingParams { MaxTokens = 10, IgnoreEos = true }, [], [eos]);
+        free.Append(eos);
+        Assert.Null(free.Finish(eos));
+        var min = new SamplingState(new SamplingParams { MaxTokens = 10, MinTokens = 5 }, [], [eos]) { Constraint = compiled.Start(Eos) };
+        min.Append('a');
+        Assert.True(min.StopsMasked);
     }
 }
