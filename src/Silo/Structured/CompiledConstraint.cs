@@ -42,6 +42,9 @@ public sealed class TokenConstraint(CompiledConstraint compiled, IReadOnlyList<i
     private int _state = compiled.Dfa.Start;
     private bool _ended;
 
+    /// <summary>The compiled constraint this walk follows.</summary>
+    public CompiledConstraint Compiled => compiled;
+
     /// <summary>The DFA state (LazyDfa.Dead when a token that did not fit was forced in).</summary>
     public int State => _state;
 

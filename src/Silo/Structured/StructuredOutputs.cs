@@ -1,3 +1,4 @@
+using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
 
 namespace Loom.Silo.Structured;
@@ -16,13 +17,17 @@ public static class StructuredOutputs
         long budgetBytes = ConstraintCache.DefaultBudgetBytes, int capacity = 64)
     {
         var handle = new ConstraintCacheHandle(new Lazy<ConstraintCache>(() => new ConstraintCache(vocabulary(), capacity, budgetBytes)));
+        // What Prepare compiled, held by the request: the budget may evict the spec before the engine
+        // thread creates the sequences, which must then neither compile it again there nor each get their own.
+        var prepared = new System.Runtime.CompilerServices.ConditionalWeakTable<GenerationRequest, CompiledConstraint>();
         frontend.Prepare = r =>
         {
             if (r.Sampling.Structured is not { } spec) return;
-            try { handle.Cache.Get(spec); }
+            try { prepared.AddOrUpdate(r, handle.Cache.Get(spec)); }
             catch (StructuredOutputException e) { throw new EngineRequestException("response_format", e.Message); }
         };
-        frontend.Constraints = (r, _) => r.Sampling.Structured is { } spec ? handle.Cache.Get(spec).Start(eosTokenIds, r.ResumeTokenIds) : null;
+        frontend.Constraints = (r, _) => r.Sampling.Structured is not { } spec ? null
+            : (prepared.TryGetValue(r, out var compiled) ? compiled : handle.Cache.Get(spec)).Start(eosTokenIds, r.ResumeTokenIds);
         return handle;
     }
 

@@ -75,6 +75,20 @@ public sealed class StructuredEngineTests(EngineFixture f) : IClassFixture<Engin
     }
 
     [Fact]
+    public void StructuredSequencesUseWhatPrepareCompiledEvenAfterEviction()
+    {
+        using var engine = f.NewEngine();
+        var handle = StructuredOutputs.Attach(engine.Frontend, () => StructuredTestKit.Vocabulary, [StructuredTestKit.Eos], budgetBytes: 1);
+        var r = new GenerationRequest("r", [1, 2, 3], new SamplingParams { MaxTokens = 4, N = 2, Structured = StructuredTestKit.Specs[1] });
+        engine.Frontend.Prepare!(r);
+        var compiled = handle.Cache.Get(StructuredTestKit.Specs[1]);
+        handle.Cache.Get(StructuredTestKit.Specs[2]); // a one-byte budget: compiling another evicts it
+        Assert.NotSame(compiled, handle.Cache.Get(StructuredTestKit.Specs[1]));
+        Assert.Same(compiled, Assert.IsType<TokenConstraint>(engine.Frontend.Constraints!(r, 0)).Compiled);
+        Assert.Same(compiled, Assert.IsType<TokenConstraint>(engine.Frontend.Constraints!(r, 1)).Compiled);
+    }
+
+    [Fact]
     public void StructuredFinishedConstraintAllowsEosBeforeMinTokens()
     {
         using var engine = Engine();
