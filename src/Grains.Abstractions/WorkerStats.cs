@@ -4,7 +4,8 @@ namespace Loom.Grains.Abstractions;
 
 /// <summary>
 /// A worker's load, as the router and /metrics see it, and what it runs on: <see cref="Device"/> is
-/// "cpu", "cuda:NAME" or "simulated"; <see cref="Isa"/> the CPU kernels' instruction set ("avx2", ...), empty off the CPU.
+/// "cpu", "cuda:NAME" or "simulated"; <see cref="Isa"/> the CPU kernels' instruction set ("avx2", ...), empty off the CPU;
+/// <see cref="StructuredCacheBytes"/> what its compiled structured-output constraints keep (engine.structured_output_cache_bytes bounds it).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record WorkerStats(
@@ -22,4 +23,5 @@ public sealed record WorkerStats(
     [property: Id(11)] long GenerationTokens,
     [property: Id(12)] int MaxNumSeqs = 0,
     [property: Id(13)] string Device = "",
-    [property: Id(14)] string Isa = "");
+    [property: Id(14)] string Isa = "",
+    [property: Id(15)] long StructuredCacheBytes = 0);

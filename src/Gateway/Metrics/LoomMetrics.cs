@@ -57,6 +57,8 @@ public sealed class LoomMetrics
             Counter(sb, "vllm:num_preemptions_total", "Cumulative number of preemptions from the engine.", l, workers.Sum(w => w.Preemptions));
             Counter(sb, "vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", l, workers.Sum(w => w.PrefixCacheQueries));
             Counter(sb, "vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", l, workers.Sum(w => w.PrefixCacheHits));
+            Gauge(sb, "loom:structured_cache_bytes", "Bytes the workers' compiled structured-output constraints keep (automata, states, masks).", l,
+                workers.Sum(w => w.StructuredCacheBytes));
         }
         Gauge(sb, "loom:workers", "Workers that answered the stats query at scrape time.", l, workers?.Count ?? 0);
         if (workers is { Count: > 0 })

@@ -62,6 +62,14 @@ public sealed record EngineOptions
     /// </summary>
     [ConfigurationKeyName("max_consecutive_step_failures")] public int MaxConsecutiveStepFailures { get; init; } = 3;
 
+    /// <summary>
+    /// Bytes a worker's compiled structured-output constraints may keep, all together: automata, DFA
+    /// states, transition rows and the cached allowed-token masks (one per DFA state, vocab/8 bytes,
+    /// ~19 KB on a 152k vocabulary). Past it the least recently used constraints are evicted and masks
+    /// dropped, to be computed again when next needed.
+    /// </summary>
+    [ConfigurationKeyName("structured_output_cache_bytes")] public long StructuredOutputCacheBytes { get; init; } = 256L * 1024 * 1024;
+
     /// <summary>The first invalid setting as (key within the engine section, message), or null when all are valid.</summary>
     public (string Key, string Message)? Validate()
     {
@@ -81,6 +89,7 @@ public sealed record EngineOptions
             return ("cpu_isa", $"must be auto, avx512, avx2, neon or portable, got '{CpuIsa}'");
         if (Backend is not ("model" or "simulated")) return ("backend", $"must be model or simulated, got '{Backend}'");
         if (MaxConsecutiveStepFailures < 1) return ("max_consecutive_step_failures", $"must be at least 1, got {MaxConsecutiveStepFailures}");
+        if (StructuredOutputCacheBytes < 1) return ("structured_output_cache_bytes", $"must be positive, got {StructuredOutputCacheBytes}");
         if (Sampling is not ("auto" or "host" or "device"))
             return ("sampling", $"must be auto, host or device, got '{Sampling}'");
         return null;

@@ -15,4 +15,11 @@ public interface ITokenConstraint
 
     /// <summary>Moves past <paramref name="token"/>, which was allowed.</summary>
     void Advance(int token);
+
+    /// <summary>
+    /// Whether nothing but EOS may come next: the output is complete (or EOS already ended it). The
+    /// constraint then wins over min_tokens (EOS is not masked), and the EOS it allows stops the
+    /// sequence even under ignore_eos, since nothing could follow it.
+    /// </summary>
+    bool IsComplete => false;
 }

@@ -25,6 +25,7 @@ public sealed class SamplingState
     private readonly Dictionary<int, int> _outputCounts = [];
     private readonly HashSet<int>? _seen; // prompt ∪ output, only kept when repetition penalty is on
     private readonly int[] _stopIds;
+    private readonly int[] _eosIds;
 
     /// <summary>A fresh sequence: nothing generated yet.</summary>
     /// <param name="parameters">The request's sampling parameters (assumed valid).</param>
@@ -48,6 +49,7 @@ public sealed class SamplingState
         PromptLength = promptTokenIds.Length;
 
         _stopIds = stopIds ?? StopSet(parameters, eosTokenIds);
+        _eosIds = eosTokenIds.ToArray();
 
         if (parameters.RepetitionPenalty != 1f)
         {
@@ -116,8 +118,11 @@ public sealed class SamplingState
     /// <summary>The ids that stop the sequence: EOS (unless IgnoreEos) ∪ StopTokenIds, distinct and ascending.</summary>
     public ReadOnlySpan<int> StopTokenIds => _stopIds;
 
-    /// <summary>Whether min_tokens still masks the stop ids for the next token.</summary>
-    public bool StopsMasked => Generated < Params.MinTokens;
+    /// <summary>
+    /// Whether min_tokens still masks the stop ids for the next token: not once a structured output is
+    /// complete, where EOS is the only token left (the constraint wins over min_tokens).
+    /// </summary>
+    public bool StopsMasked => Generated < Params.MinTokens && Constraint is not { IsComplete: true };
 
     /// <summary>How many times <paramref name="token"/> occurs in the output.</summary>
     public int OutputCount(int token) => _outputCounts.GetValueOrDefault(token);
@@ -140,8 +145,13 @@ public sealed class SamplingState
     /// <summary>Whether <paramref name="token"/> is one of <see cref="StopTokenIds"/>.</summary>
     public bool IsStopId(int token) => Array.BinarySearch(_stopIds, token) >= 0;
 
-    /// <summary>Whether the just-appended <paramref name="token"/> stops the sequence: a stop id once min_tokens is reached.</summary>
-    public bool IsStop(int token) => Generated >= Params.MinTokens && IsStopId(token);
+    /// <summary>
+    /// Whether the just-appended <paramref name="token"/> stops the sequence: a stop id once min_tokens is
+    /// reached, or an EOS that ended a structured output (before min_tokens and under ignore_eos too:
+    /// nothing may follow it, so going on would only repeat EOS).
+    /// </summary>
+    public bool IsStop(int token) => Generated >= Params.MinTokens && IsStopId(token)
+        || Array.IndexOf(_eosIds, token) >= 0 && Constraint is { IsComplete: true };
 
     /// <summary>After <see cref="Append"/>: Stop for a stop token, Length once Generated reaches MaxTokens, else null (Stop wins).</summary>
     public FinishReason? Finish(int token) => IsStop(token) ? FinishReason.Stop : Generated >= Params.MaxTokens ? FinishReason.Length : null;

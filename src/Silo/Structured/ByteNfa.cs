@@ -41,7 +41,16 @@ public sealed class ByteNfa
         _grammar = grammar;
         Accept = NewSplit([]);
         Start = Build(new RuleRef(grammar.Root), Accept);
+        // The memo tables only serve the build; a cached constraint would otherwise keep them for nothing.
+        _shared.Clear(); _shared.TrimExcess();
+        _rules.Clear(); _rules.TrimExcess();
+        long bytes = Count * 24L; // lo, hi, next and the epsilon reference, with the lists' spare room
+        foreach (var e in _eps) if (e is not null) bytes += 24 + 4L * e.Length;
+        ApproximateBytes = bytes;
     }
+
+    /// <summary>What the automaton keeps, approximately (for the constraint cache's byte budget).</summary>
+    public long ApproximateBytes { get; }
 
     public bool IsRange(int s) => _lo[s] <= _hi[s] && _eps[s] is null;
     public byte Lo(int s) => _lo[s];

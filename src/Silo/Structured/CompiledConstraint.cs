@@ -10,11 +10,12 @@ namespace Loom.Silo.Structured;
 /// </summary>
 public sealed class CompiledConstraint
 {
-    public CompiledConstraint(StructuredOutput spec, TokenVocabulary vocabulary)
+    /// <param name="grew">Where the DFA reports what it keeps (a <see cref="ConstraintCache"/>'s budget); null: unbounded.</param>
+    public CompiledConstraint(StructuredOutput spec, TokenVocabulary vocabulary, DfaGrowth? grew = null)
     {
         Spec = spec;
         Vocabulary = vocabulary;
-        Dfa = new LazyDfa(new ByteNfa(ConstraintCompiler.ToGrammar(spec)), vocabulary);
+        Dfa = new LazyDfa(new ByteNfa(ConstraintCompiler.ToGrammar(spec)), vocabulary, grew);
         _ = Dfa.Mask(Dfa.Start); // the first step's mask, computed once here rather than on the engine thread
     }
 
@@ -41,10 +42,16 @@ public sealed class TokenConstraint(CompiledConstraint compiled, IReadOnlyList<i
     private int _state = compiled.Dfa.Start;
     private bool _ended;
 
+    /// <summary>The compiled constraint this walk follows.</summary>
+    public CompiledConstraint Compiled => compiled;
+
     /// <summary>The DFA state (LazyDfa.Dead when a token that did not fit was forced in).</summary>
     public int State => _state;
 
     public bool IsAccepting => _state != LazyDfa.Dead && compiled.Dfa.IsAccepting(_state);
+
+    /// <summary>Whether EOS is all <see cref="FillAllowed"/> allows: ended, finished, or off the automaton.</summary>
+    public bool IsComplete => _ended || _state == LazyDfa.Dead || compiled.Dfa.IsFinal(_state);
 
     public void FillAllowed(Span<uint> allowed)
     {

@@ -1,3 +1,4 @@
+using Loom.Grains.Abstractions;
 using Loom.Silo.Engine;
 
 namespace Loom.Silo.Structured;
@@ -11,16 +12,22 @@ namespace Loom.Silo.Structured;
 /// </summary>
 public static class StructuredOutputs
 {
-    public static ConstraintCacheHandle Attach(EngineFrontend frontend, Func<TokenVocabulary> vocabulary, IReadOnlyList<int> eosTokenIds, int capacity = 64)
+    /// <param name="budgetBytes">What all the cached constraints may keep (engine.structured_output_cache_bytes).</param>
+    public static ConstraintCacheHandle Attach(EngineFrontend frontend, Func<TokenVocabulary> vocabulary, IReadOnlyList<int> eosTokenIds,
+        long budgetBytes = ConstraintCache.DefaultBudgetBytes, int capacity = 64)
     {
-        var handle = new ConstraintCacheHandle(new Lazy<ConstraintCache>(() => new ConstraintCache(vocabulary(), capacity)));
+        var handle = new ConstraintCacheHandle(new Lazy<ConstraintCache>(() => new ConstraintCache(vocabulary(), capacity, budgetBytes)));
+        // What Prepare compiled, held by the request: the budget may evict the spec before the engine
+        // thread creates the sequences, which must then neither compile it again there nor each get their own.
+        var prepared = new System.Runtime.CompilerServices.ConditionalWeakTable<GenerationRequest, CompiledConstraint>();
         frontend.Prepare = r =>
         {
             if (r.Sampling.Structured is not { } spec) return;
-            try { handle.Cache.Get(spec); }
+            try { prepared.AddOrUpdate(r, handle.Cache.Get(spec)); }
             catch (StructuredOutputException e) { throw new EngineRequestException("response_format", e.Message); }
         };
-        frontend.Constraints = (r, _) => r.Sampling.Structured is { } spec ? handle.Cache.Get(spec).Start(eosTokenIds, r.ResumeTokenIds) : null;
+        frontend.Constraints = (r, _) => r.Sampling.Structured is not { } spec ? null
+            : (prepared.TryGetValue(r, out var compiled) ? compiled : handle.Cache.Get(spec)).Start(eosTokenIds, r.ResumeTokenIds);
         return handle;
     }
 
@@ -33,4 +40,7 @@ public static class StructuredOutputs
 public sealed class ConstraintCacheHandle(Lazy<ConstraintCache> cache)
 {
     public ConstraintCache Cache => cache.Value;
+
+    /// <summary>What the cache keeps (0 before the first structured request), without creating it.</summary>
+    public long Bytes => cache.IsValueCreated ? cache.Value.Bytes : 0;
 }

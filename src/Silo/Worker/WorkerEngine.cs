@@ -28,6 +28,7 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     private TensorParallelModel? _tensorParallel;
     private volatile EngineLoop? _engine;
     private ModelInfo? _info;
+    private Loom.Silo.Structured.ConstraintCacheHandle? _constraints;
 
     private volatile bool _draining;
 
@@ -114,7 +115,8 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
     public WorkerStats GetStats() => WithUnadmitted(Engine.GetStats());
 
     private WorkerStats WithUnadmitted(WorkerStats s) =>
-        Routing.LoadAccounting.WithUnadmitted(s with { Device = Device.Device, Isa = Device.Isa }, Volatile.Read(ref _inFlight));
+        Routing.LoadAccounting.WithUnadmitted(s with { Device = Device.Device, Isa = Device.Isa, StructuredCacheBytes = _constraints?.Bytes ?? 0 },
+            Volatile.Read(ref _inFlight));
 
     public ModelInfo Info => _info ?? throw new WorkerUnavailableException("the worker's model is not loaded");
 
@@ -146,7 +148,8 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
                 IModelRunner simulated = new SimulatedModelRunner(s.VocabSize, s.StepOverheadMs, s.PerTokenMs);
                 return Wrap(faults.IsEmpty ? simulated : new FaultInjectingRunner(simulated, faults));
             }, log);
-            Loom.Silo.Structured.StructuredOutputs.Attach(_engine.Frontend, () => Loom.Silo.Structured.TokenVocabulary.ByteLevel(config.VocabSize, config.EosTokenIds), config.EosTokenIds);
+            _constraints = Loom.Silo.Structured.StructuredOutputs.Attach(_engine.Frontend,
+                () => Loom.Silo.Structured.TokenVocabulary.ByteLevel(config.VocabSize, config.EosTokenIds), config.EosTokenIds, e.StructuredOutputCacheBytes);
             _info = new ModelInfo(options.Model.Name is { Length: > 0 } n ? n : "simulated", config.ArchitectureName, _engine.MaxModelLen,
                 config.VocabSize, config.EosTokenIds, "", null);
             log.LogInformation("simulated worker: {Overhead} ms per step + {PerToken} ms per token, vocab {Vocab}", s.StepOverheadMs, s.PerTokenMs, s.VocabSize);
@@ -175,8 +178,9 @@ public sealed class WorkerEngine(LoomOptions options, ILogger<WorkerEngine> log,
         _info = new ModelInfo(name, model.Config.ArchitectureName, _engine.MaxModelLen, model.Config.VocabSize, model.Config.EosTokenIds,
             tokenizer.Json, tokenizer.Config);
         var tokenizerJson = _info.TokenizerJson;
-        Loom.Silo.Structured.StructuredOutputs.Attach(_engine.Frontend,
-            () => Loom.Silo.Structured.StructuredOutputs.Vocabulary(tokenizerJson, model.Config.VocabSize, model.Config.EosTokenIds), model.Config.EosTokenIds);
+        _constraints = Loom.Silo.Structured.StructuredOutputs.Attach(_engine.Frontend,
+            () => Loom.Silo.Structured.StructuredOutputs.Vocabulary(tokenizerJson, model.Config.VocabSize, model.Config.EosTokenIds), model.Config.EosTokenIds,
+            e.StructuredOutputCacheBytes);
         log.LogInformation("worker loaded {Name} ({Arch}) from {Dir} on {Backend}{Tp}; sampling on the {Where}", name, model.Config.ArchitectureName, dir,
             model.Backend.Name, e.TensorParallelSize > 1 ? $" x{e.TensorParallelSize} (tensor parallel)" : "", sampler is null ? "host" : "device");
     }

@@ -78,8 +78,8 @@ public sealed class UtilityEndpointTests : IAsyncLifetime
     {
         _server.Cluster.Stats = () =>
         [
-            new WorkerStats(2, 1, 100, 60, 40, 5, 0.4, 1000, 250, 3, 0, 0, Device: "cpu", Isa: "avx2"),
-            new WorkerStats(1, 4, 300, 240, 60, 0, 0.2, 500, 100, 2, 0, 0, Device: "cpu", Isa: "avx2"),
+            new WorkerStats(2, 1, 100, 60, 40, 5, 0.4, 1000, 250, 3, 0, 0, Device: "cpu", Isa: "avx2", StructuredCacheBytes: 1000),
+            new WorkerStats(1, 4, 300, 240, 60, 0, 0.2, 500, 100, 2, 0, 0, Device: "cpu", Isa: "avx2", StructuredCacheBytes: 24),
         ];
         await _server.PostOkAsync("v1/completions", """{"prompt":"ab","max_tokens":3}""");
         await _server.PostOkAsync("v1/completions", """{"prompt":"a","max_tokens":50}""");
@@ -106,6 +106,8 @@ public sealed class UtilityEndpointTests : IAsyncLifetime
         Assert.Equal(5, samples[$"vllm:num_preemptions_total{{{l}}}"]);
         Assert.Equal(1500, samples[$"vllm:prefix_cache_queries_total{{{l}}}"]);
         Assert.Equal(350, samples[$"vllm:prefix_cache_hits_total{{{l}}}"]);
+        Assert.Equal(1024, samples[$"loom:structured_cache_bytes{{{l}}}"]);
+        Assert.Equal("gauge", types["loom:structured_cache_bytes"]);
         Assert.Equal(3, samples[$"vllm:prompt_tokens_total{{{l}}}"]);
         Assert.Equal(3 + 14, samples[$"vllm:generation_tokens_total{{{l}}}"]);
         Assert.Equal(1, samples[$"vllm:request_success_total{{{l},finished_reason=\"length\"}}"]);

@@ -115,5 +115,10 @@ public sealed class StructuredGenerationTests(RealModelServer server) : IClassFi
                 if (ch.GetProperty("delta").TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) streamed.Append(c.GetString());
         }
         Assert.Equal(text, streamed.ToString());
+
+        // The worker's compiled constraints show up on /metrics, within engine.structured_output_cache_bytes.
+        var line = (await http.GetStringAsync("metrics")).Split('\n').Single(l => l.StartsWith("loom:structured_cache_bytes{", StringComparison.Ordinal));
+        double bytes = double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(bytes, 1, 256.0 * 1024 * 1024);
     }
 }

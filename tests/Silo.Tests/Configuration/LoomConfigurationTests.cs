@@ -19,12 +19,13 @@ public sealed class LoomConfigurationTests
             ("engine:gpu_memory_utilization", "0.5"), ("engine:num_blocks", "77"), ("engine:tensor_parallel_size", "2"),
             ("engine:threads", "3"), ("engine:cpu_isa", "portable"), ("engine:backend", "simulated"),
             ("engine:kv_cache_dtype", "f32"), ("engine:enable_prefix_caching", "false"), ("engine:sampling", "host"),
-            ("engine:max_consecutive_step_failures", "9"));
+            ("engine:max_consecutive_step_failures", "9"), ("engine:structured_output_cache_bytes", "4194304"));
         Assert.Equal(new EngineOptions
         {
             BlockSize = 32, MaxNumSeqs = 8, MaxNumBatchedTokens = 1024, MaxModelLen = 4096, MaxWaiting = 5, KvCacheBytes = 1048576,
             GpuMemoryUtilization = 0.5, NumBlocks = 77, TensorParallelSize = 2, Threads = 3, CpuIsa = "portable", Backend = "simulated",
             KvCacheDType = "f32", EnablePrefixCaching = false, Sampling = "host", MaxConsecutiveStepFailures = 9,
+            StructuredOutputCacheBytes = 4194304,
         }, o.Engine);
     }
 
@@ -56,6 +57,7 @@ public sealed class LoomConfigurationTests
     [InlineData("engine:cpu_isa", "sse2", "engine.cpu_isa")]
     [InlineData("engine:num_blocks", "0", "engine.num_blocks")]
     [InlineData("engine:sampling", "gpu", "engine.sampling")]
+    [InlineData("engine:structured_output_cache_bytes", "0", "engine.structured_output_cache_bytes")]
     [InlineData("gateway:max_stop_string_length", "0", "gateway.max_stop_string_length")]
     [InlineData("gateway:host", "not a host", "gateway.host")]
     [InlineData("engine:block_size", "many", "engine.block_size")]
