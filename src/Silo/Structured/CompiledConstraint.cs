@@ -11,11 +11,11 @@ namespace Loom.Silo.Structured;
 public sealed class CompiledConstraint
 {
     /// <param name="grew">Where the DFA reports what it keeps (a <see cref="ConstraintCache"/>'s budget); null: unbounded.</param>
-    public CompiledConstraint(StructuredOutput spec, TokenVocabulary vocabulary, DfaGrowth? grew = null)
+    public CompiledConstraint(StructuredOutput spec, TokenVocabulary vocabulary, DfaGrowth? grew = null, int maxDfaStates = LazyDfa.MaxDfaStates)
     {
         Spec = spec;
         Vocabulary = vocabulary;
-        Dfa = new LazyDfa(new ByteNfa(ConstraintCompiler.ToGrammar(spec)), vocabulary, grew);
+        Dfa = new LazyDfa(new ByteNfa(ConstraintCompiler.ToGrammar(spec)), vocabulary, grew, maxDfaStates);
         _ = Dfa.Mask(Dfa.Start); // the first step's mask, computed once here rather than on the engine thread
     }
 
@@ -45,15 +45,41 @@ public sealed class TokenConstraint(CompiledConstraint compiled, IReadOnlyList<i
     /// <summary>The compiled constraint this walk follows.</summary>
     public CompiledConstraint Compiled => compiled;
 
-    /// <summary>The DFA state (LazyDfa.Dead when a token that did not fit was forced in).</summary>
+    /// <summary>The DFA state (LazyDfa.Dead when a token that did not fit was forced in, or the automaton outgrew its limit).</summary>
     public int State => _state;
+
+    /// <summary>
+    /// Why the walk stopped early: the automaton needed more states than its limit. It then allows
+    /// only EOS, so the one sequence ends ("stop", its output cut short) instead of the exception
+    /// failing every request of the engine step (and, repeated, making the worker sick).
+    /// </summary>
+    public string? Overflow { get; private set; }
 
     public bool IsAccepting => _state != LazyDfa.Dead && compiled.Dfa.IsAccepting(_state);
 
     /// <summary>Whether EOS is all <see cref="FillAllowed"/> allows: ended, finished, or off the automaton.</summary>
-    public bool IsComplete => _ended || _state == LazyDfa.Dead || compiled.Dfa.IsFinal(_state);
+    public bool IsComplete
+    {
+        get
+        {
+            try { return _ended || _state == LazyDfa.Dead || compiled.Dfa.IsFinal(_state); }
+            catch (StructuredOutputException e) { Stop(e); return true; }
+        }
+    }
 
     public void FillAllowed(Span<uint> allowed)
+    {
+        try { Fill(allowed); }
+        catch (StructuredOutputException e) { Stop(e); allowed.Clear(); Fill(allowed); }
+    }
+
+    private void Stop(StructuredOutputException e)
+    {
+        Overflow = e.Message;
+        _state = LazyDfa.Dead;
+    }
+
+    private void Fill(Span<uint> allowed)
     {
         var dfa = compiled.Dfa;
         bool end = _ended || _state == LazyDfa.Dead || dfa.IsAccepting(_state);
@@ -68,6 +94,7 @@ public sealed class TokenConstraint(CompiledConstraint compiled, IReadOnlyList<i
         if (_ended) return;
         foreach (int eos in eosTokenIds)
             if (eos == token) { _ended = true; return; }
-        _state = compiled.Dfa.Walk(_state, compiled.Vocabulary.Bytes(token));
+        try { _state = compiled.Dfa.Walk(_state, compiled.Vocabulary.Bytes(token)); }
+        catch (StructuredOutputException e) { Stop(e); }
     }
 }

@@ -60,8 +60,11 @@ public sealed class LazyDfa
     private long RowBytes => ArrayHeader + 4L * _classes;
 
     /// <param name="grew">Told of every growth (see <see cref="DfaGrowth"/>); null: unbounded, nothing is ever dropped.</param>
-    public LazyDfa(ByteNfa nfa, TokenVocabulary vocab, DfaGrowth? grew = null)
+    private readonly int _maxStates;
+
+    public LazyDfa(ByteNfa nfa, TokenVocabulary vocab, DfaGrowth? grew = null, int maxStates = MaxDfaStates)
     {
+        _maxStates = maxStates;
         _nfa = nfa;
         _vocab = vocab;
         _grew = grew;
@@ -251,8 +254,8 @@ public sealed class LazyDfa
     {
         if (_ids.TryGetValue(set, out int id)) return id;
         if (set.Length == 0 && _sets.Count > 0) return Dead;
-        if (_sets.Count >= MaxDfaStates)
-            throw new StructuredOutputException($"the constraint needs more than {MaxDfaStates} automaton states");
+        if (_sets.Count >= _maxStates)
+            throw new StructuredOutputException($"the constraint needs more than {_maxStates} automaton states");
         id = _sets.Count;
         _sets.Add(set);
         _accept.Add(Array.BinarySearch(set, _nfa.Accept) >= 0);
