@@ -7,6 +7,7 @@ using Loom.Gateway.Demo;
 using Loom.Gateway.Hosting;
 using Loom.Silo.Configuration;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 using Microsoft.AspNetCore.Builder;
 using OpenAI;
 using OpenAI.Chat;

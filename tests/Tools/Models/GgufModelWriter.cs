@@ -1,6 +1,7 @@
 using Loom.Kernels;
+using Loom.Silo.Models;
 
-namespace Loom.Silo.Models;
+namespace Loom.Tools.Models;
 
 /// <summary>
 /// Converts a Hugging Face model folder (config + safetensors) into a GGUF v3 file that llama.cpp
@@ -72,7 +73,7 @@ public static class GgufModelWriter
         if (File.Exists(tokenizerJson))
         {
             var config = Path.Combine(tokenizerDir, "tokenizer_config.json");
-            GgufTokenizer.AddFromHuggingFace(g, File.ReadAllText(tokenizerJson), File.Exists(config) ? File.ReadAllText(config) : null);
+            GgufTokenizerWriter.AddFromHuggingFace(g, File.ReadAllText(tokenizerJson), File.Exists(config) ? File.ReadAllText(config) : null);
         }
         else
         {

@@ -1,7 +1,8 @@
 using System.Text.Json;
 using Loom.Kernels;
+using Loom.Silo.Models;
 
-namespace Loom.Silo.Models;
+namespace Loom.Tools.Models;
 
 /// <summary>
 /// Writes random-weight models in the exact Hugging Face folder layout (config.json,
