@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-dotnet run -c Release --project tests/PtxBuild -- src/Kernels/Cuda/Kernels "$tmp" >/dev/null
+dotnet run -c Release --project tests/Tools -- ptx build src/Kernels/Cuda/Kernels "$tmp" >/dev/null
 status=0
 for f in "$tmp"/*.ptx; do
   name=$(basename "$f")
   if ! cmp -s "$f" "src/Kernels/Cuda/Kernels/$name"; then
-    echo "check-ptx: $name differs from a fresh NVRTC build; run: dotnet run --project tests/PtxBuild -c Release -- src/Kernels/Cuda/Kernels" >&2
+    echo "check-ptx: $name differs from a fresh NVRTC build; run: dotnet run --project tests/Tools -c Release -- ptx build src/Kernels/Cuda/Kernels" >&2
     status=1
   fi
 done

@@ -1,5 +1,6 @@
 using Loom.Kernels;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.Benchmarks;
 

@@ -4,6 +4,7 @@ using Loom.Kernels;
 using Loom.Kernels.Cpu;
 using Loom.Kernels.Cpu.Isa;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.Benchmarks;
 

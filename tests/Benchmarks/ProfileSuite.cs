@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Loom.Kernels;
 using Loom.Kernels.Cpu;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.Benchmarks;
 

@@ -6,6 +6,7 @@ using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
 using Loom.Silo.Worker;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;

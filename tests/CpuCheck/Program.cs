@@ -5,6 +5,7 @@ using Loom.Kernels.Cpu;
 using Loom.Kernels.Cpu.Isa;
 using Loom.Kernels.Tests;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 using Loom.Silo.Tests.Models;
 
 // loom-cpu-check: every CPU kernel of every ISA this process can run against the scalar

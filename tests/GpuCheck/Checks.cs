@@ -1,6 +1,7 @@
 using Loom.Kernels;
 using Loom.Kernels.Cpu;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.GpuCheck;
 

@@ -19,10 +19,10 @@ catch (Exception e)
 log.Info($"models: {options.ModelRoot}; results: {options.OutDir ?? "(stdout only)"}");
 try
 {
-    // NVRTC is not needed on the device; when present its version line shows the P/Invoke resolver works in this native image.
-    if (Loom.Kernels.Cuda.Interop.Nvrtc.IsAvailable(out _))
+    // NVRTC is not needed on the device; when present its version line shows the library search (LOOM_CUDA_LIB_DIRS) works in this native image.
+    if (Loom.Tools.Cuda.Nvrtc.IsAvailable(out _))
     {
-        var (major, minor) = Loom.Kernels.Cuda.Interop.Nvrtc.Version();
+        var (major, minor) = Loom.Tools.Cuda.Nvrtc.Version();
         log.Info($"NVRTC: {major}.{minor}");
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Loom.Kernels;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.GpuCheck;
 

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 using Loom.Kernels.Cuda;
-using Loom.Kernels.Cuda.Interop;
+using Loom.Tools.Cuda;
 
 namespace Loom.Kernels.Tests;
 
@@ -37,7 +37,7 @@ public sealed class PtxTests
         {
             var fresh = Nvrtc.CompileToPtx(File.ReadAllText(Path.Combine(dir, module + ".cu")), module + ".cu", headers);
             Assert.True(fresh == File.ReadAllText(Path.Combine(dir, module + ".ptx")),
-                $"{module}.ptx is stale: run `dotnet run --project tests/PtxBuild -c Release -- src/Kernels/Cuda/Kernels`");
+                $"{module}.ptx is stale: run `dotnet run --project tests/Tools -c Release -- ptx build src/Kernels/Cuda/Kernels`");
             Assert.Equal(fresh, CudaKernels.Ptx(module));
         }
     }

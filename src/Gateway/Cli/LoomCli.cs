@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace Loom.Gateway.Cli;
 
-/// <summary>The `loom` command line: `serve` (the default) and `model generate`.</summary>
+/// <summary>The `loom` command line: `serve` (the default).</summary>
 public static class LoomCli
 {
     public static async Task<int> RunAsync(string[] args)
@@ -10,9 +10,12 @@ public static class LoomCli
         var root = new RootCommand("Loom: a distributed LLM serving cluster");
         var serve = ServeCommand.Create();
         root.Subcommands.Add(serve);
-        var model = new Command("model", "Model utilities");
-        model.Subcommands.Add(ModelGenerateCommand.Create());
-        root.Subcommands.Add(model);
+        // `loom model generate` was a command before the model writers left the runtime: say where it went.
+        if (args is ["model", ..])
+        {
+            await Console.Error.WriteLineAsync("error: `loom model` is gone; generate models with the developer tools: dotnet run -c Release --project tests/Tools -- model generate PRESET --out DIR");
+            return 2;
+        }
         // `loom` with no subcommand serves, like `vllm serve` is the common case.
         if (args.Length == 0 || args[0].StartsWith('-') && args[0] is not ("-h" or "--help" or "--version"))
             args = ["serve", .. args];

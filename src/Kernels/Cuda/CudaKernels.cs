@@ -3,7 +3,7 @@ using System.Reflection;
 namespace Loom.Kernels.Cuda;
 
 /// <summary>
-/// The PTX modules (Cuda/Kernels/*.cu compiled by tests/PtxBuild, committed, embedded) and every
+/// The PTX modules (Cuda/Kernels/*.cu compiled by `ptx build` in tests/Tools, committed, embedded) and every
 /// entry point C# launches. The Ptx tests check each name exists in its module and that the
 /// committed PTX is what NVRTC makes of the sources today.
 /// </summary>

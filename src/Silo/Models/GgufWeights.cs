@@ -87,7 +87,18 @@ public sealed unsafe class GgufWeights : IWeights, IDisposable
         return view;
     }
 
-    /// <summary>HF row PermutedSourceRow(r) is GGUF row r (see <see cref="GgufModelWriter.PermutedSourceRow"/>); 1-D tensors move elements.</summary>
+    /// <summary>
+    /// The HF row that GGUF row <paramref name="ggufRow"/> holds under llama.cpp's interleaved-RoPE
+    /// permutation, gguf_row[h*d + 2i + s] = hf_row[h*d + s*d/2 + i]. Readers un-permute with it and
+    /// the GGUF writer permutes with it, so the two cannot disagree.
+    /// </summary>
+    public static int PermutedSourceRow(int ggufRow, int headDim)
+    {
+        int h = ggufRow / headDim, j = ggufRow % headDim;
+        return h * headDim + (j % 2) * (headDim / 2) + j / 2;
+    }
+
+    /// <summary>HF row PermutedSourceRow(r) is GGUF row r; 1-D tensors move elements.</summary>
     private WeightView Unpermute(WeightView v, int heads)
     {
         int rows = v.Shape[0];
@@ -97,7 +108,7 @@ public sealed unsafe class GgufWeights : IWeights, IDisposable
         long rowBytes = v.DType.ByteCount(v.ElementCount / rows);
         var dst = Alloc(v.ByteLength);
         for (int r = 0; r < rows; r++)
-            Buffer.MemoryCopy((byte*)v.Data + r * rowBytes, (byte*)dst + GgufModelWriter.PermutedSourceRow(r, headDim) * rowBytes, rowBytes, rowBytes);
+            Buffer.MemoryCopy((byte*)v.Data + r * rowBytes, (byte*)dst + PermutedSourceRow(r, headDim) * rowBytes, rowBytes, rowBytes);
         return v with { Data = dst };
     }
 

@@ -2,7 +2,7 @@ namespace Loom.Silo.Models;
 
 /// <summary>
 /// The tensor names and shapes transformers uses for the Llama family, derived from a config.
-/// The generator writes exactly this list and loaders can check against it.
+/// Seeded weights and the model generator produce exactly this list; loaders can check against it.
 /// </summary>
 public static class HfTensorLayout
 {

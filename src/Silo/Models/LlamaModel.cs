@@ -50,8 +50,9 @@ public sealed class LlamaModel : IDisposable
     }
 
     /// <summary>
-    /// Loads a Hugging Face folder, or a .gguf file (or a folder holding one): on the CPU its
-    /// quantized tensors stay quantized; other backends get them decoded to bf16 at load.
+    /// Loads a Hugging Face folder, a seeded folder (the demo model), or a .gguf file (or a folder
+    /// holding one): on the CPU its quantized tensors stay quantized; other backends get them decoded
+    /// to bf16 at load.
     /// </summary>
     public static LlamaModel Load(string modelDir, IBackend backend)
     {
@@ -64,6 +65,13 @@ public sealed class LlamaModel : IDisposable
         }
 
         var config = ModelConfig.Load(modelDir);
+        // The demo model's folder names a seed instead of holding weights (SeededWeights).
+        if (SeededWeights.TryOpen(modelDir, config) is { } seeded)
+        {
+            using (seeded)
+                return Load(config, seeded, backend);
+        }
+
         using var weights = ModelWeights.Open(modelDir);
         return Load(config, weights, backend);
     }

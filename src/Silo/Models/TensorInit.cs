@@ -1,6 +1,6 @@
 namespace Loom.Silo.Models;
 
-/// <summary>How a generated tensor is initialised; see <see cref="ModelGenerator"/>.</summary>
+/// <summary>How a seeded tensor is initialised; see <see cref="SeededRows"/>.</summary>
 public enum TensorInit
 {
     Embedding,

@@ -65,7 +65,7 @@ public sealed class TensorParallelModel : IForwardModel, IDisposable
             else
             {
                 config = ModelConfig.Load(modelDir);
-                weights = ModelWeights.Open(modelDir);
+                weights = SeededWeights.TryOpen(modelDir, config) ?? (IWeights)ModelWeights.Open(modelDir);
             }
 
             using var _file = gguf;

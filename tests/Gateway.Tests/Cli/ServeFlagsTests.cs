@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.Gateway.Tests.Cli;
 

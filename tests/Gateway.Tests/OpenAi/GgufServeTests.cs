@@ -7,6 +7,7 @@ using Loom.Gateway.Demo;
 using Loom.Gateway.Hosting;
 using Loom.Silo.Configuration;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 using Microsoft.AspNetCore.Builder;
 using OpenAI;
 using OpenAI.Chat;
@@ -68,7 +69,10 @@ public sealed class GgufModelServer : IAsyncLifetime
         var folder = Path.Combine(_dir, "gguf");
         Directory.CreateDirectory(folder);
         var gguf = Path.Combine(folder, Name + ".gguf");
-        using (var w = ModelWeights.Open(demo)) GgufModelWriter.Write(ModelConfig.Load(demo), w, gguf, GgufType.Q4_K_M, Name);
+        var config = ModelConfig.Load(demo);
+        // The demo folder names a seed instead of holding weights; its tokenizer goes into the file.
+        using (var w = SeededWeights.TryOpen(demo, config) ?? throw new InvalidOperationException("the demo model has no seed marker"))
+            GgufModelWriter.Write(config, w, demo, gguf, GgufType.Q4_K_M, Name);
         int http = TestHost.FreePort();
         var options = new LoomOptions
         {

@@ -2,6 +2,7 @@ using Loom.Gateway.Templates;
 using System.Text.Json;
 using Loom.Gateway.Tokenization;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 using Xunit.Abstractions;
 
 namespace Loom.Gateway.Tests.Tokenization;
@@ -77,7 +78,7 @@ public sealed class GgufTokenizerTests(ITestOutputHelper output)
     {
         var g = new GgufWriter();
         g.AddString("general.architecture", "llama");
-        GgufTokenizer.AddFromHuggingFace(g, File.ReadAllText(Path.Combine(modelDir, "tokenizer.json")), File.ReadAllText(Path.Combine(modelDir, "tokenizer_config.json")));
+        GgufTokenizerWriter.AddFromHuggingFace(g, File.ReadAllText(Path.Combine(modelDir, "tokenizer.json")), File.ReadAllText(Path.Combine(modelDir, "tokenizer_config.json")));
         g.Write(path);
         using var f = GgufFile.Open(path);
         Assert.Equal(pre ?? "llama", pre is null ? f.Get<string>("tokenizer.ggml.model") : f.Get<string>("tokenizer.ggml.pre"));

@@ -3,6 +3,7 @@ using Loom.Kernels.Cpu;
 using Loom.Silo.Engine;
 using Loom.Silo.Blocks;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.Silo.Tests.Engine;
 

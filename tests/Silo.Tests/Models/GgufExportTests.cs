@@ -3,6 +3,7 @@ using LLama;
 using LLama.Common;
 using LLama.Native;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.Silo.Tests.Models;
 
@@ -12,7 +13,7 @@ public class GgufExportTests
     public void PermutationInterleavesTheTwoHalvesOfEachHead()
     {
         // d = 4: GGUF rows (0,1,2,3) take HF rows (0,2,1,3); the second head is offset by d.
-        Assert.Equal([0, 2, 1, 3, 4, 6, 5, 7], Enumerable.Range(0, 8).Select(r => GgufModelWriter.PermutedSourceRow(r, 4)));
+        Assert.Equal([0, 2, 1, 3, 4, 6, 5, 7], Enumerable.Range(0, 8).Select(r => GgufWeights.PermutedSourceRow(r, 4)));
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using LLama;
 using LLama.Common;
 using LLama.Native;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.Silo.Tests.Models;
 

@@ -1,5 +1,6 @@
 using Loom.Kernels;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.Silo.Tests.Models;
 
@@ -18,7 +19,7 @@ public sealed class ModelGeneratorParallelTests
         using var ms = new MemoryStream();
         for (int r = 0; r < rows; r++)
         {
-            ModelGenerator.FillRow(opts.Seed, spec, r, values);
+            SeededRows.FillRow(opts.Seed, spec, r, values);
             WeightConvert.Encode(values, opts.DType, row);
             ms.Write(row);
         }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Loom.Kernels;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.Silo.Tests.Models;
 

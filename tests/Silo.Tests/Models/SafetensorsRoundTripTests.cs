@@ -1,6 +1,7 @@
 using System.Text;
 using Loom.Kernels;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.Silo.Tests.Models;
 

@@ -3,6 +3,7 @@ using Loom.Kernels;
 using Loom.Kernels.Collectives;
 using Loom.Kernels.Cpu;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
 namespace Loom.Silo.Tests.Models;
 

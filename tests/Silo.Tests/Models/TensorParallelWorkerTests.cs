@@ -5,6 +5,7 @@ using Loom.Silo.Blocks;
 using Loom.Silo.Hosting;
 using Loom.Silo.Worker;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Loom.Silo.Tests.Models;

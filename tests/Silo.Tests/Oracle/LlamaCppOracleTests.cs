@@ -1,6 +1,7 @@
 using Loom.Kernels;
 using Loom.Kernels.Cpu;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 using Xunit.Abstractions;
 
 namespace Loom.Silo.Tests.Oracle;

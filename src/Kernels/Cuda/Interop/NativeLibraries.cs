@@ -16,7 +16,6 @@ public static class NativeLibraries
     public const string Cublas = "cublas";
     public const string CublasLt = "cublasLt";
     public const string Nccl = "nccl";
-    public const string Nvrtc = "nvrtc";
 
     public const string DirsVariable = "LOOM_CUDA_LIB_DIRS";
 
@@ -27,7 +26,6 @@ public static class NativeLibraries
         [CublasLt] = ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11"],
         [Cublas] = ["libcublas.so.13", "libcublas.so.12", "libcublas.so.11"],
         [Nccl] = ["libnccl.so.2"],
-        [Nvrtc] = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"],
     };
 
     private static readonly Dictionary<string, nint> Loaded = [];

@@ -1,6 +1,7 @@
 using Loom.Kernels;
+using Loom.Silo.Models;
 
-namespace Loom.Silo.Models;
+namespace Loom.Tools.Models;
 
 /// <summary>
 /// How <see cref="ModelGenerator"/> writes a model. Layers/Vocab override the preset (fast tests);

@@ -1,7 +1,8 @@
 using Loom.Kernels;
 using System.Text.Json;
+using Loom.Silo.Models;
 
-namespace Loom.Silo.Models;
+namespace Loom.Tools.Models;
 
 /// <summary>
 /// Writes .safetensors files: 8-byte little-endian header length, a JSON header padded with spaces

@@ -1,6 +1,7 @@
 using Loom.Kernels;
+using Loom.Silo.Models;
 
-namespace Loom.Silo.Models;
+namespace Loom.Tools.Models;
 
 /// <summary>A chunk of new tokens for one sequence slot, starting at <c>StartPos</c> (the tokens already in its KV).</summary>
 public readonly record struct SequenceChunk(int Slot, int[] Tokens, int StartPos);

@@ -1,10 +1,11 @@
 using System.CommandLine;
 using Loom.Kernels;
 using Loom.Silo.Models;
+using Loom.Tools.Models;
 
-namespace Loom.Gateway.Cli;
+namespace Loom.Tools.Cli;
 
-/// <summary>`loom model generate PRESET --out DIR [--dtype bf16] [--seed N] [--gguf FILE --gguf-type f16|q8_0|q4_0|q4_k_m|...]`.</summary>
+/// <summary>`model generate PRESET --out DIR [--dtype bf16] [--seed N] [--gguf FILE --gguf-type f16|q8_0|q4_0|q4_k_m|...]`.</summary>
 internal static class ModelGenerateCommand
 {
     public static Command Create()

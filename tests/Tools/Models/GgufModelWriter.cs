@@ -1,6 +1,7 @@
 using Loom.Kernels;
+using Loom.Silo.Models;
 
-namespace Loom.Silo.Models;
+namespace Loom.Tools.Models;
 
 /// <summary>
 /// Converts a Hugging Face model folder (config + safetensors) into a GGUF v3 file that llama.cpp
@@ -28,7 +29,15 @@ public static class GgufModelWriter
         _ => throw new ArgumentOutOfRangeException(nameof(a), a, null),
     };
 
-    public static void Write(ModelConfig c, ModelWeights weights, string path, GgufType type, string name)
+    /// <summary>Writes a model folder's weights; its tokenizer.json, when present, goes into the file too.</summary>
+    public static void Write(ModelConfig c, ModelWeights weights, string path, GgufType type, string name) =>
+        Write(c, weights, weights.Directory, path, type, name);
+
+    /// <summary>
+    /// Writes <paramref name="weights"/> (a checkpoint, or the demo model's <see cref="SeededWeights"/>);
+    /// a tokenizer.json in <paramref name="tokenizerDir"/> goes into the file.
+    /// </summary>
+    public static void Write(ModelConfig c, IWeights weights, string tokenizerDir, string path, GgufType type, string name)
     {
         if (c.VocabSize < MinVocab)
             throw new ArgumentException($"GGUF export needs vocab_size >= {MinVocab} for its minimal tokenizer, got {c.VocabSize}");
@@ -60,11 +69,11 @@ public static class GgufModelWriter
         }
         // A folder with a real tokenizer (the demo model's GPT-2 files) carries it into the file, so the
         // .gguf alone serves chat; generated presets get the minimal vocabulary llama.cpp accepts.
-        var tokenizerJson = Path.Combine(weights.Directory, "tokenizer.json");
+        var tokenizerJson = Path.Combine(tokenizerDir, "tokenizer.json");
         if (File.Exists(tokenizerJson))
         {
-            var config = Path.Combine(weights.Directory, "tokenizer_config.json");
-            GgufTokenizer.AddFromHuggingFace(g, File.ReadAllText(tokenizerJson), File.Exists(config) ? File.ReadAllText(config) : null);
+            var config = Path.Combine(tokenizerDir, "tokenizer_config.json");
+            GgufTokenizerWriter.AddFromHuggingFace(g, File.ReadAllText(tokenizerJson), File.Exists(config) ? File.ReadAllText(config) : null);
         }
         else
         {
@@ -146,16 +155,6 @@ public static class GgufModelWriter
         return t;
     }
 
-    /// <summary>
-    /// GGUF row for HF row <c>r</c> under the interleaved-RoPE permutation:
-    /// gguf_row[h*d + 2i + s] = hf_row[h*d + s*d/2 + i]; this returns the HF row for a GGUF row.
-    /// </summary>
-    public static int PermutedSourceRow(int ggufRow, int headDim)
-    {
-        int h = ggufRow / headDim, j = ggufRow % headDim;
-        return h * headDim + (j % 2) * (headDim / 2) + j / 2;
-    }
-
     /// <summary>llama.cpp's rope_freqs for rope_type llama3, as convert_hf_to_gguf.py computes them.</summary>
     public static float[] Llama3RopeFactors(double theta, int headDim, RopeScaling rs)
     {
@@ -193,7 +192,7 @@ public static class GgufModelWriter
         var bytes = dst.IsQuantized() ? [] : new byte[cols * dst.Size()];
         for (int r = 0; r < rows; r++)
         {
-            int src = permuteHeads > 0 ? PermutedSourceRow(r, headDim) : r;
+            int src = permuteHeads > 0 ? GgufWeights.PermutedSourceRow(r, headDim) : r;
             var row = new ReadOnlySpan<byte>((byte*)view.Data + (long)src * cols * srcSize, cols * srcSize);
             WeightConvert.Decode(row, view.DType, values);
             if (dst.IsQuantized())

@@ -1,7 +1,8 @@
 using System.Text.Json;
 using Loom.Kernels;
+using Loom.Silo.Models;
 
-namespace Loom.Silo.Models;
+namespace Loom.Tools.Models;
 
 /// <summary>
 /// Writes random-weight models in the exact Hugging Face folder layout (config.json,
@@ -9,13 +10,9 @@ namespace Loom.Silo.Models;
 /// optionally with a GGUF of the same weights for llama.cpp.
 /// </summary>
 /// <remarks>
-/// Every tensor row draws from its own SplitMix64 stream seeded by (seed, tensor name, row), so
-/// output is byte-identical for a seed and independent of write order; blocks of rows are filled
-/// in parallel and streamed, so memory stays at two blocks (2 × 32 MB) even for llama3-8b.
-/// Init keeps activations O(1) through the stack: linear weights uniform with std 1/sqrt(in),
-/// embeddings std 1/sqrt(hidden) (tied heads then give logits of std ~1: peaked enough to have
-/// distinct argmaxes, not so peaked that one token wins everywhere), norm weights 1 ± ~0.17 and
-/// biases std 0.1 so that a loader ignoring them is caught by comparisons.
+/// The values come from the runtime's <see cref="SeededRows"/> (the demo model's
+/// <see cref="SeededWeights"/> computes the same bytes in memory). Blocks of rows are filled in
+/// parallel and streamed, so memory stays at two blocks (2 × 32 MB) even for llama3-8b.
 /// </remarks>
 public static class ModelGenerator
 {
@@ -38,6 +35,8 @@ public static class ModelGenerator
         Directory.CreateDirectory(outDir);
         // Stale weights from an earlier run (e.g. shards when this run is single-file) would confuse loaders.
         foreach (var old in Directory.EnumerateFiles(outDir, "model*.safetensors*")) File.Delete(old);
+        // So would a seed marker (a demo model's folder), which loaders prefer to the files.
+        File.Delete(Path.Combine(outDir, SeededWeights.MarkerFileName));
         File.WriteAllText(Path.Combine(outDir, "config.json"), HfConfigJson.Config(p, opts.DType));
         File.WriteAllText(Path.Combine(outDir, "generation_config.json"), HfConfigJson.GenerationConfig(p));
         var config = ModelConfig.Load(outDir);
@@ -69,25 +68,6 @@ public static class ModelGenerator
             if (p.BosTokenId >= vocab || p.EosTokenId >= vocab) p = p with { BosTokenId = 1, EosTokenId = 2 };
         }
         return p;
-    }
-
-    /// <summary>Fills <paramref name="row"/> with the values of row <paramref name="rowIndex"/> of <paramref name="spec"/>, before dtype rounding.</summary>
-    public static void FillRow(ulong seed, TensorSpec spec, int rowIndex, Span<float> row)
-    {
-        var rng = new SplitMix64(SplitMix64.Mix(SplitMix64.Mix(seed ^ SplitMix64.Hash(spec.Name)) + (ulong)rowIndex));
-        // Uniform(-a, a) has std a/sqrt(3); uniform needs no transcendental functions, so bytes
-        // cannot differ across platforms or runtime versions.
-        float std = spec.Init switch
-        {
-            TensorInit.Linear => 1f / MathF.Sqrt(spec.Shape[^1]),
-            TensorInit.Embedding => 1f / MathF.Sqrt(spec.Shape[^1]),
-            TensorInit.Norm => 0.1f,
-            TensorInit.Bias => 0.1f,
-            _ => throw new ArgumentOutOfRangeException(nameof(spec)),
-        };
-        float a = std * 1.7320508f;
-        float center = spec.Init == TensorInit.Norm ? 1f : 0f;
-        for (int i = 0; i < row.Length; i++) row[i] = center + (2f * rng.NextFloat() - 1f) * a;
     }
 
     private static List<string> WriteWeights(string dir, IReadOnlyList<TensorSpec> specs, GenerateOptions opts)
@@ -134,14 +114,12 @@ public static class ModelGenerator
     internal const int BlockBytes = 32 << 20;
 
     /// <summary>
-    /// Writes the tensor's rows in order. Each row has its own seed, so blocks of rows are filled in
-    /// parallel (llama3-8b is 8e9 values: minutes on one thread) and the bytes are the same as a
-    /// row-by-row fill. Two buffers let the next block fill while the previous one is written.
+    /// Writes the tensor's rows in order, a block of rows at a time (<see cref="SeededRows.EncodeRows"/>
+    /// fills a block in parallel). Two buffers let the next block fill while the previous one is written.
     /// </summary>
-    internal static void WriteRows(TensorSpec spec, GenerateOptions opts, Stream stream, int blockBytes = BlockBytes)
+    internal static unsafe void WriteRows(TensorSpec spec, GenerateOptions opts, Stream stream, int blockBytes = BlockBytes)
     {
-        int rows = spec.Shape.Length == 1 ? 1 : spec.Shape[0];
-        int cols = spec.Shape.Length == 1 ? spec.Shape[0] : spec.Shape[1];
+        var (rows, cols) = SeededRows.RowsOf(spec);
         int rowBytes = cols * opts.DType.Size();
         int blockRows = Math.Clamp(blockBytes / rowBytes, 1, rows);
         var buffers = new byte[2][];
@@ -150,13 +128,7 @@ public static class ModelGenerator
         {
             int n = Math.Min(blockRows, rows - start);
             var buffer = buffers[i & 1] ??= new byte[(long)blockRows * rowBytes];
-            int first = start;
-            Parallel.For(0, n, () => new float[cols], (r, _, values) =>
-            {
-                FillRow(opts.Seed, spec, first + r, values);
-                WeightConvert.Encode(values, opts.DType, buffer.AsSpan(r * rowBytes, rowBytes));
-                return values;
-            }, _ => { });
+            fixed (byte* p = buffer) SeededRows.EncodeRows(opts.Seed, spec, opts.DType, start, n, p);
             // The other buffer is free once its write is done; a write error surfaces here.
             writing?.GetAwaiter().GetResult();
             int length = n * rowBytes;

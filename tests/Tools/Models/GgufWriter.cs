@@ -1,6 +1,7 @@
 using System.Text;
+using Loom.Silo.Models;
 
-namespace Loom.Silo.Models;
+namespace Loom.Tools.Models;
 
 /// <summary>
 /// A GGUF v3 file writer: metadata key/values, tensor infos, then aligned tensor data streamed from

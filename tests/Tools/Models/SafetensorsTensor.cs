@@ -1,6 +1,7 @@
 using Loom.Kernels;
+using Loom.Silo.Models;
 
-namespace Loom.Silo.Models;
+namespace Loom.Tools.Models;
 
 /// <summary>
 /// A tensor to write: its header facts up front, its bytes later through <see cref="WriteData"/>,
