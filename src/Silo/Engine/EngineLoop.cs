@@ -1,9 +1,9 @@
+using System.Diagnostics;
 using Loom.Grains.Abstractions;
+using Loom.Silo.Blocks;
 using Loom.Silo.Models;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-
-using Loom.Silo.Blocks;
 
 namespace Loom.Silo.Engine;
 
@@ -58,8 +58,7 @@ public sealed class EngineLoop : IDisposable
         _log.LogInformation("KV cache: {Blocks} blocks x {BlockSize} tokens ({MiB:F1} MiB); max concurrency for {MaxLen}-token requests: {Conc:F2}x",
             NumBlocks, options.BlockSize, NumBlocks * bytesPerBlock / 1048576.0, MaxModelLen, (double)NumBlocks * options.BlockSize / MaxModelLen);
         if (!startThread) return;
-        _thread = new Thread(Run) { IsBackground = true, Name = "loom-engine" };
-        _thread.Start();
+        (_thread = new Thread(Run) { IsBackground = true, Name = "loom-engine" }).Start();
     }
 
     public EngineOptions Options { get; }
@@ -76,7 +75,7 @@ public sealed class EngineLoop : IDisposable
     public bool IsAlive => !_front.Stopped && _front.SickReason is null;
 
     /// <summary>Steps run, the tokens they carried, the seconds spent executing them (forward and sampling); the mean KV waste.</summary>
-    public (long Steps, long Tokens, double ExecuteSeconds) StepTotals => (_steps, _stepTokens, _forwardTicks / (double)System.Diagnostics.Stopwatch.Frequency);
+    public (long Steps, long Tokens, double ExecuteSeconds) StepTotals => (_steps, _stepTokens, _forwardTicks / (double)Stopwatch.Frequency);
     public double KvWasteFraction => _wasteSteps == 0 ? 0 : _wasteSum / _wasteSteps;
 
     public IAsyncEnumerable<TokenDelta> Submit(GenerationRequest request, CancellationToken cancellationToken = default) => _front.Submit(request, cancellationToken);
@@ -121,20 +120,17 @@ public sealed class EngineLoop : IDisposable
         var step = _scheduler.Schedule();
         if (step.Scheduled.Count > 0)
         {
-            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            long t0 = Stopwatch.GetTimestamp();
             try
             {
                 var sampled = _runner.Execute(step);
-                _forwardTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+                _forwardTicks += Stopwatch.GetTimestamp() - t0;
                 if (KvCache.Stats is { ReservedSlots: > 0 } k) { _wasteSum += k.KvWaste; _wasteSteps++; }
                 _scheduler.UpdateFromOutput(step, sampled, _emitted);
                 Emit();
                 _consecutiveFailures = 0;
             }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                FailStep(step, e);
-            }
+            catch (Exception e) when (e is not OutOfMemoryException) { FailStep(step, e); }
             _steps++;
             _stepTokens += step.NumTokens;
         }
