@@ -19,7 +19,7 @@ public sealed unsafe class PackedLinearWeight : LinearWeight
         PanelDType = panelDType;
         Panels = (n + PanelWidth - 1) / PanelWidth;
         PanelBytes = (long)k * PanelWidth * panelDType.Size();
-        _data = (byte*)NativeBuffer.Alloc(Panels * PanelBytes);
+        _data = (byte*)WeightArena.Alloc(Panels * PanelBytes);
     }
 
     /// <summary>Element type of the packed panels (BF16 or F32).</summary>
@@ -147,6 +147,6 @@ public sealed unsafe class PackedLinearWeight : LinearWeight
     {
         var p = _data;
         _data = null;
-        NativeBuffer.Release(p);
+        WeightArena.Release(p);
     }
 }

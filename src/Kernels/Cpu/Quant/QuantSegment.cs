@@ -35,9 +35,9 @@ internal sealed unsafe class QuantSegment : IDisposable
         _l.Panels = (rows + PanelRows - 1) / PanelRows;
         _l.Groups = k / _l.Group;
         _l.PanelCodeBytes = _l.Codes == QuantCodes.U4 ? (long)k * 16 : (long)k * 32;
-        _l.CodeData = (byte*)NativeBuffer.Alloc(_l.Panels * _l.PanelCodeBytes);
-        _l.ScaleData = (float*)NativeBuffer.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
-        if (source == DType.Q4_K) _l.MinData = (float*)NativeBuffer.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
+        _l.CodeData = (byte*)WeightArena.Alloc(_l.Panels * _l.PanelCodeBytes);
+        _l.ScaleData = (float*)WeightArena.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
+        if (source == DType.Q4_K) _l.MinData = (float*)WeightArena.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
     }
 
     /// <summary>The segment's pointers and sizes, as an unmanaged value the kernels' job structs carry.</summary>
@@ -182,9 +182,9 @@ internal sealed unsafe class QuantSegment : IDisposable
 
     public void Dispose()
     {
-        NativeBuffer.Release(_l.CodeData);
-        NativeBuffer.Release(_l.ScaleData);
-        NativeBuffer.Release(_l.MinData);
+        WeightArena.Release(_l.CodeData);
+        WeightArena.Release(_l.ScaleData);
+        WeightArena.Release(_l.MinData);
         _l.CodeData = null;
         _l.ScaleData = null;
         _l.MinData = null;
