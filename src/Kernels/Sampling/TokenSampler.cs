@@ -184,22 +184,50 @@ public sealed class TokenSampler
     /// Top-p: the largest weight v ≥ <paramref name="tau"/> such that the tokens with w ≥ v hold at
     /// least <paramref name="need"/>; the candidates must include every token with w ≥ that v.
     /// </summary>
+    /// <remarks>
+    /// A three-way quickselect on mass, not a sort: a flat row's nucleus is most of the vocabulary
+    /// (sorting 45,000 candidates took 3-4 ms a row). Each round splits the range at a pivot into
+    /// greater, equal and smaller; the answer lies in the greater part if that part's mass already
+    /// reaches the need, is the pivot if the equal part completes it, and is in the smaller part
+    /// otherwise, with the mass above carried along. Equal weights stay one group, as the definition says.
+    /// </remarks>
     private float Nucleus(int n, float tau, double need)
     {
-        // Weights in ascending order (scratch, no allocation); walk down from the largest until the
-        // mass reaches need.
-        var vals = _select.AsSpan(0, n);
-        _candVals.AsSpan(0, n).CopyTo(vals);
-        vals.Sort();
-        double mass = 0;
-        for (int i = vals.Length - 1; i >= 0; i--)
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (_candVals[i] >= tau) _select[m++] = _candVals[i];
+        var v = _select.AsSpan(0, m);
+        double above = 0;
+        int lo = 0, hi = m;
+        while (hi - lo > 32)
         {
-            float v = vals[i];
-            if (v < tau) break;
-            mass += v;
-            // Ties: the whole group of equal weights counts before the test.
-            if (i > 0 && vals[i - 1] == v) continue;
-            if (mass >= need) return v;
+            int mid = lo + (hi - lo) / 2;
+            float x = v[lo], y = v[mid], z = v[hi - 1];
+            float pivot = Math.Max(Math.Min(x, y), Math.Min(Math.Max(x, y), z));
+            int g = lo, i = lo, l = hi;
+            while (i < l)
+            {
+                float e = v[i];
+                if (e > pivot) { v[i] = v[g]; v[g++] = e; i++; }
+                else if (e < pivot) { v[i] = v[--l]; v[l] = e; }
+                else i++;
+            }
+            double greater = 0;
+            for (int k = lo; k < g; k++) greater += v[k];
+            if (above + greater >= need) { hi = g; continue; }
+            above += greater + (double)(l - g) * pivot;
+            if (above >= need) return pivot;
+            lo = l;
+        }
+
+        // A few left: ascending, walked down from the largest, every tie group counted before the test.
+        var rest = v[lo..hi];
+        rest.Sort();
+        for (int i = rest.Length - 1; i >= 0; i--)
+        {
+            above += rest[i];
+            if (i > 0 && rest[i - 1] == rest[i]) continue;
+            if (above >= need) return rest[i];
         }
         return tau;
     }

@@ -32,6 +32,22 @@ public class SamplerSupportTests
         Assert.Equal(Reference(logits, p), new Sampler().Support(logits, p));
     }
 
+    /// <summary>Flat rows (a random model's): the nucleus is tens of thousands of tokens, so the top-p cut runs its quickselect rounds.</summary>
+    [Theory]
+    [InlineData(0.1f, 0, 0.9f)]
+    [InlineData(1f, 0, 0.5f)]
+    [InlineData(1f, 5000, 0.95f)]
+    [InlineData(3f, 0, 0.99f)]
+    public void SupportOfAFlatRowMatchesASortingReference(float spread, int topK, float topP)
+    {
+        var rng = new Random(17);
+        var logits = Enumerable.Range(0, 151_936).Select(_ => spread * (float)rng.NextDouble()).ToArray();
+        var p = new SamplingParams { Temperature = 0.8f, TopK = topK, TopP = topP };
+        var expected = Reference(logits, p);
+        Assert.True(expected.Length > 1000, $"the nucleus has {expected.Length} tokens; the case is meant to be flat");
+        Assert.Equal(expected, new Sampler().Support(logits, p));
+    }
+
     private static int[] Reference(float[] logits, SamplingParams p)
     {
         float max = logits.Max();
