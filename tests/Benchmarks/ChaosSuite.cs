@@ -199,8 +199,11 @@ public static class ChaosSuite
     {
         if (compact)
         {
+            // Aggressive: the GC also hands its free, committed regions back to the OS, so both ends of
+            // the comparison count memory something holds, not the GC's cache of empty regions.
             GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
             GC.WaitForPendingFinalizers();
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         }
         return Process.GetCurrentProcess().WorkingSet64;
     }
