@@ -28,6 +28,9 @@ public sealed record SamplingParams
     /// <summary>The structured output the tokens must follow (JSON schema, regex, choice, grammar), or null.</summary>
     [Id(14)] public StructuredOutput? Structured { get; init; }
 
+    /// <summary>OpenAI's logit_bias: added to the token's logit before sampling (after the penalties), ascending ids.</summary>
+    [Id(15)] public IReadOnlyList<TokenBias> LogitBias { get; init; } = [];
+
     public const int MaxLogprobs = 20;
 
     public bool IsGreedy => Temperature == 0f;
@@ -48,6 +51,12 @@ public sealed record SamplingParams
         if (Logprobs is < 0 or > MaxLogprobs) return ("logprobs", $"logprobs must be in [0, {MaxLogprobs}], got {Logprobs}");
         foreach (var id in StopTokenIds)
             if (id < 0) return ("stop_token_ids", $"stop_token_ids must be non-negative, got {id}");
+        foreach (var b in LogitBias)
+            if (b.Token < 0 || !float.IsFinite(b.Bias)) return ("logit_bias", $"logit_bias needs token ids >= 0 and finite values, got {b.Token}: {b.Bias}");
         return null;
     }
 }
+
+/// <summary>One logit_bias entry: <see cref="Bias"/> is added to token <see cref="Token"/>'s logit.</summary>
+[GenerateSerializer, Immutable]
+public readonly record struct TokenBias([property: Id(0)] int Token, [property: Id(1)] float Bias);

@@ -63,6 +63,7 @@ internal static class ApiRequests
         // max_completion_tokens is OpenAI's newer name; it wins when both are given, as in vLLM.
         int? maxTokens = f.Int("max_completion_tokens") ?? f.Int("max_tokens");
         var defaults = new SamplingParams();
+        var logitBias = ParseLogitBias(f);
         var sampling = new SamplingParams
         {
             N = f.Int("n") ?? 1,
@@ -80,6 +81,7 @@ internal static class ApiRequests
             IgnoreEos = f.Bool("ignore_eos") ?? false,
             Logprobs = logprobs,
             Structured = Loom.Gateway.Structured.StructuredRequests.Parse(f.Root),
+            LogitBias = logitBias is null ? [] : [.. logitBias.OrderBy(kv => kv.Key).Select(kv => new TokenBias(kv.Key, kv.Value))],
         };
 
         return new CommonParams(
@@ -88,7 +90,7 @@ internal static class ApiRequests
             f.Bool("skip_special_tokens") ?? true,
             f.Bool("include_stop_str_in_output") ?? false,
             f.String("user"),
-            ParseLogitBias(f),
+            logitBias,
             f.Bool("add_special_tokens"));
     }
 

@@ -22,7 +22,7 @@ internal sealed class SamplingSlots
         int slot = batch.AddSlot(row, greedy ? 0f : p.Temperature, p.TopK, p.TopP, p.MinP, greedy ? 0 : state.NextUniform(), p.Logprobs);
 
         // vLLM's order: mask stop ids, repetition over prompt ∪ output, then frequency and presence
-        // over the output. One entry per token: l' = rep(l) − sub, a mask being sub = +∞.
+        // over the output, then logit_bias. One entry per token: l' = rep(l) − sub, a mask being sub = +∞.
         _adjust.Clear();
         if (state.StopsMasked)
             foreach (int id in state.StopTokenIds) _adjust[id] = (1f, float.PositiveInfinity);
@@ -34,6 +34,12 @@ internal sealed class SamplingSlots
                 var (div, sub) = _adjust.GetValueOrDefault(id, (1f, 0f));
                 _adjust[id] = (div, sub + p.FrequencyPenalty * count + p.PresencePenalty);
             }
+        // logit_bias last, on top of the penalties (a min_tokens mask, sub = +∞, stays masked).
+        foreach (var b in p.LogitBias)
+        {
+            var (div, sub) = _adjust.GetValueOrDefault(b.Token, (1f, 0f));
+            _adjust[b.Token] = (div, sub - b.Bias);
+        }
         foreach (var (id, (div, sub)) in _adjust) batch.AddAdjustment(slot, id, div, sub);
         state.Constraint?.FillAllowed(batch.AddMask(slot, vocab));
         return slot;

@@ -117,6 +117,16 @@ public sealed class LimitsTests(LimitsServerFixture fixture) : IClassFixture<Lim
         }
     }
 
+    [Fact]
+    public async Task Limits_LogitBiasReachesTheEngineAsSortedTokenBiases()
+    {
+        while (fixture.Server.Cluster.Requests.TryDequeue(out _)) { }
+        using var resp = await Server.PostJsonAsync("v1/completions", "{\"prompt\":\"hi\",\"max_tokens\":1,\"logit_bias\":{\"7\":-100,\"5\":2.5}}");
+        Assert.True(resp.IsSuccessStatusCode, await resp.Content.ReadAsStringAsync());
+        var sent = Assert.Single(fixture.Server.Cluster.Requests);
+        Assert.Equal([new TokenBias(5, 2.5f), new TokenBias(7, -100f)], sent.Sampling.LogitBias);
+    }
+
     [Theory]
     [InlineData(2, 64, true)]
     [InlineData(2, 65, false)]

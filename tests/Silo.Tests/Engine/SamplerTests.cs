@@ -143,6 +143,30 @@ public class SamplerTests
     }
 
     [Fact]
+    public void LogitBiasAddsToTheLogitAfterThePenaltiesAndSteersGreedy()
+    {
+        var p = new SamplingParams { RepetitionPenalty = 2f, LogitBias = [new(0, 1.5f), new(3, -10f)] };
+        var state = State(p, prompt: [0]);
+        float[] logits = [2f, -1f, 0.5f, 3f];
+        // token 0: repetition 2/2 = 1, then +1.5; token 3: 3 - 10
+        Assert.Equal([2.5f, -1f, 0.5f, -7f], new Sampler().Adjusted(logits, state), (a, b) => Math.Abs(a - b) < 1e-6f);
+
+        Assert.Equal(3, new Sampler().Sample(logits, State(Greedy)).Token);
+        Assert.Equal(0, new Sampler().Sample(logits, State(Greedy with { LogitBias = [new(3, -10f)] })).Token);
+        Assert.Equal(1, new Sampler().Sample(logits, State(Greedy with { LogitBias = [new(1, 100f)] })).Token);
+    }
+
+    [Fact]
+    public void LogitBiasCannotLiftAMinTokensMask()
+    {
+        var p = Greedy with { MinTokens = 2, LogitBias = [new(1, 100f)] };
+        var state = State(p, eos: [1]);
+        float[] logits = [0f, 5f, 1f];
+        Assert.True(float.IsNegativeInfinity(new Sampler().Adjusted(logits, state)[1]));
+        Assert.Equal(2, new Sampler().Sample(logits, state).Token);
+    }
+
+    [Fact]
     public void RepetitionPenaltyCoversPromptButFrequencyAndPresenceOnlyOutput()
     {
         float[] logits = [4f, 3.9f, 1f];
