@@ -125,6 +125,13 @@ public sealed class LimitsTests(LimitsServerFixture fixture) : IClassFixture<Lim
         Assert.True(resp.IsSuccessStatusCode, await resp.Content.ReadAsStringAsync());
         var sent = Assert.Single(fixture.Server.Cluster.Requests);
         Assert.Equal([new TokenBias(5, 2.5f), new TokenBias(7, -100f)], sent.Sampling.LogitBias);
+
+        var r = new GenerateRequest { Text = "hi", Sampling = new SamplingOptions { MaxTokens = 1 } };
+        r.Sampling.LogitBias[7] = -100f;
+        r.Sampling.LogitBias[5] = 2.5f;
+        using (var call = Grpc.Generate(r))
+            await foreach (var _ in call.ResponseStream.ReadAllAsync()) { }
+        Assert.Equal(sent.Sampling.LogitBias, fixture.Server.Cluster.Requests.Last().Sampling.LogitBias);
     }
 
     [Theory]
@@ -163,6 +170,9 @@ public sealed class LimitsTests(LimitsServerFixture fixture) : IClassFixture<Lim
         { "stop_token_ids 128", 4, null }, { "stop_token_ids 129", 5, "stop_token_ids" },
         { "n 128", 6, null }, { "n 129", 7, "n" },
         { "empty stop string", 8, "stop" },
+        { "logit_bias 300", 9, null }, { "logit_bias 301", 10, "logit_bias" },
+        { "logit_bias 100.5", 11, "logit_bias" }, { "logit_bias negative id", 12, "logit_bias" },
+        { "logit_bias out of vocab", 13, "logit_bias" },
     };
 
     private static GenerateRequest GrpcCase(int i)
@@ -175,6 +185,10 @@ public sealed class LimitsTests(LimitsServerFixture fixture) : IClassFixture<Lim
             case 4 or 5: r.Sampling.StopTokenIds.AddRange(Enumerable.Range(0, 128 + i - 4)); break;
             case 6 or 7: r.Sampling.N = 128 + i - 6; break;
             case 8: r.Stop.Add(""); break;
+            case 9 or 10: foreach (int id in Enumerable.Range(0, 300 + i - 9)) r.Sampling.LogitBias[id] = 1f; break;
+            case 11: r.Sampling.LogitBias[5] = 100.5f; break;
+            case 12: r.Sampling.LogitBias[-1] = 1f; break;
+            case 13: r.Sampling.LogitBias[1000] = 1f; break;
         }
         return r;
     }
