@@ -85,6 +85,7 @@ public static class ChaosSuite
         var running = new List<Task>();
         var sw = Stopwatch.StartNew();
         bool killed = false, replaced = false;
+        long rssReplaced = 0;
         double nextArrival = 0, nextPoison = 30;
         var deadline = TimeSpan.FromSeconds(60);
         while (sw.Elapsed < duration)
@@ -109,6 +110,9 @@ public static class ChaosSuite
                 Console.WriteLine($"  t={now:F0}s starting a replacement silo");
                 running.Add(cluster.StartAdditionalSiloAsync());
             }
+            // Once the replacement has run a while: what it cost to start, apart from what the run leaves behind.
+            if (replaced && rssReplaced == 0 && now >= 2 * duration.TotalSeconds / 3 + Math.Min(20, duration.TotalSeconds / 15))
+                rssReplaced = Rss(compact: true);
             bool poison = now >= nextPoison;
             if (poison) nextPoison += 60;
             if (now >= nextArrival || poison)
@@ -144,6 +148,7 @@ public static class ChaosSuite
         }
         long rssEnd = Rss(compact: true);
         double growth = (double)(rssEnd - rssStart) / rssStart;
+        double growthSinceReplaced = rssReplaced == 0 ? double.NaN : (double)(rssEnd - rssReplaced) / rssReplaced;
         // The working set also holds what the runtime keeps committed after a collection and the
         // replacement silo's own pools; the managed heap after a full compacting collection is
         // what requests and faults could leave reachable.
@@ -156,7 +161,7 @@ public static class ChaosSuite
         Console.WriteLine();
         Console.WriteLine($"requests {tally.Requests}: completed {tally.Completed}, failed_clear {tally.FailedClear}, client disconnects {tally.Disconnected}, unclear {tally.Unclear}, hung {tally.Hung}");
         Console.WriteLine($"statuses: {string.Join(", ", tally.ByStatus.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}x{kv.Value}"))}; poison requests {tally.Poison} (refused with a clear error: {tally.PoisonRefused})");
-        Console.WriteLine($"leaked KV blocks after drain {leaked}; RSS {rssStart / 1048576.0:F0} -> {rssEnd / 1048576.0:F0} MiB ({growth:P1}); " +
+        Console.WriteLine($"leaked KV blocks after drain {leaked}; RSS {rssStart / 1048576.0:F0} -> {rssEnd / 1048576.0:F0} MiB ({growth:P1}; {rssReplaced / 1048576.0:F0} MiB once the replacement silo ran, {growthSinceReplaced:P1} since); " +
             $"managed heap {heapStart / 1048576.0:F0} -> {heapEnd / 1048576.0:F0} MiB ({heapGrowth:P1}); threads {threadsStart} -> {threadsEnd}; p99 TTFT of undisturbed streams {p99:F0} ms");
         var result = new Dictionary<string, object>
         {
@@ -173,6 +178,8 @@ public static class ChaosSuite
             ["statuses"] = tally.ByStatus.ToDictionary(kv => kv.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), kv => kv.Value),
             ["leaked_kv_blocks"] = leaked,
             ["rss_growth_fraction"] = Math.Round(growth, 4),
+            ["rss_after_replacement_mib"] = Math.Round(rssReplaced / 1048576.0, 1),
+            ["rss_growth_since_replacement_fraction"] = double.IsNaN(growthSinceReplaced) ? -1 : Math.Round(growthSinceReplaced, 4),
             ["managed_heap_growth_fraction"] = Math.Round(heapGrowth, 4),
             ["threads_start"] = threadsStart,
             ["threads_end"] = threadsEnd,
