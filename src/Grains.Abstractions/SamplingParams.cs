@@ -59,4 +59,9 @@ public sealed record SamplingParams
 
 /// <summary>One logit_bias entry: <see cref="Bias"/> is added to token <see cref="Token"/>'s logit.</summary>
 [GenerateSerializer, Immutable]
-public readonly record struct TokenBias([property: Id(0)] int Token, [property: Id(1)] float Bias);
+public readonly record struct TokenBias([property: Id(0)] int Token, [property: Id(1)] float Bias)
+{
+    /// <summary>A logit_bias map as <see cref="SamplingParams.LogitBias"/> holds it: ascending token ids.</summary>
+    public static IReadOnlyList<TokenBias> Sorted(IEnumerable<KeyValuePair<int, float>> map) =>
+        [.. map.OrderBy(kv => kv.Key).Select(kv => new TokenBias(kv.Key, kv.Value))];
+}

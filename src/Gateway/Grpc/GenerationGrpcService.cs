@@ -82,7 +82,6 @@ internal sealed class GenerationGrpcService(
         var d = new SamplingParams();
         if (o.LogitBias.Keys.FirstOrDefault(id => id < 0, 0) is < 0 and var negative)
             throw new InvalidRequestException($"'logit_bias' keys must be token ids (non-negative integers), got '{negative}'.", "logit_bias");
-        var logitBias = o.LogitBias.Count > 0 ? o.LogitBias.ToDictionary(kv => kv.Key, kv => kv.Value) : null;
         var sampling = new SamplingParams
         {
             N = o.HasN ? o.N : d.N,
@@ -100,7 +99,7 @@ internal sealed class GenerationGrpcService(
             IgnoreEos = o.IgnoreEos,
             Logprobs = o.HasLogprobs ? o.Logprobs : null,
             Structured = Structured(request.StructuredOutputs),
-            LogitBias = logitBias is null ? [] : [.. logitBias.OrderBy(kv => kv.Key).Select(kv => new TokenBias(kv.Key, kv.Value))],
+            LogitBias = TokenBias.Sorted(o.LogitBias),
         };
         var common = new CommonParams(
             request.Model is { Length: > 0 } m ? m : null,
@@ -112,7 +111,6 @@ internal sealed class GenerationGrpcService(
             SkipSpecialTokens: !request.KeepSpecialTokens,
             IncludeStopStrInOutput: request.IncludeStopStrInOutput,
             User: null,
-            LogitBias: logitBias,
             AddSpecialTokens: request.HasAddSpecialTokens ? request.AddSpecialTokens : null);
         return (common, prompt);
     }

@@ -15,7 +15,6 @@ internal sealed record CommonParams(
     bool SkipSpecialTokens,
     bool IncludeStopStrInOutput,
     string? User,
-    IReadOnlyDictionary<int, float>? LogitBias = null,
     bool? AddSpecialTokens = null);
 
 /// <summary>One prompt of /v1/completions: text, or token ids as given.</summary>
@@ -63,7 +62,6 @@ internal static class ApiRequests
         // max_completion_tokens is OpenAI's newer name; it wins when both are given, as in vLLM.
         int? maxTokens = f.Int("max_completion_tokens") ?? f.Int("max_tokens");
         var defaults = new SamplingParams();
-        var logitBias = ParseLogitBias(f);
         var sampling = new SamplingParams
         {
             N = f.Int("n") ?? 1,
@@ -81,7 +79,7 @@ internal static class ApiRequests
             IgnoreEos = f.Bool("ignore_eos") ?? false,
             Logprobs = logprobs,
             Structured = Loom.Gateway.Structured.StructuredRequests.Parse(f.Root),
-            LogitBias = logitBias is null ? [] : [.. logitBias.OrderBy(kv => kv.Key).Select(kv => new TokenBias(kv.Key, kv.Value))],
+            LogitBias = ParseLogitBias(f),
         };
 
         return new CommonParams(
@@ -90,14 +88,13 @@ internal static class ApiRequests
             f.Bool("skip_special_tokens") ?? true,
             f.Bool("include_stop_str_in_output") ?? false,
             f.String("user"),
-            logitBias,
             f.Bool("add_special_tokens"));
     }
 
     /// <summary>OpenAI's logit_bias: {"token id": bias}. Its size and values are checked by the validator.</summary>
-    private static Dictionary<int, float>? ParseLogitBias(JsonFields f)
+    private static IReadOnlyList<TokenBias> ParseLogitBias(JsonFields f)
     {
-        if (f.Raw("logit_bias") is not { } lb) return null;
+        if (f.Raw("logit_bias") is not { } lb) return [];
         if (lb.ValueKind != JsonValueKind.Object) throw JsonFields.TypeError("logit_bias", "an object mapping token ids to numbers", lb);
         var bias = new Dictionary<int, float>();
         foreach (var p in lb.EnumerateObject())
@@ -108,7 +105,7 @@ internal static class ApiRequests
                 throw JsonFields.TypeError("logit_bias", "an object mapping token ids to numbers", p.Value);
             bias[id] = (float)Math.Clamp(v, -1e6, 1e6); // the validator names the real range
         }
-        return bias;
+        return TokenBias.Sorted(bias);
     }
 
     private static string Truncate(string s) => s.Length <= 32 ? s : s[..32] + "...";

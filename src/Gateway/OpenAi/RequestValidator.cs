@@ -40,22 +40,18 @@ internal static class RequestValidator
         if (s.StopTokenIds.Count > limits.MaxStopTokenIds)
             throw new InvalidRequestException($"'stop_token_ids' may hold at most {limits.MaxStopTokenIds} ids, got {s.StopTokenIds.Count}.", "stop_token_ids");
 
-        if (c.LogitBias is { } bias)
-        {
-            if (bias.Count > limits.MaxLogitBias)
-                throw new InvalidRequestException($"'logit_bias' may hold at most {limits.MaxLogitBias} entries, got {bias.Count}.", "logit_bias");
-            foreach (var (id, value) in bias)
-                if (!(Math.Abs(value) <= MaxAbsLogitBias))
-                    throw new InvalidRequestException($"'logit_bias' values must be in [-{MaxAbsLogitBias}, {MaxAbsLogitBias}], got {value} for token {id}.", "logit_bias");
-        }
+        if (s.LogitBias.Count > limits.MaxLogitBias)
+            throw new InvalidRequestException($"'logit_bias' may hold at most {limits.MaxLogitBias} entries, got {s.LogitBias.Count}.", "logit_bias");
+        foreach (var (id, value) in s.LogitBias)
+            if (!(Math.Abs(value) <= MaxAbsLogitBias))
+                throw new InvalidRequestException($"'logit_bias' values must be in [-{MaxAbsLogitBias}, {MaxAbsLogitBias}], got {value} for token {id}.", "logit_bias");
     }
 
     /// <summary>Checks against the served model: token ids within its vocabulary.</summary>
     public static void ValidateForModel(CommonParams c, ServedModelText model)
     {
-        if (c.LogitBias is { } bias)
-            foreach (int id in bias.Keys)
-                if (id >= model.Info.VocabSize)
-                    throw new InvalidRequestException($"'logit_bias' token id {id} is out of vocabulary (the model has {model.Info.VocabSize} tokens).", "logit_bias");
+        foreach (var b in c.Sampling.LogitBias)
+            if (b.Token >= model.Info.VocabSize)
+                throw new InvalidRequestException($"'logit_bias' token id {b.Token} is out of vocabulary (the model has {model.Info.VocabSize} tokens).", "logit_bias");
     }
 }

@@ -31,9 +31,6 @@ internal static unsafe class WeightArena
         public int Live;
     }
 
-    /// <summary>Bytes of slab memory the kernel was asked to back with huge pages (live slabs).</summary>
-    internal static long AdvisedBytes { get; private set; }
-
     /// <summary>The slab (start, bytes) that holds allocation <paramref name="p"/>; null when it is not a live one.</summary>
     internal static (nint Base, long Size)? SlabOf(void* p)
     {
@@ -80,7 +77,6 @@ internal static unsafe class WeightArena
             if (!Owners.Remove((nint)p, out var slab)) throw new InvalidOperationException("not a weight-arena allocation, or freed twice");
             if (--slab.Live > 0) return;
             if (ReferenceEquals(slab, _current)) _current = null;
-            AdvisedBytes -= slab.Size;
             NativeMemory.AlignedFree(slab.Base);
         }
     }
@@ -94,7 +90,6 @@ internal static unsafe class WeightArena
         try { _ = madvise(p, size, 14 /* MADV_HUGEPAGE */); }
         catch (DllNotFoundException) { }
         catch (EntryPointNotFoundException) { }
-        AdvisedBytes += (long)size;
         return new Slab { Base = p, Size = (long)size };
     }
 

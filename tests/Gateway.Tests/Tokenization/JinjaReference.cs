@@ -106,25 +106,29 @@ internal static class JinjaReference
     }
 
     /// <summary>Renders every case with @huggingface/jinja in one node run: id → (text, error).</summary>
-    public static Dictionary<string, (string? Text, string? Error)> Render(string moduleDir, IEnumerable<(string Id, string Template, JsonObject Context)> cases)
+    public static Dictionary<string, (string? Text, string? Error)> Render(string moduleDir, IEnumerable<(string Id, string Template, JsonObject Context)> cases) =>
+        RenderBatch(Path.Combine(Root, "run-" + Guid.NewGuid().ToString("N")), "node", "render.js", RenderScript,
+            (script, input, output) => [script, moduleDir, input, output], cases);
+
+    /// <summary>
+    /// One reference run (node here, Python in <see cref="PythonJinja"/>): the cases go to in.json,
+    /// <paramref name="program"/> runs <paramref name="scriptText"/>, out.json maps id → (text, error).
+    /// <paramref name="work"/> is created and deleted.
+    /// </summary>
+    internal static Dictionary<string, (string? Text, string? Error)> RenderBatch(string work, string program, string scriptName, string scriptText,
+        Func<string, string, string, string[]> argv, IEnumerable<(string Id, string Template, JsonObject Context)> cases)
     {
-        string work = Path.Combine(Root, "run-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(work);
         try
         {
-            string input = Path.Combine(work, "in.json"), output = Path.Combine(work, "out.json"), script = Path.Combine(work, "render.js");
+            string input = Path.Combine(work, "in.json"), output = Path.Combine(work, "out.json"), script = Path.Combine(work, scriptName);
             var arr = new JsonArray();
             foreach (var (id, template, context) in cases)
-            {
                 arr.Add(new JsonObject { ["id"] = id, ["template"] = template, ["context"] = context.DeepClone() });
-            }
             File.WriteAllText(input, arr.ToJsonString());
-            File.WriteAllText(script, RenderScript);
-            var (code, err) = NpmTokenizers.Run("node", [script, moduleDir, input, output], work);
-            if (code != 0)
-            {
-                throw new InvalidOperationException($"node render failed (exit {code}): {err}");
-            }
+            File.WriteAllText(script, scriptText);
+            var (code, err) = NpmTokenizers.Run(program, argv(script, input, output), work);
+            if (code != 0) throw new InvalidOperationException($"{program} render failed (exit {code}): {err}");
             using var doc = JsonDocument.Parse(File.ReadAllText(output));
             return doc.RootElement.EnumerateObject().ToDictionary(
                 p => p.Name,

@@ -90,34 +90,7 @@ internal static class PythonJinja
     }
 
     /// <summary>Renders every case in one Python run: id → (text, error).</summary>
-    public static Dictionary<string, (string? Text, string? Error)> Render(IEnumerable<(string Id, string Template, JsonObject Context)> cases)
-    {
-        string work = Path.Combine(Path.GetTempPath(), "loom-python-jinja-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(work);
-        try
-        {
-            string input = Path.Combine(work, "in.json"), output = Path.Combine(work, "out.json"), script = Path.Combine(work, "render.py");
-            var arr = new JsonArray();
-            foreach (var (id, template, context) in cases)
-            {
-                arr.Add(new JsonObject { ["id"] = id, ["template"] = template, ["context"] = context.DeepClone() });
-            }
-            File.WriteAllText(input, arr.ToJsonString());
-            File.WriteAllText(script, RenderScript);
-            var (code, err) = NpmTokenizers.Run(Python, [script, input, output], work, timeoutMs: 120_000);
-            if (code != 0)
-            {
-                throw new InvalidOperationException($"python render failed (exit {code}): {err}");
-            }
-            using var doc = JsonDocument.Parse(File.ReadAllText(output));
-            return doc.RootElement.EnumerateObject().ToDictionary(
-                p => p.Name,
-                p => (p.Value.TryGetProperty("text", out var t) ? t.GetString() : null,
-                      p.Value.TryGetProperty("error", out var e) ? e.GetString() : null));
-        }
-        finally
-        {
-            Directory.Delete(work, recursive: true);
-        }
-    }
+    public static Dictionary<string, (string? Text, string? Error)> Render(IEnumerable<(string Id, string Template, JsonObject Context)> cases) =>
+        JinjaReference.RenderBatch(Path.Combine(Path.GetTempPath(), "loom-python-jinja-" + Guid.NewGuid().ToString("N")), Python, "render.py", RenderScript,
+            (script, input, output) => [script, input, output], cases);
 }
