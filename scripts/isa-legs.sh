@@ -4,6 +4,8 @@
 #   avx2      DOTNET_EnableAVX512=0     (AVX-512 machines only; .NET 10 reads this name, not ...AVX512F)
 #   portable  DOTNET_EnableAVX2=0       (x86: Vector128 only)
 #   scalar    DOTNET_EnableHWIntrinsic=0 (no hardware vectors at all)
+#   avx2-maddubs  DOTNET_EnableAVX512=0 DOTNET_EnableAVXVNNI=0 (CPUs with AVX-VNNI only: the quantized
+#             kernels' vpmaddubsw fallback, which AVX2 CPUs without VNNI run; quantized suites only)
 # The runtime ignores knob names it does not know, so every leg sets LOOM_EXPECT_ISA and a test
 # inside each test process asserts which implementation actually ran. Needs a Release build.
 # Usage: scripts/isa-legs.sh [extra dotnet test args]; output is meant to be tee'd into the test log.
@@ -17,6 +19,8 @@ legs=()
 if [ "$arch" = x86_64 ]; then
   if has avx512f && has avx2 && has fma; then legs+=("avx2|DOTNET_EnableAVX512=0 DOTNET_EnableAVX512F=0")
   else echo "ISA leg avx2 (DOTNET_EnableAVX512=0): skipped, this CPU has no avx512f, so the default run already is the avx2 path"; fi
+  if has avx_vnni && has avx2 && has fma; then legs+=("avx2-maddubs|DOTNET_EnableAVX512=0 DOTNET_EnableAVX512F=0 DOTNET_EnableAVXVNNI=0")
+  else echo "ISA leg avx2-maddubs (DOTNET_EnableAVXVNNI=0): skipped, this CPU has no avx_vnni, so the avx2 path already uses vpmaddubsw"; fi
   if has avx2; then legs+=("portable|DOTNET_EnableAVX2=0")
   else echo "ISA leg portable (DOTNET_EnableAVX2=0): skipped, this CPU has no avx2, so the default run already is the portable path"; fi
 else
@@ -30,9 +34,15 @@ status=0
 for leg in "${legs[@]}"; do
   name=${leg%%|*}; knobs=${leg#*|}
   echo "=== ISA leg $name ($knobs)"
-  for pair in "tests/Kernels.Tests|$kernels" "tests/Silo.Tests|$silo"; do
+  isa=$name; dot=""; k=$kernels; s=$silo
+  if [ "$name" = avx2-maddubs ]; then
+    isa=avx2; dot=vpmaddubsw
+    k='FullyQualifiedName~Loom.Kernels.Tests.QuantTests.|FullyQualifiedName~IsaLeg'
+    s='FullyQualifiedName~GgufOracle|FullyQualifiedName~IsaLeg'
+  fi
+  for pair in "tests/Kernels.Tests|$k" "tests/Silo.Tests|$s"; do
     proj=${pair%%|*}; filter=${pair#*|}
-    env $knobs LOOM_EXPECT_ISA="$name" dotnet test "$proj" -c Release --no-build --nologo -v q \
+    env $knobs LOOM_EXPECT_ISA="$isa" LOOM_EXPECT_INT8_DOT="$dot" dotnet test "$proj" -c Release --no-build --nologo -v q \
       --logger "console;verbosity=normal" --blame-hang-timeout 8m --blame-hang-dump-type none \
       --filter "$filter" "$@" || { echo "ISA leg $name: $proj FAILED"; status=1; }
   done

@@ -77,6 +77,7 @@ public static class EngineSuite
         {
             ["requests"] = requests,
             ["isa"] = CpuIsaSelector.Name(backend.Isa),
+            ["int8_dot"] = modelDir == gguf ? CpuIsaSelector.Int8Dot(backend.Isa) : null,
             ["model_file"] = modelDir,
             ["llamacpp_build"] = peer is null ? null : LlamaCppVariant.Loaded(),
             ["continuous_tok_s"] = Math.Round(cont.M.OutputTokS, 1),

@@ -28,7 +28,7 @@ public static class QuantKernelsSuite
         var (modelDir, _) = BenchModels.Ensure(preset, args.Get("cache"));
         using var backend = new CpuBackend(threads, BackendFactory.ForcedIsa(args.Get("isa")));
         LlamaCppVariant.Match(backend.Isa);
-        Console.WriteLine($"Loom on {backend.Name}. The machine may be shared: every figure is the best of {reps} rounds in which " +
+        Console.WriteLine($"Loom on {backend.Name} (int8 dot: {CpuIsaSelector.Int8Dot(backend.Isa)}). The machine may be shared: every figure is the best of {reps} rounds in which " +
             "Loom, llama.cpp and Loom's bf16 take turns (with a pause so no side's spinning threads overlap the next), and only ratios from one run compare.");
         var rng = new Random(3);
         using var bf16 = LlamaModel.Load(modelDir, backend);
@@ -75,6 +75,7 @@ public static class QuantKernelsSuite
                 ["quant"] = q,
                 ["tensor_types"] = mix,
                 ["isa"] = CpuIsaSelector.Name(backend.Isa),
+                ["int8_dot"] = CpuIsaSelector.Int8Dot(backend.Isa),
                 ["llamacpp_build"] = variant,
                 ["decode_tok_s"] = Math.Round(1 / decode, 2),
                 ["llamacpp_decode_tok_s"] = Math.Round(1 / peerDecode, 2),

@@ -18,6 +18,8 @@ public class QuantTests : IsaTestBase
         // Q4_K_M fuses Q4_K q/k with a Q6_K v (and gate/up with Q6_K down elsewhere).
         foreach (var m in new[] { 1, 5, 16, 33 }) data.Add("Q4_K,Q4_K,Q6_K", m, 512, "32,17,9");
         foreach (var m in new[] { 1, 20 }) data.Add("Q4_0,Q8_0", m, 96, "31,33");
+        // Segments whose activations round differently (Q8_0 blocks, then Q8_K super-blocks, then back) in one fused weight.
+        foreach (var m in new[] { 1, 3, 20 }) data.Add("Q8_0,Q4_K,Q4_0", m, 256, "17,32,33");
         return data;
     }
 

@@ -34,6 +34,12 @@ public class IsaSelectionTests
         using var backend = new CpuBackend(1);
         Console.WriteLine($"ISA leg: expected {expected}, running {backend.Name}");
         Assert.Equal(expected, CpuIsaSelector.Name(backend.Isa));
+        // A leg may also pin the int8 dot product (AVX2 without AVX-VNNI runs vpmaddubsw + vpmaddwd).
+        if (Environment.GetEnvironmentVariable("LOOM_EXPECT_INT8_DOT") is { Length: > 0 } dot)
+        {
+            Console.WriteLine($"ISA leg: int8 dot expected {dot}, running {CpuIsaSelector.Int8Dot(backend.Isa)}");
+            Assert.Equal(dot, CpuIsaSelector.Int8Dot(backend.Isa));
+        }
     }
 
     [Fact]

@@ -50,6 +50,8 @@ public sealed class IsaWorkerTests : IDisposable
         var stats = auto.GetStats();
         Assert.Equal("cpu", stats.Device);
         Assert.Equal(want, stats.Isa);
+        if (Environment.GetEnvironmentVariable("LOOM_EXPECT_INT8_DOT") is { Length: > 0 } dot)
+            Assert.Equal(dot, CpuIsaSelector.Int8Dot(CpuIsaSelector.Best()));
 
         var fallback = CpuIsaSelector.IsSupported(CpuIsa.Portable, out _) ? "portable" : "auto";
         using var portable = new WorkerEngine(Options(fallback), NullLogger<WorkerEngine>.Instance);

@@ -99,6 +99,21 @@ public static class CpuIsaSelector
         _ => "scalar",
     };
 
+    /// <summary>
+    /// The int8 dot product the quantized kernels of <paramref name="isa"/> run on this CPU: the AVX2
+    /// and NEON kernels take the single-instruction form where the CPU has it (AVX-VNNI vpdpbusd, sdot)
+    /// and a widening sequence otherwise, so a benchmark or a test leg records which one ran.
+    /// </summary>
+    public static string Int8Dot(CpuIsa isa) => isa switch
+    {
+        // .NET 10 exposes vpdpbusd only in its VEX (256-bit) form.
+        CpuIsa.Avx512 => "vpmaddubsw",
+        CpuIsa.Avx2 => AvxVnni.IsSupported ? "avx-vnni" : "vpmaddubsw",
+        CpuIsa.Neon => AdvSimd.Arm64.IsSupported && Dp.IsSupported ? "sdot" : "smull",
+        CpuIsa.Portable => "vector128",
+        _ => "scalar",
+    };
+
     /// <summary>What a person reads: "avx2+fma", "portable (vector128)".</summary>
     public static string Label(CpuIsa isa) => isa switch
     {
