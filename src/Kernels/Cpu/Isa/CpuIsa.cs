@@ -109,7 +109,7 @@ public static class CpuIsaSelector
         // .NET 10 exposes vpdpbusd only in its VEX (256-bit) form.
         CpuIsa.Avx512 => "vpmaddubsw",
         CpuIsa.Avx2 => AvxVnni.IsSupported ? "avx-vnni" : "vpmaddubsw",
-        CpuIsa.Neon => AdvSimd.Arm64.IsSupported && Dp.IsSupported ? "sdot" : "smull",
+        CpuIsa.Neon => Dp.IsSupported ? "sdot" : "smull",
         CpuIsa.Portable => "vector128",
         _ => "scalar",
     };

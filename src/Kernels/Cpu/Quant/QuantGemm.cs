@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using Loom.Kernels.Cpu.Isa;
 
 namespace Loom.Kernels.Cpu.Quant;
@@ -126,38 +125,7 @@ internal static unsafe class QuantGemm<S, V>
         sbyte* q = j->Xq + (long)r * j->K;
         float* xs = j->Xs + (long)r * j->GroupStride;
         ActivationQuant.Row(x, j->K, j->K, j->Scheme, j->Group, j->GroupStride, q, xs, j->Xsum + (long)r * j->GroupStride);
-        if (j->Rounded != null) Dequantize(q, xs, j->K, j->Group, j->Rounded + (long)r * j->K);
-    }
-
-    /// <summary>
-    /// dst = q·scale per group: the activations the decoded-panel path multiplies, exactly as
-    /// rounded. Vectorised by group (16 or 32 codes): a per-element division by the group size was a
-    /// tenth of a batch-64 decode step.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dequantize(sbyte* q, float* xs, int k, int group, float* dst)
-    {
-        for (int g = 0, i = 0; i < k; g++)
-        {
-            float s = xs[g];
-            int end = Math.Min(k, i + group);
-            if (Vector128.IsHardwareAccelerated)
-            {
-                var sv = Vector128.Create(s);
-                for (; i + 16 <= end; i += 16)
-                {
-                    var b = Vector128.Load(q + i);
-                    var lo = Vector128.WidenLower(b);
-                    var hi = Vector128.WidenUpper(b);
-                    (Vector128.ConvertToSingle(Vector128.WidenLower(lo)) * sv).Store(dst + i);
-                    (Vector128.ConvertToSingle(Vector128.WidenUpper(lo)) * sv).Store(dst + i + 4);
-                    (Vector128.ConvertToSingle(Vector128.WidenLower(hi)) * sv).Store(dst + i + 8);
-                    (Vector128.ConvertToSingle(Vector128.WidenUpper(hi)) * sv).Store(dst + i + 12);
-                }
-            }
-
-            for (; i < end; i++) dst[i] = q[i] * s;
-        }
+        if (j->Rounded != null) ActivationQuant.Dequantize(q, xs, j->K, j->Group, j->Rounded + (long)r * j->K);
     }
 
     /// <summary>Int8 path: each panel of 32 rows against every activation row, the panel staying in L1.</summary>
