@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Loom.Kernels.Cpu.Quant;
 
 namespace Loom.Kernels.Cpu.Isa;
 
@@ -18,8 +19,11 @@ internal unsafe partial struct Avx2Simd
         for (int g = 0; g < groups; g++, ws += 32)
         {
             Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            Sse.Prefetch0(ws + QuantPrefetch.Scales);
             for (int k = 0; k < group; k += 4, w += 128)
             {
+                Sse.Prefetch0(w + QuantPrefetch.Codes);
+                Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
                 var xb = Vector256.Create(*(int*)(x + k)).AsSByte();
                 var w0 = Avx.LoadVector256(w);
                 var w1 = Avx.LoadVector256(w + 32);
@@ -53,8 +57,11 @@ internal unsafe partial struct Avx2Simd
         for (int g = 0; g < groups; g++, ws += 32, x += 32)
         {
             Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            Sse.Prefetch0(ws + QuantPrefetch.Scales);
             for (int k = 0; k < 32; k += 8, w += 128)
             {
+                Sse.Prefetch0(w + QuantPrefetch.Codes);
+                Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
                 var xl = Vector256.Create(*(int*)(x + k)).AsSByte();
                 var xh = Vector256.Create(*(int*)(x + k + 4)).AsSByte();
                 a0 = DotU4(a0, Avx.LoadVector256(w), mask, xl, xh);

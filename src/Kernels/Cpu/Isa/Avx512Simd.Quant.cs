@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Loom.Kernels.Cpu.Quant;
 
 namespace Loom.Kernels.Cpu.Isa;
 
@@ -19,8 +20,11 @@ internal unsafe partial struct Avx512Simd
         for (int g = 0; g < groups; g++, ws += 32)
         {
             Vector512<int> a0 = default, a1 = default;
+            Sse.Prefetch0(ws + QuantPrefetch.Scales);
             for (int k = 0; k < group; k += 4, w += 128)
             {
+                Sse.Prefetch0(w + QuantPrefetch.Codes);
+                Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
                 var xb = Vector512.Create(*(int*)(x + k)).AsSByte();
                 var w0 = Vector512.Load(w);
                 var w1 = Vector512.Load(w + 64);
@@ -47,8 +51,11 @@ internal unsafe partial struct Avx512Simd
         for (int g = 0; g < groups; g++, ws += 32, x += 32)
         {
             Vector512<int> a0 = default, a1 = default;
+            Sse.Prefetch0(ws + QuantPrefetch.Scales);
             for (int k = 0; k < 32; k += 8, w += 128)
             {
+                Sse.Prefetch0(w + QuantPrefetch.Codes);
+                Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
                 var xl = Vector512.Create(*(int*)(x + k)).AsSByte();
                 var xh = Vector512.Create(*(int*)(x + k + 4)).AsSByte();
                 var b0 = Vector512.Load(w);
