@@ -85,8 +85,7 @@ public static class GgufModel
             scaling = new RopeScaling("linear", f.Get<double>($"{arch}.rope.scaling.factor"));
         }
 
-        if (f.Tensors.ContainsKey("rope_freqs.weight"))
-            throw new ModelLoadException($"{f.Path}: tensor 'rope_freqs.weight' (llama3 rope scaling factors) is not supported from GGUF yet");
+        float[]? ropeFactors = f.Tensors.TryGetValue("rope_freqs.weight", out var rf) ? RopeFactors(f, rf, headDim) : null;
         var eos = new List<int>();
         if (f.TryGet("tokenizer.ggml.eos_token_id", out int e)) eos.Add(e);
         if (f.TryGet("tokenizer.ggml.eot_token_id", out int eot) && !eos.Contains(eot)) eos.Add(eot);
@@ -104,6 +103,7 @@ public static class GgufModel
             RmsNormEps = f.Get<double>($"{arch}.attention.layer_norm_rms_epsilon"),
             RopeTheta = f.TryGet($"{arch}.rope.freq_base", out double theta) ? theta : 10000.0,
             RopeScaling = scaling,
+            RopeFreqFactors = ropeFactors,
             MaxPositionEmbeddings = f.TryGet($"{arch}.context_length", out int ctx) ? ctx : 2048,
             TieWordEmbeddings = !f.Tensors.ContainsKey("output.weight"),
             AttentionBias = f.Tensors.ContainsKey("blk.0.attn_q.bias"),
@@ -112,6 +112,20 @@ public static class GgufModel
             BosTokenId = f.TryGet("tokenizer.ggml.bos_token_id", out int bos) ? bos : null,
             EosTokenIds = eos,
         };
+    }
+
+    /// <summary>
+    /// Llama 3.1+'s rope scaling as llama.cpp's converter stores it: an F32 tensor of head_dim / 2
+    /// divisors of the inverse frequencies (no rope.scaling.* keys), read once into the config.
+    /// </summary>
+    private static unsafe float[] RopeFactors(GgufFile f, GgufTensorInfo t, int headDim)
+    {
+        if (t.Type != GgufType.F32 || t.Dims.Length != 1 || t.Dims[0] != headDim / 2)
+            throw new ModelLoadException($"{f.Path}: tensor 'rope_freqs.weight' is {t.Type} [{string.Join(",", t.Dims)}], expected F32 [{headDim / 2}] (head_dim / 2)");
+        var factors = new ReadOnlySpan<float>((void*)f.DataOf(t), headDim / 2).ToArray();
+        if (factors.Any(x => !float.IsFinite(x) || x <= 0))
+            throw new ModelLoadException($"{f.Path}: tensor 'rope_freqs.weight' holds a factor that is not a positive number");
+        return factors;
     }
 
     /// <summary>

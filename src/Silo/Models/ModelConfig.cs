@@ -34,6 +34,13 @@ public sealed record ModelConfig
     public required double RmsNormEps { get; init; }
     public double RopeTheta { get; init; } = 10000.0;
     public RopeScaling? RopeScaling { get; init; }
+
+    /// <summary>
+    /// Per-pair divisors of the rotary inverse frequencies (head_dim / 2 of them), as a GGUF file's
+    /// <c>rope_freqs.weight</c> carries Llama 3.1+'s rope scaling (llama.cpp: θ_i = p·base^(−2i/d) / factor_i);
+    /// null for Hugging Face folders, whose <see cref="RopeScaling"/> says the same in parameters.
+    /// </summary>
+    public IReadOnlyList<float>? RopeFreqFactors { get; init; }
     public int MaxPositionEmbeddings { get; init; } = 2048;
     public bool TieWordEmbeddings { get; init; }
 

@@ -2,7 +2,7 @@ namespace Loom.Silo.Models;
 
 /// <summary>
 /// Named model shapes. The tiny ones are for tests; the real-sized ones copy the published
-/// config.json of SmolLM2-135M, Qwen2.5-0.5B and Llama-3-8B (with random weights).
+/// config.json of SmolLM2-135M, Qwen2.5-0.5B, Llama-3.2-1B and Llama-3-8B (with random weights).
 /// </summary>
 public static class ModelPresets
 {
@@ -37,6 +37,13 @@ public static class ModelPresets
         Hidden: 896, Layers: 24, Heads: 14, KvHeads: 2, HeadDim: 64, Ffn: 4864, Vocab: 151936,
         QkvBias: true, Tied: true, RopeTheta: 1000000, RmsEps: 1e-6, MaxPos: 32768, BosTokenId: 151643, EosTokenId: 151643);
 
+    // Every dimension a multiple of 256, so a Q4_K_M file really is Q4_K and Q6_K (SmolLM2's 576
+    // falls back to Q4_0/Q8_0 for most tensors): the shape for K-quant figures.
+    public static readonly ModelPreset Llama32_1B = new("llama3.2-1b", ModelArchitecture.Llama,
+        Hidden: 2048, Layers: 16, Heads: 32, KvHeads: 8, HeadDim: 64, Ffn: 8192, Vocab: 128256,
+        QkvBias: false, Tied: true, RopeTheta: 500000, RmsEps: 1e-5, MaxPos: 131072,
+        RopeScaling: new RopeScaling("llama3", 32.0, 1.0, 4.0, 8192), BosTokenId: 128000, EosTokenId: 128009);
+
     public static readonly ModelPreset Llama3_8B = new("llama3-8b", ModelArchitecture.Llama,
         Hidden: 4096, Layers: 32, Heads: 32, KvHeads: 8, HeadDim: 128, Ffn: 14336, Vocab: 128256,
         QkvBias: false, Tied: false, RopeTheta: 500000, RmsEps: 1e-5, MaxPos: 131072,
@@ -49,7 +56,7 @@ public static class ModelPresets
         QkvBias: false, Tied: true, RopeTheta: 10000, RmsEps: 1e-5, MaxPos: 1024, BosTokenId: 50256, EosTokenId: 50256);
 
     public static IReadOnlyList<ModelPreset> All { get; } =
-        [Tiny, TinyQwen2, TinyQwen3, TinyMistral, SmolLM2_135M, Qwen25_05B, Llama3_8B, Demo];
+        [Tiny, TinyQwen2, TinyQwen3, TinyMistral, SmolLM2_135M, Qwen25_05B, Llama32_1B, Llama3_8B, Demo];
 
     public static IReadOnlyList<string> Names { get; } = All.Select(p => p.Name).ToArray();
 

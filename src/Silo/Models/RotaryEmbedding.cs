@@ -2,7 +2,7 @@ namespace Loom.Silo.Models;
 
 /// <summary>
 /// Inverse frequencies for rotary embeddings, as transformers' ROPE_INIT_FUNCTIONS compute them
-/// ("default", "linear", "llama3"). The backend turns them into cos/sin per position on the fly,
+/// ("default", "linear", "llama3"), or from a GGUF file's per-pair factors. The backend turns them into cos/sin per position on the fly,
 /// so no max_position-sized table is kept.
 /// </summary>
 public static class RotaryEmbedding
@@ -13,6 +13,13 @@ public static class RotaryEmbedding
         var inv = new float[dim / 2];
         for (int i = 0; i < inv.Length; i++)
             inv[i] = (float)(1.0 / Math.Pow(config.RopeTheta, 2.0 * i / dim));
+
+        if (config.RopeFreqFactors is { } factors)
+        {
+            if (factors.Count != inv.Length)
+                throw new ModelLoadException($"rope_freqs has {factors.Count} factors, expected head_dim / 2 = {inv.Length}");
+            for (int i = 0; i < inv.Length; i++) inv[i] /= factors[i];
+        }
 
         var s = config.RopeScaling;
         if (s is null) return inv;

@@ -175,6 +175,50 @@ public class GgufReaderTests
     }
 
     [Fact]
+    public void GgufLlama3RopeFreqsGiveTheHfFoldersRotaryFrequencies()
+    {
+        // original_max_position_embeddings 64 puts tiny's 8 frequency pairs on all three sides of llama3's blend.
+        var preset = ModelPresets.Tiny with { Name = "tiny-llama3", RopeScaling = new RopeScaling("llama3", 8, 1, 4, 64) };
+        var (dir, gguf, config) = Make("tiny-llama3", GgufType.F32, preset);
+        using var _ = dir;
+        using var backend = new CpuBackend(2);
+        using var fromHf = LlamaModel.Load(dir.File("hf"), backend);
+        using var fromGguf = LlamaModel.Load(gguf, backend);
+        Assert.Null(fromGguf.Config.RopeScaling);
+        Assert.Equal(GgufModelWriter.Llama3RopeFactors(config.RopeTheta, config.HeadDim, preset.RopeScaling!), fromGguf.Config.RopeFreqFactors);
+        var hf = RotaryEmbedding.InverseFrequencies(config);
+        var fromFactors = RotaryEmbedding.InverseFrequencies(fromGguf.Config);
+        var unscaled = RotaryEmbedding.InverseFrequencies(config with { RopeScaling = null });
+        for (int i = 0; i < hf.Length; i++) Assert.Equal(hf[i], fromFactors[i], hf[i] * 1e-6);
+        Assert.True(hf[^1] < unscaled[^1] / 7, "the lowest frequency is divided by the factor");
+
+        // Forty positions in, the scaled frequencies change the logits; from the file they are the HF folder's.
+        int[] tokens = [.. Enumerable.Range(0, 40).Select(i => 3 + i * 37 % 250)];
+        var expected = Logits(fromHf, tokens);
+        var actual = Logits(fromGguf, tokens);
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i], 1e-4);
+    }
+
+    [Fact]
+    public void GgufRopeFreqsOfTheWrongLengthAreNamed()
+    {
+        var preset = ModelPresets.Tiny with { Name = "tiny-llama3", RopeScaling = new RopeScaling("llama3", 8, 1, 4, 64) };
+        var (dir, gguf, _) = Make("tiny-llama3", GgufType.F32, preset);
+        using var _d = dir;
+        var bytes = File.ReadAllBytes(gguf);
+        // rope_freqs.weight's info: name, n_dims = 1, then its one dimension (head_dim / 2 = 8).
+        int at = IndexOf(bytes, "rope_freqs.weight") + "rope_freqs.weight".Length;
+        Assert.Equal(1u, BitConverter.ToUInt32(bytes, at));
+        Assert.Equal(8UL, BitConverter.ToUInt64(bytes, at + 4));
+        BitConverter.GetBytes(6UL).CopyTo(bytes, at + 4);
+        File.WriteAllBytes(gguf, bytes);
+        using var backend = new CpuBackend(1);
+        var ex = Assert.Throws<ModelLoadException>(() => LlamaModel.Load(gguf, backend));
+        Assert.Contains("'rope_freqs.weight'", ex.Message);
+        Assert.Contains("expected F32 [8]", ex.Message);
+    }
+
+    [Fact]
     public void GgufShapeMismatchAndMissingKeysAreNamed()
     {
         var (dir, gguf, _) = Make("tiny", GgufType.Q8_0);

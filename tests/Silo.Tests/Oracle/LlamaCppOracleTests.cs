@@ -43,15 +43,37 @@ public sealed class LlamaCppOracleTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(0, argmaxMismatches);
     }
 
-    private (double MaxDiff, int ArgmaxMismatches, int Positions) Compare(string presetName, DType dtype, GgufType ggufType)
+    /// <summary>
+    /// Llama 3.1+ rope scaling: Loom reads it from config.json's rope_scaling and, in a GGUF file,
+    /// from the rope_freqs.weight factors llama.cpp's converter writes instead. Both match llama.cpp
+    /// on the file. original_max_position_embeddings 64 puts tiny's head_dim-16 frequencies on all
+    /// three sides of the blend (kept, blended, divided by the factor).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Llama3RopeScalingMatchesLlamaCppFromConfigAndFromGgufRopeFreqs(bool fromGguf)
     {
-        var modelDir = Path.Combine(_dir, presetName);
-        var gguf = Path.Combine(_dir, presetName + ".gguf");
-        ModelGenerator.Generate(ModelPresets.Get(presetName), modelDir,
+        var preset = ModelPresets.Tiny with { Name = "tiny-llama3", RopeScaling = new RopeScaling("llama3", 8, 1, 4, 64) };
+        var (maxDiff, argmaxMismatches, positions) = Compare(preset, DType.F32, GgufType.F32, fromGguf);
+        output.WriteLine($"tiny llama3 rope ({(fromGguf ? "GGUF rope_freqs" : "config.json")}): max |Δlogit| = {maxDiff:E2} over {positions} positions, argmax mismatches {argmaxMismatches}");
+        Assert.True(maxDiff < 1e-4, $"max abs diff {maxDiff} >= 1e-4");
+        Assert.Equal(0, argmaxMismatches);
+    }
+
+    private (double MaxDiff, int ArgmaxMismatches, int Positions) Compare(string presetName, DType dtype, GgufType ggufType) =>
+        Compare(ModelPresets.Get(presetName), dtype, ggufType, fromGguf: false);
+
+    private (double MaxDiff, int ArgmaxMismatches, int Positions) Compare(ModelPreset preset, DType dtype, GgufType ggufType, bool fromGguf)
+    {
+        var modelDir = Path.Combine(_dir, preset.Name);
+        var gguf = Path.Combine(_dir, preset.Name + ".gguf");
+        ModelGenerator.Generate(preset, modelDir,
             new GenerateOptions { DType = dtype, Seed = 1234, GgufPath = gguf, GgufType = ggufType });
 
         using var backend = new CpuBackend();
-        using var model = LlamaModel.Load(modelDir, backend);
+        using var model = LlamaModel.Load(fromGguf ? gguf : modelDir, backend);
+        if (fromGguf && preset.RopeScaling is not null) Assert.NotNull(model.Config.RopeFreqFactors);
         int vocab = model.Config.VocabSize;
         using var reference = new LlamaCppReference(gguf);
         Assert.Equal(vocab, reference.VocabSize);
