@@ -29,6 +29,10 @@ internal static unsafe class QuantCases
             for (int p = 0; p < types.Length; p++)
             {
                 var values = TestData.Random(rows[p] * k, 11 + p + k + rows[p], 0.5f);
+                // Magnitudes that differ by row and by 256-block, so every row and block has a scale of
+                // its own: a kernel that used another row's or block's scale would be off by a factor.
+                for (int r = 0; r < rows[p]; r++)
+                    for (int e = 0; e < k; e++) values[r * k + e] *= (1 + r % 5) * (1 + e / 256 % 3) / 4f;
                 long rowBytes = types[p].ByteCount(k);
                 var mem = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(64, rowBytes * rows[p]), 64);
                 blocks.Add((nint)mem);

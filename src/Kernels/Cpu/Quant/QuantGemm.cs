@@ -41,6 +41,11 @@ internal static unsafe class QuantGemm<S, V>
         public float* Y;
         public float* Bias;
         public float* Widen;
+
+        /// <summary>Per thread, <see cref="ExpandStride"/> floats for a K-quant panel's expanded group scales and mins.</summary>
+        public float* Expand;
+
+        public long ExpandStride;
         public long YStride;
         public int M;
         public int XsStride;
@@ -60,13 +65,16 @@ internal static unsafe class QuantGemm<S, V>
         long codeBytes = ((long)m * k + 63) & ~63L, scaleBytes = 2L * m * xsStride * sizeof(float);
         long xFloats = decoded ? ((long)m * k + 15) & ~15L : 0;
         long widenFloats = decoded ? (long)pool.ThreadCount * CpuGemm<S, V>.KBlock * Panel : 0;
-        using var lease = scratch.Rent(codeBytes + scaleBytes + 2 * xFloats * sizeof(float) + widenFloats * sizeof(float) + 64);
+        long expandStride = w.Segments.Any(s => s.Layout.TwoLevel) ? 2L * w.Segments.Max(s => s.Layout.Groups) * Panel : 0;
+        using var lease = scratch.Rent(codeBytes + scaleBytes + 2 * xFloats * sizeof(float) + widenFloats * sizeof(float)
+            + pool.ThreadCount * expandStride * sizeof(float) + 64);
         var xq = (sbyte*)lease.Data;
         var xs = (float*)(lease.Data + codeBytes);
         var xsum = xs + (long)m * xsStride;
         var rounded = xsum + (long)m * xsStride;
         var packed = rounded + xFloats;
         var widen = packed + xFloats;
+        var expand = widen + widenFloats;
         (ActivationQuant.Scheme Scheme, int Group) current = default;
         foreach (var seg in w.Segments)
         {
@@ -93,6 +101,7 @@ internal static unsafe class QuantGemm<S, V>
             var job = new Job
             {
                 L = l, X = packed, Xq = xq, Xs = xs, Xsum = xsum, Y = y, Bias = bias, Widen = widen, YStride = n, M = m,
+                Expand = expand, ExpandStride = expandStride,
                 XsStride = xsStride,
             };
             // Decoded path: an item is a panel's whole M×K product, so one panel an item splits small
@@ -142,7 +151,7 @@ internal static unsafe class QuantGemm<S, V>
         for (int p = p0; p < p1; p++)
         {
             byte* codes = l.CodesOf(p);
-            float* ws = l.ScalesOf(p), wm = l.MinsOf(p);
+            l.GroupScales(p, j->Expand + thread * j->ExpandStride, out float* ws, out float* wm);
             int n0 = p * Panel, cols = Math.Min(Panel, l.Rows - n0);
             for (int mi = 0; mi < j->M; mi++)
             {
@@ -192,10 +201,11 @@ internal static unsafe class QuantGemm<S, V>
         {
             int n0 = p * Panel, cols = Math.Min(Panel, l.Rows - n0);
             float* bias = j->Bias != null ? j->Bias + l.Column + n0 : null;
+            l.GroupScales(p, j->Expand + thread * j->ExpandStride, out float* ws, out float* wm);
             for (int k0 = 0; k0 < k; k0 += CpuGemm<S, V>.KBlock)
             {
                 int kn = Math.Min(CpuGemm<S, V>.KBlock, k - k0);
-                DecodeBlock(ref l, p, k0, kn, block);
+                DecodeBlock(ref l, p, ws, wm, k0, kn, block);
                 for (int r = 0; r < m;)
                 {
                     int rows = CpuGemm<S, V>.BlockRows(m - r);
@@ -212,10 +222,9 @@ internal static unsafe class QuantGemm<S, V>
     /// padded rows decode to zero). k0 and kn are multiples of 32, so blocks hold whole groups.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DecodeBlock(ref QuantLayout l, int p, int k0, int kn, float* dst)
+    private static void DecodeBlock(ref QuantLayout l, int p, float* ws, float* wm, int k0, int kn, float* dst)
     {
         byte* codes = l.CodesOf(p);
-        float* ws = l.ScalesOf(p), wm = l.MinsOf(p);
         if (l.Codes == QuantCodes.I8)
         {
             for (int k = k0; k < k0 + kn; k += 4)

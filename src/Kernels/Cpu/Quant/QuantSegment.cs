@@ -36,8 +36,23 @@ internal sealed unsafe class QuantSegment : IDisposable
         _l.Groups = k / _l.Group;
         _l.PanelCodeBytes = _l.Codes == QuantCodes.U4 ? (long)k * 16 : (long)k * 32;
         _l.CodeData = (byte*)WeightArena.Alloc(_l.Panels * _l.PanelCodeBytes);
-        _l.ScaleData = (float*)WeightArena.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
-        if (source == DType.Q4_K) _l.MinData = (float*)WeightArena.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
+        if (source is DType.Q4_K or DType.Q6_K)
+        {
+            // llama.cpp's two levels: a signed byte per group and per row (sc, and Q4_K's m), a float
+            // per 256-block and row (d, dmin). Floats per group would cost Q4_K a third more bytes than the file.
+            _l.Supers = k / 256;
+            _l.SubScales = (sbyte*)WeightArena.Alloc((long)_l.Panels * _l.Groups * PanelRows);
+            _l.ScaleData = (float*)WeightArena.Alloc((long)_l.Panels * _l.Supers * PanelRows * sizeof(float));
+            if (source == DType.Q4_K)
+            {
+                _l.SubMins = (sbyte*)WeightArena.Alloc((long)_l.Panels * _l.Groups * PanelRows);
+                _l.MinData = (float*)WeightArena.Alloc((long)_l.Panels * _l.Supers * PanelRows * sizeof(float));
+            }
+        }
+        else
+        {
+            _l.ScaleData = (float*)WeightArena.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
+        }
     }
 
     /// <summary>The segment's pointers and sizes, as an unmanaged value the kernels' job structs carry.</summary>
@@ -47,7 +62,9 @@ internal sealed unsafe class QuantSegment : IDisposable
     public int Rows => _l.Rows;
     public int Column => _l.Column;
 
-    public long ByteLength => _l.Panels * (_l.PanelCodeBytes + (long)_l.Groups * PanelRows * sizeof(float) * (_l.MinData != null ? 2 : 1));
+    public long ByteLength => _l.Panels * (_l.PanelCodeBytes + (_l.TwoLevel
+        ? ((long)_l.Groups * PanelRows + (long)_l.Supers * PanelRows * sizeof(float)) * (_l.MinData != null ? 2 : 1)
+        : (long)_l.Groups * PanelRows * sizeof(float)));
 
     public static QuantSegment Create(WeightView[] parts, int k, int column, CpuThreadPool? pool)
     {
@@ -83,10 +100,12 @@ internal sealed unsafe class QuantSegment : IDisposable
         var codes = new sbyte[l.K];
         var scales = new float[l.Groups];
         var mins = new float[l.Groups];
+        var sub = new sbyte[l.Groups];
+        var subMin = new sbyte[l.Groups];
         for (int c = 0; c < PanelRows && panel * PanelRows + c < l.Rows; c++)
         {
             int row = panel * PanelRows + c;
-            DecodeRow(l.Source, (byte*)j->Src[row], l.K, codes, scales, mins);
+            DecodeRow(l.Source, (byte*)j->Src[row], l.K, codes, scales, mins, sub, subMin);
             byte* p = l.CodeData + panel * l.PanelCodeBytes;
             fixed (sbyte* cs = codes)
             {
@@ -104,6 +123,24 @@ internal sealed unsafe class QuantSegment : IDisposable
                 }
             }
 
+            if (l.TwoLevel)
+            {
+                // DecodeRow left d (and dmin) per 256-block in scales/mins[0..Supers).
+                for (int g = 0; g < l.Groups; g++)
+                {
+                    l.SubScales[((long)panel * l.Groups + g) * PanelRows + c] = sub[g];
+                    if (l.SubMins != null) l.SubMins[((long)panel * l.Groups + g) * PanelRows + c] = subMin[g];
+                }
+
+                for (int sb = 0; sb < l.Supers; sb++)
+                {
+                    l.ScalesOf(panel)[sb * PanelRows + c] = scales[sb];
+                    if (l.MinData != null) l.MinsOf(panel)[sb * PanelRows + c] = mins[sb];
+                }
+
+                continue;
+            }
+
             for (int g = 0; g < l.Groups; g++)
             {
                 l.ScalesOf(panel)[g * PanelRows + c] = scales[g];
@@ -113,10 +150,12 @@ internal sealed unsafe class QuantSegment : IDisposable
     }
 
     /// <summary>
-    /// One GGUF row as codes (I8: signed; U4: 0..15), a scale per group and (Q4_K) a min per group,
-    /// such that value = scale·code − min, exactly llama.cpp's dequantized value.
+    /// One GGUF row as codes (I8: signed; U4: 0..15) and scales such that value = scale·code − min,
+    /// exactly llama.cpp's dequantized value: for Q8_0/Q4_0 a scale per group; for the K-quants
+    /// d (and dmin) per 256-block in scales/mins and the group's sc (and m) in sub/subMin, the
+    /// group's scale being d·sc and its min dmin·m.
     /// </summary>
-    private static void DecodeRow(DType type, byte* src, int k, sbyte[] codes, float[] scales, float[] mins)
+    private static void DecodeRow(DType type, byte* src, int k, sbyte[] codes, float[] scales, float[] mins, sbyte[] sub, sbyte[] subMin)
     {
         switch (type)
         {
@@ -142,11 +181,13 @@ internal sealed unsafe class QuantSegment : IDisposable
                 for (int sb = 0; sb < k / 256; sb++, src += 144)
                 {
                     float d = GgmlBlocks.Half(*(ushort*)src), dmin = GgmlBlocks.Half(*(ushort*)(src + 2));
+                    scales[sb] = d;
+                    mins[sb] = dmin;
                     for (int s = 0; s < 8; s++)
                     {
                         GgmlBlocks.ScaleMinK4(s, src + 4, out int sc, out int m);
-                        scales[sb * 8 + s] = d * sc;
-                        mins[sb * 8 + s] = dmin * m;
+                        sub[sb * 8 + s] = (sbyte)sc;
+                        subMin[sb * 8 + s] = (sbyte)m;
                     }
 
                     byte* q = src + 16;
@@ -165,7 +206,8 @@ internal sealed unsafe class QuantSegment : IDisposable
                 {
                     float d = GgmlBlocks.Half(*(ushort*)(src + 208));
                     var sc = (sbyte*)(src + 192);
-                    for (int s = 0; s < 16; s++) scales[sb * 16 + s] = d * sc[s];
+                    scales[sb] = d;
+                    for (int s = 0; s < 16; s++) sub[sb * 16 + s] = sc[s];
                     for (int half = 0; half < 2; half++)
                     {
                         byte* ql = src + 64 * half, qh = src + 128 + 32 * half;
@@ -185,9 +227,13 @@ internal sealed unsafe class QuantSegment : IDisposable
         WeightArena.Release(_l.CodeData);
         WeightArena.Release(_l.ScaleData);
         WeightArena.Release(_l.MinData);
+        WeightArena.Release(_l.SubScales);
+        WeightArena.Release(_l.SubMins);
         _l.CodeData = null;
         _l.ScaleData = null;
         _l.MinData = null;
+        _l.SubScales = null;
+        _l.SubMins = null;
     }
 }
 
@@ -214,9 +260,47 @@ internal unsafe struct QuantLayout
     /// <summary>Q4_K's mins; null for the other types (Q4_0's min is 8·scale, I8 has none).</summary>
     public float* MinData;
 
+    /// <summary>
+    /// K-quants: sc (and Q4_K's m) as signed bytes [panel][group][32 rows]; ScaleData (and MinData)
+    /// then hold d (and dmin) per 256-block, [panel][block][32 rows]. Null for Q8_0 and Q4_0.
+    /// </summary>
+    public sbyte* SubScales;
+
+    public sbyte* SubMins;
+
+    /// <summary>256-blocks per row (K-quants).</summary>
+    public int Supers;
+
+    public readonly bool TwoLevel => SubScales != null;
+
     public readonly byte* CodesOf(int panel) => CodeData + panel * PanelCodeBytes;
-    public readonly float* ScalesOf(int panel) => ScaleData + (long)panel * Groups * QuantSegment.PanelRows;
-    public readonly float* MinsOf(int panel) => MinData == null ? null : MinData + (long)panel * Groups * QuantSegment.PanelRows;
+    public readonly float* ScalesOf(int panel) => ScaleData + (long)panel * (TwoLevel ? Supers : Groups) * QuantSegment.PanelRows;
+    public readonly float* MinsOf(int panel) => MinData == null ? null : MinData + (long)panel * (TwoLevel ? Supers : Groups) * QuantSegment.PanelRows;
+
+    /// <summary>
+    /// Panel p's per-group scales (and mins) as floats [group][32 rows]: the stored ones for Q8_0 and
+    /// Q4_0; for the K-quants expanded into <paramref name="ws"/> (and <paramref name="wm"/>, Groups·32
+    /// floats each) as d·sc and dmin·m, the products llama.cpp's dequantization forms, exact in fp32.
+    /// </summary>
+    public readonly void GroupScales(int p, float* buffer, out float* ws, out float* wm)
+    {
+        if (!TwoLevel)
+        {
+            ws = ScalesOf(p);
+            wm = MinsOf(p);
+            return;
+        }
+
+        ws = buffer;
+        wm = SubMins != null ? buffer + (long)Groups * QuantSegment.PanelRows : null;
+        int per = Groups / Supers, bytes = per * QuantSegment.PanelRows;
+        for (int sb = 0; sb < Supers; sb++)
+        {
+            long at = ((long)p * Groups + (long)sb * per) * QuantSegment.PanelRows;
+            ScaleExpand.Run(SubScales + at, ScalesOf(p) + sb * QuantSegment.PanelRows, ws + (long)sb * bytes, bytes);
+            if (wm != null) ScaleExpand.Run(SubMins + at, MinsOf(p) + sb * QuantSegment.PanelRows, wm + (long)sb * bytes, bytes);
+        }
+    }
 
     /// <summary>Byte offset of group g's codes inside a panel.</summary>
     public readonly long GroupOffset(int g) => (long)g * Group * (Codes == QuantCodes.U4 ? 16 : 32);
