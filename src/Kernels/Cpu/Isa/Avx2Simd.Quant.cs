@@ -117,6 +117,13 @@ internal unsafe partial struct Avx2Simd
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WidenScales(sbyte* sc, float* d, float* dst)
+    {
+        for (int i = 0; i < 32; i += 8)
+            Avx.Store(dst + i, Avx.Multiply(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(sc + i)), Avx.LoadVector256(d + i)));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void DecodeU4Step(byte* q, float* s, float* m, float* dst)
     {

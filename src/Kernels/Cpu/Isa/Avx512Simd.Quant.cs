@@ -121,6 +121,13 @@ internal unsafe partial struct Avx512Simd
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WidenScales(sbyte* sc, float* d, float* dst)
+    {
+        (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(sc))) * Vector512.Load(d)).Store(dst);
+        (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(sc + 16))) * Vector512.Load(d + 16)).Store(dst + 16);
+    }
+
     /// <summary>16 rows × 4 k (row-major bytes) reordered to 4 k × 16 rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<byte> ByK(Vector512<byte> v)

@@ -85,4 +85,10 @@ internal unsafe interface ISimd<V>
 
     /// <summary>One U4 panel step (128 bytes: 32 rows × 8 k) widened to fp32 [8 k][32 rows]: s[r]·code − m[r].</summary>
     static abstract void DecodeU4Step(byte* q, float* s, float* m, float* dst);
+
+    /// <summary>
+    /// dst[r] = d[r]·sc[r] for the 32 rows of a panel: a K-quant group's byte sub-scales (or mins)
+    /// times their 256-block's float d (or dmin), exact in fp32.
+    /// </summary>
+    static abstract void WidenScales(sbyte* sc, float* d, float* dst);
 }

@@ -1,6 +1,8 @@
+using System.Runtime.Intrinsics;
+
 namespace Loom.Kernels.Cpu.Isa;
 
-/// <summary>Scalar widening of quantized panel steps, for the implementations without a byte shuffle here.</summary>
+/// <summary>Widening of quantized panel steps and scales, for the implementations without a byte shuffle here.</summary>
 internal static unsafe class PanelDecode
 {
     public static void I8Step(sbyte* q, float* s, float* dst)
@@ -18,6 +20,21 @@ internal static unsafe class PanelDecode
                 dst[j * 32 + r] = (q[4 * r + j] & 0xF) * s[r] - m[r];
                 dst[(j + 4) * 32 + r] = (q[4 * r + j] >> 4) * s[r] - m[r];
             }
+        }
+    }
+
+    /// <summary>dst[r] = d[r]·sc[r] over 32 rows with the Vector128 API (NEON, SSE).</summary>
+    public static void WidenScales128(sbyte* sc, float* d, float* dst)
+    {
+        for (int h = 0; h < 32; h += 16)
+        {
+            var b = Vector128.Load(sc + h);
+            var lo = Vector128.WidenLower(b);
+            var hi = Vector128.WidenUpper(b);
+            (Vector128.ConvertToSingle(Vector128.WidenLower(lo)) * Vector128.Load(d + h)).Store(dst + h);
+            (Vector128.ConvertToSingle(Vector128.WidenUpper(lo)) * Vector128.Load(d + h + 4)).Store(dst + h + 4);
+            (Vector128.ConvertToSingle(Vector128.WidenLower(hi)) * Vector128.Load(d + h + 8)).Store(dst + h + 8);
+            (Vector128.ConvertToSingle(Vector128.WidenUpper(hi)) * Vector128.Load(d + h + 12)).Store(dst + h + 12);
         }
     }
 }

@@ -83,4 +83,6 @@ internal unsafe partial struct PortableSimd
     public static void DecodeI8Step(sbyte* q, float* s, float* dst) => PanelDecode.I8Step(q, s, dst);
 
     public static void DecodeU4Step(byte* q, float* s, float* m, float* dst) => PanelDecode.U4Step(q, s, m, dst);
+
+    public static void WidenScales(sbyte* sc, float* d, float* dst) => PanelDecode.WidenScales128(sc, d, dst);
 }

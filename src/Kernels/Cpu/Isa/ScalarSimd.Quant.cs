@@ -36,4 +36,9 @@ internal unsafe partial struct ScalarSimd
     public static void DecodeI8Step(sbyte* q, float* s, float* dst) => PanelDecode.I8Step(q, s, dst);
 
     public static void DecodeU4Step(byte* q, float* s, float* m, float* dst) => PanelDecode.U4Step(q, s, m, dst);
+
+    public static void WidenScales(sbyte* sc, float* d, float* dst)
+    {
+        for (int r = 0; r < 32; r++) dst[r] = d[r] * sc[r];
+    }
 }

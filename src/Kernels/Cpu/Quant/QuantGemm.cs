@@ -151,7 +151,7 @@ internal static unsafe class QuantGemm<S, V>
         for (int p = p0; p < p1; p++)
         {
             byte* codes = l.CodesOf(p);
-            l.GroupScales(p, j->Expand + thread * j->ExpandStride, out float* ws, out float* wm);
+            GroupScales(ref l, p, j->Expand + thread * j->ExpandStride, out float* ws, out float* wm);
             int n0 = p * Panel, cols = Math.Min(Panel, l.Rows - n0);
             for (int mi = 0; mi < j->M; mi++)
             {
@@ -201,7 +201,7 @@ internal static unsafe class QuantGemm<S, V>
         {
             int n0 = p * Panel, cols = Math.Min(Panel, l.Rows - n0);
             float* bias = j->Bias != null ? j->Bias + l.Column + n0 : null;
-            l.GroupScales(p, j->Expand + thread * j->ExpandStride, out float* ws, out float* wm);
+            GroupScales(ref l, p, j->Expand + thread * j->ExpandStride, out float* ws, out float* wm);
             for (int k0 = 0; k0 < k; k0 += CpuGemm<S, V>.KBlock)
             {
                 int kn = Math.Min(CpuGemm<S, V>.KBlock, k - k0);
@@ -214,6 +214,34 @@ internal static unsafe class QuantGemm<S, V>
                     r += rows;
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Panel p's per-group scales (and mins) as floats [group][32 rows]: the stored ones for Q8_0 and
+    /// Q4_0; for the K-quants expanded into <paramref name="buffer"/> (Groups·32 floats each) as d·sc
+    /// and dmin·m, the products llama.cpp's dequantization forms.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GroupScales(ref QuantLayout l, int p, float* buffer, out float* ws, out float* wm)
+    {
+        if (!l.TwoLevel)
+        {
+            ws = l.ScalesOf(p);
+            wm = l.MinsOf(p);
+            return;
+        }
+
+        ws = buffer;
+        wm = l.SubMins != null ? buffer + (long)l.Groups * Panel : null;
+        int per = l.Groups / l.Supers;
+        sbyte* sc = l.SubScales + (long)p * l.Groups * Panel, sm = l.SubMins + (long)p * l.Groups * Panel;
+        float* d = l.ScalesOf(p), dm = l.MinsOf(p);
+        for (int g = 0; g < l.Groups; g++)
+        {
+            int sb = g / per * Panel;
+            S.WidenScales(sc + g * Panel, d + sb, ws + g * Panel);
+            if (wm != null) S.WidenScales(sm + g * Panel, dm + sb, wm + g * Panel);
         }
     }
 

@@ -277,31 +277,6 @@ internal unsafe struct QuantLayout
     public readonly float* ScalesOf(int panel) => ScaleData + (long)panel * (TwoLevel ? Supers : Groups) * QuantSegment.PanelRows;
     public readonly float* MinsOf(int panel) => MinData == null ? null : MinData + (long)panel * (TwoLevel ? Supers : Groups) * QuantSegment.PanelRows;
 
-    /// <summary>
-    /// Panel p's per-group scales (and mins) as floats [group][32 rows]: the stored ones for Q8_0 and
-    /// Q4_0; for the K-quants expanded into <paramref name="ws"/> (and <paramref name="wm"/>, Groups·32
-    /// floats each) as d·sc and dmin·m, the products llama.cpp's dequantization forms, exact in fp32.
-    /// </summary>
-    public readonly void GroupScales(int p, float* buffer, out float* ws, out float* wm)
-    {
-        if (!TwoLevel)
-        {
-            ws = ScalesOf(p);
-            wm = MinsOf(p);
-            return;
-        }
-
-        ws = buffer;
-        wm = SubMins != null ? buffer + (long)Groups * QuantSegment.PanelRows : null;
-        int per = Groups / Supers, bytes = per * QuantSegment.PanelRows;
-        for (int sb = 0; sb < Supers; sb++)
-        {
-            long at = ((long)p * Groups + (long)sb * per) * QuantSegment.PanelRows;
-            ScaleExpand.Run(SubScales + at, ScalesOf(p) + sb * QuantSegment.PanelRows, ws + (long)sb * bytes, bytes);
-            if (wm != null) ScaleExpand.Run(SubMins + at, MinsOf(p) + sb * QuantSegment.PanelRows, wm + (long)sb * bytes, bytes);
-        }
-    }
-
     /// <summary>Byte offset of group g's codes inside a panel.</summary>
     public readonly long GroupOffset(int g) => (long)g * Group * (Codes == QuantCodes.U4 ? 16 : 32);
 }
