@@ -152,6 +152,7 @@ internal static unsafe class QuantGemm<S, V>
         {
             byte* codes = l.CodesOf(p);
             GroupScales(ref l, p, j->Expand + thread * j->ExpandStride, out float* ws, out float* wm);
+            if (p + 1 < p1) PrefetchScales(ref l, p + 1);
             int n0 = p * Panel, cols = Math.Min(Panel, l.Rows - n0);
             for (int mi = 0; mi < j->M; mi++)
             {
@@ -214,6 +215,29 @@ internal static unsafe class QuantGemm<S, V>
                     r += rows;
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// The next panel's scale arrays, read whole at its start, are brought in while this panel's
+    /// codes stream (the code stream has its own prefetch inside the dot products).
+    /// </summary>
+    private static void PrefetchScales(ref QuantLayout l, int p)
+    {
+        long bytes = l.TwoLevel ? (long)l.Groups * Panel : (long)l.Groups * Panel * sizeof(float);
+        byte* a = l.TwoLevel ? (byte*)(l.SubScales + (long)p * l.Groups * Panel) : (byte*)l.ScalesOf(p);
+        byte* b = l.TwoLevel ? (byte*)(l.SubMins == null ? null : l.SubMins + (long)p * l.Groups * Panel) : (byte*)l.MinsOf(p);
+        for (long o = 0; o < bytes; o += 64)
+        {
+            S.Prefetch(a + o);
+            if (b != null) S.Prefetch(b + o);
+        }
+
+        if (!l.TwoLevel) return;
+        for (long o = 0; o < (long)l.Supers * Panel * sizeof(float); o += 64)
+        {
+            S.Prefetch((byte*)l.ScalesOf(p) + o);
+            if (l.MinData != null) S.Prefetch((byte*)l.MinsOf(p) + o);
         }
     }
 
