@@ -45,6 +45,39 @@ public class QuantTests : IsaTestBase
         QuantCases.Embedding(backend, type);
     }
 
+    /// <summary>
+    /// Q8_0's and Q4_0's scales stay fp16 in memory and are widened per panel with integer ops (no
+    /// vcvtph2ps in .NET 10): every finite half, subnormals, negative d (Q4_0) and the zero of padded
+    /// rows included, must come out as the exact float.
+    /// </summary>
+    [SkippableFact]
+    public unsafe void QuantHalfScalesWidenExactly()
+    {
+        using var backend = Backend(1);
+        var widen = Widener(Isa ?? backend.Isa);
+        ushort* h = stackalloc ushort[32];
+        float* f = stackalloc float[32];
+        for (int b = 0; b < 0x10000; b += 32)
+        {
+            for (int r = 0; r < 32; r++) h[r] = (ushort)(b + r);
+            widen(h, f);
+            for (int r = 0; r < 32; r++)
+            {
+                var half = BitConverter.UInt16BitsToHalf(h[r]);
+                if (Half.IsFinite(half)) Assert.Equal(BitConverter.SingleToInt32Bits((float)half), BitConverter.SingleToInt32Bits(f[r]));
+            }
+        }
+    }
+
+    private static unsafe delegate*<ushort*, float*, void> Widener(Loom.Kernels.Cpu.Isa.CpuIsa isa) => isa switch
+    {
+        Loom.Kernels.Cpu.Isa.CpuIsa.Avx512 => &Loom.Kernels.Cpu.Isa.Avx512Simd.WidenHalfScales,
+        Loom.Kernels.Cpu.Isa.CpuIsa.Avx2 => &Loom.Kernels.Cpu.Isa.Avx2Simd.WidenHalfScales,
+        Loom.Kernels.Cpu.Isa.CpuIsa.Neon => &Loom.Kernels.Cpu.Isa.NeonSimd.WidenHalfScales,
+        Loom.Kernels.Cpu.Isa.CpuIsa.Portable => &Loom.Kernels.Cpu.Isa.PortableSimd.WidenHalfScales,
+        _ => &Loom.Kernels.Cpu.Isa.ScalarSimd.WidenHalfScales,
+    };
+
     [Fact]
     public unsafe void QuantBlocksRoundTripWithinHalfAStep()
     {

@@ -117,6 +117,19 @@ internal unsafe partial struct Avx2Simd
         }
     }
 
+    /// <summary>fp16 → fp32 as <see cref="Avx512Simd.WidenHalfScales"/> does it, 8 rows a register.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WidenHalfScales(ushort* h, float* dst)
+    {
+        var rebias = Vector256.Create(0x77800000u).AsSingle();
+        for (int i = 0; i < 32; i += 8)
+        {
+            var x = Avx2.ConvertToVector256Int32(h + i).AsUInt32();
+            var bits = ((x & Vector256.Create(0x8000u)) << 16) | ((x & Vector256.Create(0x7FFFu)) << 13);
+            Avx.Store(dst + i, Avx.Multiply(bits.AsSingle(), rebias));
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void WidenScales(sbyte* sc, float* d, float* dst)
     {

@@ -128,6 +128,22 @@ internal unsafe partial struct Avx512Simd
         (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(sc + 16))) * Vector512.Load(d + 16)).Store(dst + 16);
     }
 
+    /// <summary>
+    /// fp16 → fp32 with integer ops (.NET 10 exposes no vcvtph2ps): sign to bit 31, exponent and
+    /// mantissa shifted up 13, times 2^112 (bits 0x77800000) to rebias; exact for normal, subnormal and zero halves.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WidenHalfScales(ushort* h, float* dst)
+    {
+        var rebias = Vector512.Create(0x77800000u).AsSingle();
+        for (int i = 0; i < 32; i += 16)
+        {
+            var x = Avx512F.ConvertToVector512UInt32(Vector256.Load(h + i));
+            var bits = ((x & Vector512.Create(0x8000u)) << 16) | ((x & Vector512.Create(0x7FFFu)) << 13);
+            (bits.AsSingle() * rebias).Store(dst + i);
+        }
+    }
+
     /// <summary>16 rows × 4 k (row-major bytes) reordered to 4 k × 16 rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<byte> ByK(Vector512<byte> v)

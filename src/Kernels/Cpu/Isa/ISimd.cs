@@ -91,4 +91,7 @@ internal unsafe interface ISimd<V>
     /// times their 256-block's float d (or dmin), exact in fp32.
     /// </summary>
     static abstract void WidenScales(sbyte* sc, float* d, float* dst);
+
+    /// <summary>dst[r] = the fp16 h[r] as fp32 for the 32 rows of a panel (Q8_0's and Q4_0's d).</summary>
+    static abstract void WidenHalfScales(ushort* h, float* dst);
 }

@@ -80,4 +80,6 @@ internal unsafe partial struct NeonSimd
     public static void DecodeU4Step(byte* q, float* s, float* m, float* dst) => PanelDecode.U4Step(q, s, m, dst);
 
     public static void WidenScales(sbyte* sc, float* d, float* dst) => PanelDecode.WidenScales128(sc, d, dst);
+
+    public static void WidenHalfScales(ushort* h, float* dst) => PanelDecode.WidenHalfScales128(h, dst);
 }

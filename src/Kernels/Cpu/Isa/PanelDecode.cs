@@ -23,6 +23,20 @@ internal static unsafe class PanelDecode
         }
     }
 
+    /// <summary>fp16 → fp32 over 32 rows with the Vector128 API, as <see cref="Avx512Simd.WidenHalfScales"/> does it.</summary>
+    public static void WidenHalfScales128(ushort* h, float* dst)
+    {
+        for (int i = 0; i < 32; i += 8)
+        {
+            var v = Vector128.Load(h + i);
+            HalfToSingle(Vector128.WidenLower(v)).Store(dst + i);
+            HalfToSingle(Vector128.WidenUpper(v)).Store(dst + i + 4);
+        }
+    }
+
+    private static Vector128<float> HalfToSingle(Vector128<uint> x) =>
+        (((x & Vector128.Create(0x8000u)) << 16) | ((x & Vector128.Create(0x7FFFu)) << 13)).AsSingle() * Vector128.Create(0x77800000u).AsSingle();
+
     /// <summary>dst[r] = d[r]·sc[r] over 32 rows with the Vector128 API (NEON, SSE).</summary>
     public static void WidenScales128(sbyte* sc, float* d, float* dst)
     {

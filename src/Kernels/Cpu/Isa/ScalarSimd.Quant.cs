@@ -37,6 +37,11 @@ internal unsafe partial struct ScalarSimd
 
     public static void DecodeU4Step(byte* q, float* s, float* m, float* dst) => PanelDecode.U4Step(q, s, m, dst);
 
+    public static void WidenHalfScales(ushort* h, float* dst)
+    {
+        for (int r = 0; r < 32; r++) dst[r] = (float)BitConverter.UInt16BitsToHalf(h[r]);
+    }
+
     public static void WidenScales(sbyte* sc, float* d, float* dst)
     {
         for (int r = 0; r < 32; r++) dst[r] = d[r] * sc[r];

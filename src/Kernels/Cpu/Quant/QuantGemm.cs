@@ -65,7 +65,7 @@ internal static unsafe class QuantGemm<S, V>
         long codeBytes = ((long)m * k + 63) & ~63L, scaleBytes = 2L * m * xsStride * sizeof(float);
         long xFloats = decoded ? ((long)m * k + 15) & ~15L : 0;
         long widenFloats = decoded ? (long)pool.ThreadCount * CpuGemm<S, V>.KBlock * Panel : 0;
-        long expandStride = w.Segments.Any(s => s.Layout.TwoLevel) ? 2L * w.Segments.Max(s => s.Layout.Groups) * Panel : 0;
+        long expandStride = 2L * w.Segments.Max(s => s.Layout.Groups) * Panel;
         using var lease = scratch.Rent(codeBytes + scaleBytes + 2 * xFloats * sizeof(float) + widenFloats * sizeof(float)
             + pool.ThreadCount * expandStride * sizeof(float) + 64);
         var xq = (sbyte*)lease.Data;
@@ -224,9 +224,9 @@ internal static unsafe class QuantGemm<S, V>
     /// </summary>
     private static void PrefetchScales(ref QuantLayout l, int p)
     {
-        long bytes = l.TwoLevel ? (long)l.Groups * Panel : (long)l.Groups * Panel * sizeof(float);
-        byte* a = l.TwoLevel ? (byte*)(l.SubScales + (long)p * l.Groups * Panel) : (byte*)l.ScalesOf(p);
-        byte* b = l.TwoLevel ? (byte*)(l.SubMins == null ? null : l.SubMins + (long)p * l.Groups * Panel) : (byte*)l.MinsOf(p);
+        long bytes = l.TwoLevel ? (long)l.Groups * Panel : (long)l.Groups * Panel * sizeof(ushort);
+        byte* a = l.TwoLevel ? (byte*)(l.SubScales + (long)p * l.Groups * Panel) : (byte*)(l.HalfScales + (long)p * l.Groups * Panel);
+        byte* b = l.TwoLevel && l.SubMins != null ? (byte*)(l.SubMins + (long)p * l.Groups * Panel) : null;
         for (long o = 0; o < bytes; o += 64)
         {
             S.Prefetch(a + o);
@@ -242,17 +242,19 @@ internal static unsafe class QuantGemm<S, V>
     }
 
     /// <summary>
-    /// Panel p's per-group scales (and mins) as floats [group][32 rows]: the stored ones for Q8_0 and
-    /// Q4_0; for the K-quants expanded into <paramref name="buffer"/> (Groups·32 floats each) as d·sc
-    /// and dmin·m, the products llama.cpp's dequantization forms.
+    /// Panel p's per-group scales (and mins) as floats [group][32 rows] in <paramref name="buffer"/>
+    /// (Groups·32 floats each): Q8_0's and Q4_0's fp16 d widened, the K-quants' d·sc and dmin·m, the
+    /// products llama.cpp's dequantization forms.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void GroupScales(ref QuantLayout l, int p, float* buffer, out float* ws, out float* wm)
     {
         if (!l.TwoLevel)
         {
-            ws = l.ScalesOf(p);
-            wm = l.MinsOf(p);
+            ws = buffer;
+            wm = null;
+            ushort* h = l.HalfScales + (long)p * l.Groups * Panel;
+            for (int g = 0; g < l.Groups; g++) S.WidenHalfScales(h + g * Panel, ws + g * Panel);
             return;
         }
 

@@ -16,7 +16,8 @@ internal enum QuantCodes
 /// </list>
 /// One 64-byte load then feeds 16 rows of an int8 dot product against 4 (or 8) broadcast
 /// activations, with no horizontal sums (see <see cref="Isa.ISimd{V}.DotI8Panel"/>). Scales (and Q4_K's
-/// mins) are floats laid out [panel][group][32 rows].
+/// mins) are laid out [panel][group][32 rows]: fp16 for Q8_0/Q4_0, a byte times a float per 256-block
+/// and row for the K-quants (see <see cref="QuantLayout"/>); the kernels read them widened to fp32.
 /// </summary>
 internal sealed unsafe class QuantSegment : IDisposable
 {
@@ -51,12 +52,13 @@ internal sealed unsafe class QuantSegment : IDisposable
         }
         else
         {
-            _l.ScaleData = (float*)WeightArena.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(float));
+            // Q8_0's and Q4_0's d is an fp16 in the file: kept as one, it costs what the file does.
+            _l.HalfScales = (ushort*)WeightArena.Alloc((long)_l.Panels * _l.Groups * PanelRows * sizeof(ushort));
         }
     }
 
     /// <summary>The segment's pointers and sizes, as an unmanaged value the kernels' job structs carry.</summary>
-    public QuantLayout Layout => _l.CodeData != null ? _l : throw new ObjectDisposedException(nameof(QuantLinearWeight));
+    public QuantLayout Layout => _l.Valid ? _l : throw new ObjectDisposedException(nameof(QuantLinearWeight));
 
     public DType Source => _l.Source;
     public int Rows => _l.Rows;
@@ -64,7 +66,7 @@ internal sealed unsafe class QuantSegment : IDisposable
 
     public long ByteLength => _l.Panels * (_l.PanelCodeBytes + (_l.TwoLevel
         ? ((long)_l.Groups * PanelRows + (long)_l.Supers * PanelRows * sizeof(float)) * (_l.MinData != null ? 2 : 1)
-        : (long)_l.Groups * PanelRows * sizeof(float)));
+        : (long)_l.Groups * PanelRows * sizeof(ushort)));
 
     public static QuantSegment Create(WeightView[] parts, int k, int column, CpuThreadPool? pool)
     {
@@ -142,10 +144,7 @@ internal sealed unsafe class QuantSegment : IDisposable
             }
 
             for (int g = 0; g < l.Groups; g++)
-            {
-                l.ScalesOf(panel)[g * PanelRows + c] = scales[g];
-                if (l.MinData != null) l.MinsOf(panel)[g * PanelRows + c] = mins[g];
-            }
+                l.HalfScales[((long)panel * l.Groups + g) * PanelRows + c] = BitConverter.HalfToUInt16Bits((Half)scales[g]);
         }
     }
 
@@ -229,6 +228,8 @@ internal sealed unsafe class QuantSegment : IDisposable
         WeightArena.Release(_l.MinData);
         WeightArena.Release(_l.SubScales);
         WeightArena.Release(_l.SubMins);
+        WeightArena.Release(_l.HalfScales);
+        _l.HalfScales = null;
         _l.CodeData = null;
         _l.ScaleData = null;
         _l.MinData = null;
@@ -272,6 +273,11 @@ internal unsafe struct QuantLayout
     public int Supers;
 
     public readonly bool TwoLevel => SubScales != null;
+
+    /// <summary>Q8_0 and Q4_0: the file's fp16 d per group and row, [panel][group][32 rows].</summary>
+    public ushort* HalfScales;
+
+    public readonly bool Valid => CodeData != null;
 
     public readonly byte* CodesOf(int panel) => CodeData + panel * PanelCodeBytes;
     public readonly float* ScalesOf(int panel) => ScaleData + (long)panel * (TwoLevel ? Supers : Groups) * QuantSegment.PanelRows;
