@@ -19,7 +19,6 @@ internal unsafe partial struct Avx2Simd
         for (int g = 0; g < groups; g++, ws += 32)
         {
             Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
-            Sse.Prefetch0(ws + QuantPrefetch.Scales);
             for (int k = 0; k < group; k += 4, w += 128)
             {
                 Sse.Prefetch0(w + QuantPrefetch.Codes);
@@ -57,7 +56,6 @@ internal unsafe partial struct Avx2Simd
         for (int g = 0; g < groups; g++, ws += 32, x += 32)
         {
             Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
-            Sse.Prefetch0(ws + QuantPrefetch.Scales);
             for (int k = 0; k < 32; k += 8, w += 128)
             {
                 Sse.Prefetch0(w + QuantPrefetch.Codes);
@@ -121,7 +119,7 @@ internal unsafe partial struct Avx2Simd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void WidenHalfScales(ushort* h, float* dst)
     {
-        var rebias = Vector256.Create(0x77800000u).AsSingle();
+        var rebias = Vector256.Create(PanelDecode.HalfRebiasBits).AsSingle();
         for (int i = 0; i < 32; i += 8)
         {
             var x = Avx2.ConvertToVector256Int32(h + i).AsUInt32();

@@ -20,7 +20,6 @@ internal unsafe partial struct Avx512Simd
         for (int g = 0; g < groups; g++, ws += 32)
         {
             Vector512<int> a0 = default, a1 = default;
-            Sse.Prefetch0(ws + QuantPrefetch.Scales);
             for (int k = 0; k < group; k += 4, w += 128)
             {
                 Sse.Prefetch0(w + QuantPrefetch.Codes);
@@ -51,7 +50,6 @@ internal unsafe partial struct Avx512Simd
         for (int g = 0; g < groups; g++, ws += 32, x += 32)
         {
             Vector512<int> a0 = default, a1 = default;
-            Sse.Prefetch0(ws + QuantPrefetch.Scales);
             for (int k = 0; k < 32; k += 8, w += 128)
             {
                 Sse.Prefetch0(w + QuantPrefetch.Codes);
@@ -130,12 +128,12 @@ internal unsafe partial struct Avx512Simd
 
     /// <summary>
     /// fp16 → fp32 with integer ops (.NET 10 exposes no vcvtph2ps): sign to bit 31, exponent and
-    /// mantissa shifted up 13, times 2^112 (bits 0x77800000) to rebias; exact for normal, subnormal and zero halves.
+    /// mantissa shifted up 13, times 2^112 (<see cref="PanelDecode.HalfRebiasBits"/>) to rebias; exact for normal, subnormal and zero halves.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void WidenHalfScales(ushort* h, float* dst)
     {
-        var rebias = Vector512.Create(0x77800000u).AsSingle();
+        var rebias = Vector512.Create(PanelDecode.HalfRebiasBits).AsSingle();
         for (int i = 0; i < 32; i += 16)
         {
             var x = Avx512F.ConvertToVector512UInt32(Vector256.Load(h + i));

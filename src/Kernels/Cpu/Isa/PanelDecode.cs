@@ -23,6 +23,9 @@ internal static unsafe class PanelDecode
         }
     }
 
+    /// <summary>2^112 as float bits: the rebias from fp16's exponent to fp32's once the bits sit 13 places up.</summary>
+    public const uint HalfRebiasBits = 0x77800000;
+
     /// <summary>fp16 → fp32 over 32 rows with the Vector128 API, as <see cref="Avx512Simd.WidenHalfScales"/> does it.</summary>
     public static void WidenHalfScales128(ushort* h, float* dst)
     {
@@ -35,7 +38,7 @@ internal static unsafe class PanelDecode
     }
 
     private static Vector128<float> HalfToSingle(Vector128<uint> x) =>
-        (((x & Vector128.Create(0x8000u)) << 16) | ((x & Vector128.Create(0x7FFFu)) << 13)).AsSingle() * Vector128.Create(0x77800000u).AsSingle();
+        (((x & Vector128.Create(0x8000u)) << 16) | ((x & Vector128.Create(0x7FFFu)) << 13)).AsSingle() * Vector128.Create(HalfRebiasBits).AsSingle();
 
     /// <summary>dst[r] = d[r]·sc[r] over 32 rows with the Vector128 API (NEON, SSE).</summary>
     public static void WidenScales128(sbyte* sc, float* d, float* dst)

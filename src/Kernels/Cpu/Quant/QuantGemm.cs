@@ -28,7 +28,6 @@ internal static unsafe class QuantGemm<S, V>
     internal static int DecodeMinRows = 16;
 
     private const int Panel = QuantSegment.PanelRows;
-    private const int ItemsPerThread = 1;
     private const int DecodedItemsPerThread = 64;
 
     private struct Job
@@ -109,7 +108,7 @@ internal static unsafe class QuantGemm<S, V>
             // The int8 path's panels are ~1 µs each at decode: one contiguous share a thread (18 panels
             // go 9:9) measured ~12% faster single-stream decode than 8 claimed items a thread, whose
             // 2-panel items split 18 panels 10:8 and whose claims contend on one cache line.
-            int items = Math.Min(l.Panels, pool.ThreadCount == 1 ? 1 : pool.ThreadCount * (decoded ? DecodedItemsPerThread : ItemsPerThread));
+            int items = Math.Min(l.Panels, pool.ThreadCount == 1 ? 1 : (decoded ? pool.ThreadCount * DecodedItemsPerThread : pool.ThreadCount));
             job.PanelsPerItem = (l.Panels + items - 1) / items;
             items = (l.Panels + job.PanelsPerItem - 1) / job.PanelsPerItem;
             pool.For(items, decoded ? &PanelItem : &DotItem, &job);
@@ -224,21 +223,22 @@ internal static unsafe class QuantGemm<S, V>
     /// </summary>
     private static void PrefetchScales(ref QuantLayout l, int p)
     {
-        long bytes = l.TwoLevel ? (long)l.Groups * Panel : (long)l.Groups * Panel * sizeof(ushort);
-        byte* a = l.TwoLevel ? (byte*)(l.SubScales + (long)p * l.Groups * Panel) : (byte*)(l.HalfScales + (long)p * l.Groups * Panel);
-        byte* b = l.TwoLevel && l.SubMins != null ? (byte*)(l.SubMins + (long)p * l.Groups * Panel) : null;
-        for (long o = 0; o < bytes; o += 64)
+        if (!l.TwoLevel)
         {
-            S.Prefetch(a + o);
-            if (b != null) S.Prefetch(b + o);
+            Prefetch(l.HalfScalesOf(p), (long)l.Groups * Panel * sizeof(ushort));
+            return;
         }
 
-        if (!l.TwoLevel) return;
-        for (long o = 0; o < (long)l.Supers * Panel * sizeof(float); o += 64)
-        {
-            S.Prefetch((byte*)l.ScalesOf(p) + o);
-            if (l.MinData != null) S.Prefetch((byte*)l.MinsOf(p) + o);
-        }
+        Prefetch(l.SubScalesOf(p), (long)l.Groups * Panel);
+        Prefetch(l.ScalesOf(p), (long)l.Supers * Panel * sizeof(float));
+        if (l.SubMins == null) return;
+        Prefetch(l.SubMinsOf(p), (long)l.Groups * Panel);
+        Prefetch(l.MinsOf(p), (long)l.Supers * Panel * sizeof(float));
+    }
+
+    private static void Prefetch(void* p, long bytes)
+    {
+        for (long o = 0; o < bytes; o += 64) S.Prefetch((byte*)p + o);
     }
 
     /// <summary>
@@ -249,19 +249,18 @@ internal static unsafe class QuantGemm<S, V>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void GroupScales(ref QuantLayout l, int p, float* buffer, out float* ws, out float* wm)
     {
+        ws = buffer;
         if (!l.TwoLevel)
         {
-            ws = buffer;
             wm = null;
-            ushort* h = l.HalfScales + (long)p * l.Groups * Panel;
+            ushort* h = l.HalfScalesOf(p);
             for (int g = 0; g < l.Groups; g++) S.WidenHalfScales(h + g * Panel, ws + g * Panel);
             return;
         }
 
-        ws = buffer;
         wm = l.SubMins != null ? buffer + (long)l.Groups * Panel : null;
         int per = l.Groups / l.Supers;
-        sbyte* sc = l.SubScales + (long)p * l.Groups * Panel, sm = l.SubMins + (long)p * l.Groups * Panel;
+        sbyte* sc = l.SubScalesOf(p), sm = l.SubMinsOf(p);
         float* d = l.ScalesOf(p), dm = l.MinsOf(p);
         for (int g = 0; g < l.Groups; g++)
         {

@@ -58,7 +58,7 @@ internal sealed unsafe class QuantSegment : IDisposable
     }
 
     /// <summary>The segment's pointers and sizes, as an unmanaged value the kernels' job structs carry.</summary>
-    public QuantLayout Layout => _l.Valid ? _l : throw new ObjectDisposedException(nameof(QuantLinearWeight));
+    public QuantLayout Layout => _l.CodeData != null ? _l : throw new ObjectDisposedException(nameof(QuantLinearWeight));
 
     public DType Source => _l.Source;
     public int Rows => _l.Rows;
@@ -130,8 +130,8 @@ internal sealed unsafe class QuantSegment : IDisposable
                 // DecodeRow left d (and dmin) per 256-block in scales/mins[0..Supers).
                 for (int g = 0; g < l.Groups; g++)
                 {
-                    l.SubScales[((long)panel * l.Groups + g) * PanelRows + c] = sub[g];
-                    if (l.SubMins != null) l.SubMins[((long)panel * l.Groups + g) * PanelRows + c] = subMin[g];
+                    l.SubScalesOf(panel)[g * PanelRows + c] = sub[g];
+                    if (l.SubMins != null) l.SubMinsOf(panel)[g * PanelRows + c] = subMin[g];
                 }
 
                 for (int sb = 0; sb < l.Supers; sb++)
@@ -144,7 +144,7 @@ internal sealed unsafe class QuantSegment : IDisposable
             }
 
             for (int g = 0; g < l.Groups; g++)
-                l.HalfScales[((long)panel * l.Groups + g) * PanelRows + c] = BitConverter.HalfToUInt16Bits((Half)scales[g]);
+                l.HalfScalesOf(panel)[g * PanelRows + c] = BitConverter.HalfToUInt16Bits((Half)scales[g]);
         }
     }
 
@@ -229,12 +229,12 @@ internal sealed unsafe class QuantSegment : IDisposable
         WeightArena.Release(_l.SubScales);
         WeightArena.Release(_l.SubMins);
         WeightArena.Release(_l.HalfScales);
-        _l.HalfScales = null;
         _l.CodeData = null;
         _l.ScaleData = null;
         _l.MinData = null;
         _l.SubScales = null;
         _l.SubMins = null;
+        _l.HalfScales = null;
     }
 }
 
@@ -256,33 +256,30 @@ internal unsafe struct QuantLayout
     public int Panels;
     public long PanelCodeBytes;
     public byte* CodeData;
-    public float* ScaleData;
 
-    /// <summary>Q4_K's mins; null for the other types (Q4_0's min is 8·scale, I8 has none).</summary>
-    public float* MinData;
+    /// <summary>Q8_0 and Q4_0: the file's fp16 d per group and row, [panel][group][32 rows].</summary>
+    public ushort* HalfScales;
 
     /// <summary>
-    /// K-quants: sc (and Q4_K's m) as signed bytes [panel][group][32 rows]; ScaleData (and MinData)
-    /// then hold d (and dmin) per 256-block, [panel][block][32 rows]. Null for Q8_0 and Q4_0.
+    /// K-quants: sc (and Q4_K's m) as signed bytes [panel][group][32 rows], and d (and dmin) as floats
+    /// per 256-block, [panel][block][32 rows]; a group's scale is d·sc, its min dmin·m. Null for Q8_0
+    /// and Q4_0 (whose min is 8·scale, or none).
     /// </summary>
     public sbyte* SubScales;
 
     public sbyte* SubMins;
+    public float* ScaleData;
+    public float* MinData;
 
     /// <summary>256-blocks per row (K-quants).</summary>
     public int Supers;
 
     public readonly bool TwoLevel => SubScales != null;
 
-    /// <summary>Q8_0 and Q4_0: the file's fp16 d per group and row, [panel][group][32 rows].</summary>
-    public ushort* HalfScales;
-
-    public readonly bool Valid => CodeData != null;
-
     public readonly byte* CodesOf(int panel) => CodeData + panel * PanelCodeBytes;
-    public readonly float* ScalesOf(int panel) => ScaleData + (long)panel * (TwoLevel ? Supers : Groups) * QuantSegment.PanelRows;
-    public readonly float* MinsOf(int panel) => MinData == null ? null : MinData + (long)panel * (TwoLevel ? Supers : Groups) * QuantSegment.PanelRows;
-
-    /// <summary>Byte offset of group g's codes inside a panel.</summary>
-    public readonly long GroupOffset(int g) => (long)g * Group * (Codes == QuantCodes.U4 ? 16 : 32);
+    public readonly ushort* HalfScalesOf(int panel) => HalfScales + (long)panel * Groups * QuantSegment.PanelRows;
+    public readonly sbyte* SubScalesOf(int panel) => SubScales + (long)panel * Groups * QuantSegment.PanelRows;
+    public readonly sbyte* SubMinsOf(int panel) => SubMins == null ? null : SubMins + (long)panel * Groups * QuantSegment.PanelRows;
+    public readonly float* ScalesOf(int panel) => ScaleData + (long)panel * Supers * QuantSegment.PanelRows;
+    public readonly float* MinsOf(int panel) => MinData == null ? null : MinData + (long)panel * Supers * QuantSegment.PanelRows;
 }
