@@ -32,9 +32,11 @@ public unsafe class ActivationQuantTests
         var q = new sbyte[k];
         var xs = new float[stride];
         var xsum = new float[stride];
+        var qsum = Enumerable.Repeat(-1, stride).ToArray();
         fixed (float* px = x, pxs = xs, psum = xsum)
         fixed (sbyte* pq = q)
-            ActivationQuant.Row(px, k, k, scheme, group, stride, pq, pxs, psum);
+        fixed (int* pqs = qsum)
+            ActivationQuant.Row(px, k, k, scheme, group, stride, pq, pxs, psum, pqs);
 
         var (eq, es) = Reference(x, scheme, group);
         Assert.Equal(eq, q);
@@ -44,9 +46,14 @@ public unsafe class ActivationQuantTests
             int sum = 0;
             for (int i = g * group; i < (g + 1) * group; i++) sum += eq[i];
             Assert.Equal(es[g] * sum, xsum[g]);
+            Assert.Equal(sum, qsum[g]);
         }
 
-        for (int g = groups; g < stride; g++) Assert.Equal(0f, xs[g]);
+        for (int g = groups; g < stride; g++)
+        {
+            Assert.Equal(0f, xs[g]);
+            Assert.Equal(0, qsum[g]);
+        }
         if (ties) Assert.Contains(q, c => c % 2 == 0 && c != 0);
     }
 

@@ -81,15 +81,194 @@ internal unsafe partial struct Avx2Simd
         Avx.Store(acc + 24, f3);
     }
 
+    /// <summary>
+    /// Q4_K with integer sub-scales, as <see cref="Avx512Simd.DotQ4KPanel"/> explains: per group an
+    /// int32 sum (AVX-VNNI) times sc by vpmulld, or int16 sums (vpmaddubsw) times sc by vpmaddwd. The
+    /// float accumulators live in acc, read and written once a block, to leave the 16 registers to
+    /// the group loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotQ4KPanel(byte* w, sbyte* x, int supers, sbyte* sc, sbyte* m, float* d, float* dmin, float* xd, int* qsum, float* acc)
+    {
+        var mask = Vector256.Create((byte)0x0F);
+        for (int i = 0; i < 32; i += 8) Avx.Store(acc + i, Vector256<float>.Zero);
+        for (int b = 0; b < supers; b++, d += 32, dmin += 32)
+        {
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (int g = 0; g < 8; g++, sc += 32, x += 32)
+            {
+                if (AvxVnni.IsSupported)
+                {
+                    Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
+                    for (int k = 0; k < 32; k += 8, w += 128)
+                    {
+                        Sse.Prefetch0(w + QuantPrefetch.Codes);
+                        Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
+                        var xl = Vector256.Create(*(int*)(x + k)).AsSByte();
+                        var xh = Vector256.Create(*(int*)(x + k + 4)).AsSByte();
+                        a0 = DotU4(a0, Avx.LoadVector256(w), mask, xl, xh);
+                        a1 = DotU4(a1, Avx.LoadVector256(w + 32), mask, xl, xh);
+                        a2 = DotU4(a2, Avx.LoadVector256(w + 64), mask, xl, xh);
+                        a3 = DotU4(a3, Avx.LoadVector256(w + 96), mask, xl, xh);
+                    }
+
+                    s0 = Avx2.Add(s0, Avx2.MultiplyLow(a0, Avx2.ConvertToVector256Int32((byte*)sc)));
+                    s1 = Avx2.Add(s1, Avx2.MultiplyLow(a1, Avx2.ConvertToVector256Int32((byte*)sc + 8)));
+                    s2 = Avx2.Add(s2, Avx2.MultiplyLow(a2, Avx2.ConvertToVector256Int32((byte*)sc + 16)));
+                    s3 = Avx2.Add(s3, Avx2.MultiplyLow(a3, Avx2.ConvertToVector256Int32((byte*)sc + 24)));
+                    continue;
+                }
+
+                Vector256<short> p0 = default, p1 = default, p2 = default, p3 = default;
+                for (int k = 0; k < 32; k += 8, w += 128)
+                {
+                    Sse.Prefetch0(w + QuantPrefetch.Codes);
+                    Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
+                    var xl = Vector256.Create(*(int*)(x + k)).AsSByte();
+                    var xh = Vector256.Create(*(int*)(x + k + 4)).AsSByte();
+                    p0 = Avx2.Add(p0, Products(Avx.LoadVector256(w), mask, xl, xh));
+                    p1 = Avx2.Add(p1, Products(Avx.LoadVector256(w + 32), mask, xl, xh));
+                    p2 = Avx2.Add(p2, Products(Avx.LoadVector256(w + 64), mask, xl, xh));
+                    p3 = Avx2.Add(p3, Products(Avx.LoadVector256(w + 96), mask, xl, xh));
+                }
+
+                // At most 8·2·15·127 = 30480 a lane: the group's int16 sums cannot overflow.
+                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(p0, PairOf((byte*)sc)));
+                s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(p1, PairOf((byte*)sc + 8)));
+                s2 = Avx2.Add(s2, Avx2.MultiplyAddAdjacent(p2, PairOf((byte*)sc + 16)));
+                s3 = Avx2.Add(s3, Avx2.MultiplyAddAdjacent(p3, PairOf((byte*)sc + 24)));
+            }
+
+            Vector256<int> n0 = default, n1 = default, n2 = default, n3 = default;
+            for (int g = 0; g < 8; g++, m += 32)
+            {
+                var bs = Vector256.Create(qsum[8 * b + g]);
+                n0 = Avx2.Add(n0, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32((byte*)m), bs));
+                n1 = Avx2.Add(n1, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32((byte*)m + 8), bs));
+                n2 = Avx2.Add(n2, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32((byte*)m + 16), bs));
+                n3 = Avx2.Add(n3, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32((byte*)m + 24), bs));
+            }
+
+            var xg = Vector256.Create(xd[8 * b]);
+            Flush(acc, s0, n0, d, dmin, xg);
+            Flush(acc + 8, s1, n1, d + 8, dmin + 8, xg);
+            Flush(acc + 16, s2, n2, d + 16, dmin + 16, xg);
+            Flush(acc + 24, s3, n3, d + 24, dmin + 24, xg);
+        }
+    }
+
+    /// <summary>Q6_K with integer sub-scales, as <see cref="Avx512Simd.DotQ6KPanel"/>, 8 rows a register.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotQ6KPanel(sbyte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, float* acc)
+    {
+        for (int i = 0; i < 32; i += 8) Avx.Store(acc + i, Vector256<float>.Zero);
+        for (int b = 0; b < supers; b++, d += 32)
+        {
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (int g = 0; g < 16; g++, sc += 32, x += 16)
+            {
+                if (AvxVnni.IsSupported)
+                {
+                    Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
+                    for (int k = 0; k < 16; k += 4, w += 128)
+                    {
+                        Sse.Prefetch0(w + QuantPrefetch.Codes);
+                        Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
+                        var xb = Vector256.Create(*(int*)(x + k)).AsSByte();
+                        var w0 = Avx.LoadVector256(w);
+                        var w1 = Avx.LoadVector256(w + 32);
+                        var w2 = Avx.LoadVector256(w + 64);
+                        var w3 = Avx.LoadVector256(w + 96);
+                        a0 = Dot(a0, Avx2.Abs(w0), Avx2.Sign(xb, w0));
+                        a1 = Dot(a1, Avx2.Abs(w1), Avx2.Sign(xb, w1));
+                        a2 = Dot(a2, Avx2.Abs(w2), Avx2.Sign(xb, w2));
+                        a3 = Dot(a3, Avx2.Abs(w3), Avx2.Sign(xb, w3));
+                    }
+
+                    s0 = Avx2.Add(s0, Avx2.MultiplyLow(a0, Avx2.ConvertToVector256Int32(sc)));
+                    s1 = Avx2.Add(s1, Avx2.MultiplyLow(a1, Avx2.ConvertToVector256Int32(sc + 8)));
+                    s2 = Avx2.Add(s2, Avx2.MultiplyLow(a2, Avx2.ConvertToVector256Int32(sc + 16)));
+                    s3 = Avx2.Add(s3, Avx2.MultiplyLow(a3, Avx2.ConvertToVector256Int32(sc + 24)));
+                    continue;
+                }
+
+                Vector256<short> p0 = default, p1 = default, p2 = default, p3 = default;
+                for (int k = 0; k < 16; k += 4, w += 128)
+                {
+                    Sse.Prefetch0(w + QuantPrefetch.Codes);
+                    Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
+                    var xb = Vector256.Create(*(int*)(x + k)).AsSByte();
+                    var w0 = Avx.LoadVector256(w);
+                    var w1 = Avx.LoadVector256(w + 32);
+                    var w2 = Avx.LoadVector256(w + 64);
+                    var w3 = Avx.LoadVector256(w + 96);
+                    // |code| ≤ 32: at most 4·2·32·127 = 32512 a lane over the group's 4 steps.
+                    p0 = Avx2.Add(p0, Avx2.MultiplyAddAdjacent(Avx2.Abs(w0), Avx2.Sign(xb, w0)));
+                    p1 = Avx2.Add(p1, Avx2.MultiplyAddAdjacent(Avx2.Abs(w1), Avx2.Sign(xb, w1)));
+                    p2 = Avx2.Add(p2, Avx2.MultiplyAddAdjacent(Avx2.Abs(w2), Avx2.Sign(xb, w2)));
+                    p3 = Avx2.Add(p3, Avx2.MultiplyAddAdjacent(Avx2.Abs(w3), Avx2.Sign(xb, w3)));
+                }
+
+                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(p0, SignedPairOf(sc)));
+                s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(p1, SignedPairOf(sc + 8)));
+                s2 = Avx2.Add(s2, Avx2.MultiplyAddAdjacent(p2, SignedPairOf(sc + 16)));
+                s3 = Avx2.Add(s3, Avx2.MultiplyAddAdjacent(p3, SignedPairOf(sc + 24)));
+            }
+
+            var xg = Vector256.Create(xd[16 * b]);
+            Flush(acc, s0, d, xg);
+            Flush(acc + 8, s1, d + 8, xg);
+            Flush(acc + 16, s2, d + 16, xg);
+            Flush(acc + 24, s3, d + 24, xg);
+        }
+    }
+
+    /// <summary>acc += d·xg·s for 8 rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Flush(float* acc, Vector256<int> s, float* d, Vector256<float> xg) =>
+        Avx.Store(acc, Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), Avx.Multiply(Avx.LoadVector256(d), xg), Avx.LoadVector256(acc)));
+
+    /// <summary>8 signed bytes as int16 pairs (v, v), one int32 lane each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> SignedPairOf(sbyte* p)
+    {
+        var v = Avx2.ConvertToVector256Int32(p);
+        return Avx2.Or(Avx2.And(v, Vector256.Create(0xFFFF)), Avx2.ShiftLeftLogical(v, 16)).AsInt16();
+    }
+
+    /// <summary>acc += d·xg·s − dmin·xg·n for 8 rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Flush(float* acc, Vector256<int> s, Vector256<int> n, float* d, float* dmin, Vector256<float> xg)
+    {
+        var f = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), Avx.Multiply(Avx.LoadVector256(d), xg), Avx.LoadVector256(acc));
+        Avx.Store(acc, Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(n), Avx.Multiply(Avx.LoadVector256(dmin), xg), f));
+    }
+
+    /// <summary>The low and high nibbles' vpmaddubsw products added: int16 pairs, at most 2·2·15·127 each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Products(Vector256<byte> b, Vector256<byte> mask, Vector256<sbyte> xl, Vector256<sbyte> xh) =>
+        Avx2.Add(Avx2.MultiplyAddAdjacent(Avx2.And(b, mask), xl),
+            Avx2.MultiplyAddAdjacent(Avx2.And(Avx2.ShiftRightLogical(b.AsUInt16(), 4).AsByte(), mask), xh));
+
+    /// <summary>8 unsigned bytes as int16 pairs (v, v), one int32 lane each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> PairOf(byte* p)
+    {
+        var v = Avx2.ConvertToVector256Int32(p);
+        return Avx2.Or(v, Avx2.ShiftLeftLogical(v, 16)).AsInt16();
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> DotU4(Vector256<int> acc, Vector256<byte> b, Vector256<byte> mask, Vector256<sbyte> xl, Vector256<sbyte> xh)
     {
-        var lo = Avx2.And(b, mask);
-        var hi = Avx2.And(Avx2.ShiftRightLogical(b.AsUInt16(), 4).AsByte(), mask);
-        if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(acc, lo, xl), hi, xh);
-        // Each product pair is at most 2·15·127, so the two halves add in int16 without overflow.
-        var p = Avx2.Add(Avx2.MultiplyAddAdjacent(lo, xl), Avx2.MultiplyAddAdjacent(hi, xh));
-        return Avx2.Add(acc, Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1)));
+        if (AvxVnni.IsSupported)
+        {
+            var lo = Avx2.And(b, mask);
+            var hi = Avx2.And(Avx2.ShiftRightLogical(b.AsUInt16(), 4).AsByte(), mask);
+            return AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(acc, lo, xl), hi, xh);
+        }
+
+        return Avx2.Add(acc, Avx2.MultiplyAddAdjacent(Products(b, mask, xl, xh), Vector256.Create((short)1)));
     }
 
     /// <summary>acc + the sums of 4 consecutive unsigned × signed byte products, one int32 lane each.</summary>

@@ -74,6 +74,106 @@ internal unsafe partial struct Avx512Simd
         f1.Store(acc + 16);
     }
 
+    /// <summary>
+    /// Q4_K the way ggml's vec_dot applies its sub-scales: each group's 8 vpmaddubsw results add in
+    /// int16 (at most 8·2·15·127 = 30480), one vpmaddwd against the row's sc (as an int16 pair) makes
+    /// the scaled int32 sum, and the mins are m·Σx_q in int32, so floats are touched once per 256-block.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotQ4KPanel(byte* w, sbyte* x, int supers, sbyte* sc, sbyte* m, float* d, float* dmin, float* xd, int* qsum, float* acc)
+    {
+        var mask = Vector512.Create((byte)0x0F);
+        Vector512<float> f0 = default, f1 = default;
+        for (int b = 0; b < supers; b++, d += 32, dmin += 32)
+        {
+            Vector512<int> s0 = default, s1 = default, n0 = default, n1 = default;
+            for (int g = 0; g < 8; g++, sc += 32, m += 32, x += 32)
+            {
+                Vector512<short> p0 = default, p1 = default;
+                for (int k = 0; k < 32; k += 8, w += 128)
+                {
+                    Sse.Prefetch0(w + QuantPrefetch.Codes);
+                    Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
+                    var xl = Vector512.Create(*(int*)(x + k)).AsSByte();
+                    var xh = Vector512.Create(*(int*)(x + k + 4)).AsSByte();
+                    var b0 = Vector512.Load(w);
+                    var b1 = Vector512.Load(w + 64);
+                    p0 += Avx512BW.MultiplyAddAdjacent(b0 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b0.AsUInt16(), 4).AsByte() & mask, xh);
+                    p1 += Avx512BW.MultiplyAddAdjacent(b1 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & mask, xh);
+                }
+
+                s0 += Avx512BW.MultiplyAddAdjacent(p0, PairOf((byte*)sc));
+                s1 += Avx512BW.MultiplyAddAdjacent(p1, PairOf((byte*)sc + 16));
+                var bs = Vector512.Create(qsum[8 * b + g]);
+                n0 += Avx512F.ConvertToVector512Int32(Vector128.Load((byte*)m)) * bs;
+                n1 += Avx512F.ConvertToVector512Int32(Vector128.Load((byte*)m + 16)) * bs;
+            }
+
+            var xg = Vector512.Create(xd[8 * b]);
+            f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s0), Vector512.Load(d) * xg, f0);
+            f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s1), Vector512.Load(d + 16) * xg, f1);
+            f0 = Avx512F.FusedMultiplyAddNegated(Avx512F.ConvertToVector512Single(n0), Vector512.Load(dmin) * xg, f0);
+            f1 = Avx512F.FusedMultiplyAddNegated(Avx512F.ConvertToVector512Single(n1), Vector512.Load(dmin + 16) * xg, f1);
+        }
+
+        f0.Store(acc);
+        f1.Store(acc + 16);
+    }
+
+    /// <summary>
+    /// Q6_K with integer sub-scales, as <see cref="DotQ4KPanel"/>: a group's 4 vpmaddubsw results add
+    /// in int16 (|code| ≤ 32, so at most 4·2·32·127 = 32512), one vpmaddwd against the row's signed sc.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotQ6KPanel(sbyte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, float* acc)
+    {
+        Vector512<float> f0 = default, f1 = default;
+        for (int b = 0; b < supers; b++, d += 32)
+        {
+            Vector512<int> s0 = default, s1 = default;
+            for (int g = 0; g < 16; g++, sc += 32, x += 16)
+            {
+                Vector512<short> p0 = default, p1 = default;
+                for (int k = 0; k < 16; k += 4, w += 128)
+                {
+                    Sse.Prefetch0(w + QuantPrefetch.Codes);
+                    Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
+                    var xb = Vector512.Create(*(int*)(x + k)).AsSByte();
+                    var w0 = Vector512.Load(w);
+                    var w1 = Vector512.Load(w + 64);
+                    p0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(w0), SignOf(xb, w0));
+                    p1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(w1), SignOf(xb, w1));
+                }
+
+                s0 += Avx512BW.MultiplyAddAdjacent(p0, SignedPairOf(sc));
+                s1 += Avx512BW.MultiplyAddAdjacent(p1, SignedPairOf(sc + 16));
+            }
+
+            var xg = Vector512.Create(xd[16 * b]);
+            f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s0), Vector512.Load(d) * xg, f0);
+            f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s1), Vector512.Load(d + 16) * xg, f1);
+        }
+
+        f0.Store(acc);
+        f1.Store(acc + 16);
+    }
+
+    /// <summary>16 signed bytes as int16 pairs (v, v), one int32 lane each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> SignedPairOf(sbyte* p)
+    {
+        var v = Avx512F.ConvertToVector512Int32(Vector128.Load(p));
+        return ((v & Vector512.Create(0xFFFF)) | (v << 16)).AsInt16();
+    }
+
+    /// <summary>16 unsigned bytes (6-bit sub-scales) as int16 pairs (v, v), one int32 lane each: vpmaddwd's multiplier for a row's two int16 sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> PairOf(byte* p)
+    {
+        var v = Avx512F.ConvertToVector512Int32(Vector128.Load(p));
+        return (v | (v << 16)).AsInt16();
+    }
+
     /// <summary>x with w's sign (−x where w &lt; 0), so |w|·that = w·x; one masked subtract.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<sbyte> SignOf(Vector512<sbyte> x, Vector512<sbyte> w) =>

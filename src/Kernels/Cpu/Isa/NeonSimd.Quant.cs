@@ -16,16 +16,42 @@ internal unsafe partial struct NeonSimd
     {
         var a = stackalloc Vector128<int>[8];
         for (int i = 0; i < 8; i++) AdvSimd.Store(acc + 4 * i, Vector128<float>.Zero);
-        for (int g = 0; g < groups; g++, ws += 32, x += group)
+        for (int g = 0; g < groups; g++, ws += 32, x += group, w += 32 * group)
         {
-            for (int i = 0; i < 8; i++) a[i] = Vector128<int>.Zero;
-            for (int k = 0; k < group; k += 4, w += 128)
+            GroupI8(w, x, group, a);
+            Flush(a, ws, xs[g], acc);
+        }
+    }
+
+    /// <summary>Q6_K with integer sub-scales (see <see cref="ISimd{V}.DotQ6KPanel"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotQ6KPanel(sbyte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, float* acc)
+    {
+        var a = stackalloc Vector128<int>[8];
+        var s = stackalloc Vector128<int>[8];
+        for (int i = 0; i < 8; i++) AdvSimd.Store(acc + 4 * i, Vector128<float>.Zero);
+        for (int b = 0; b < supers; b++, d += 32)
+        {
+            for (int i = 0; i < 8; i++) s[i] = Vector128<int>.Zero;
+            for (int g = 0; g < 16; g++, sc += 32, x += 16, w += 512)
             {
-                var xb = Vector128.Create(*(int*)(x + k)).AsSByte();
-                for (int i = 0; i < 8; i++) a[i] = Dot4(a[i], AdvSimd.LoadVector128(w + 16 * i), xb);
+                GroupI8(w, x, 16, a);
+                PanelDecode.ScaleGroup128(a, sc, s);
             }
 
-            Flush(a, ws, xs[g], acc);
+            PanelDecode.FlushBlock128(s, d, xd[16 * b], acc);
+        }
+    }
+
+    /// <summary>a[i] = one group's exact int32 sums for rows 4i..4i+3 of an I8 panel (32·group bytes from w).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GroupI8(sbyte* w, sbyte* x, int group, Vector128<int>* a)
+    {
+        for (int i = 0; i < 8; i++) a[i] = Vector128<int>.Zero;
+        for (int k = 0; k < group; k += 4, w += 128)
+        {
+            var xb = Vector128.Create(*(int*)(x + k)).AsSByte();
+            for (int i = 0; i < 8; i++) a[i] = Dot4(a[i], AdvSimd.LoadVector128(w + 16 * i), xb);
         }
     }
 
@@ -35,21 +61,49 @@ internal unsafe partial struct NeonSimd
         var a = stackalloc Vector128<int>[8];
         var mask = Vector128.Create((byte)0x0F);
         for (int i = 0; i < 8; i++) AdvSimd.Store(acc + 4 * i, Vector128<float>.Zero);
-        for (int g = 0; g < groups; g++, ws += 32, x += 32)
+        for (int g = 0; g < groups; g++, ws += 32, x += 32, w += 512)
         {
-            for (int i = 0; i < 8; i++) a[i] = Vector128<int>.Zero;
-            for (int k = 0; k < 32; k += 8, w += 128)
+            GroupU4(w, x, mask, a);
+            Flush(a, ws, xs[g], acc);
+        }
+    }
+
+    /// <summary>Q4_K with integer sub-scales (see <see cref="ISimd{V}.DotQ4KPanel"/>): sdot group sums, then <see cref="PanelDecode.ScaleGroup128"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotQ4KPanel(byte* w, sbyte* x, int supers, sbyte* sc, sbyte* m, float* d, float* dmin, float* xd, int* qsum, float* acc)
+    {
+        var a = stackalloc Vector128<int>[8];
+        var s = stackalloc Vector128<int>[8];
+        var mask = Vector128.Create((byte)0x0F);
+        for (int i = 0; i < 8; i++) AdvSimd.Store(acc + 4 * i, Vector128<float>.Zero);
+        for (int b = 0; b < supers; b++, d += 32, dmin += 32, m += 256)
+        {
+            for (int i = 0; i < 8; i++) s[i] = Vector128<int>.Zero;
+            for (int g = 0; g < 8; g++, sc += 32, x += 32, w += 512)
             {
-                var xl = Vector128.Create(*(int*)(x + k)).AsSByte();
-                var xh = Vector128.Create(*(int*)(x + k + 4)).AsSByte();
-                for (int i = 0; i < 8; i++)
-                {
-                    var b = AdvSimd.LoadVector128(w + 16 * i);
-                    a[i] = Dot4(Dot4(a[i], AdvSimd.And(b, mask).AsSByte(), xl), AdvSimd.ShiftRightLogical(b, 4).AsSByte(), xh);
-                }
+                GroupU4(w, x, mask, a);
+                PanelDecode.ScaleGroup128(a, sc, s);
             }
 
-            Flush(a, ws, xs[g], acc);
+            PanelDecode.FlushBlock128(s, d, xd[8 * b], acc);
+            PanelDecode.FlushMins128(m, qsum + 8 * b, dmin, xd[8 * b], acc);
+        }
+    }
+
+    /// <summary>a[i] = one 32-k group's exact int32 sums for rows 4i..4i+3 of a U4 panel (512 bytes from w).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GroupU4(byte* w, sbyte* x, Vector128<byte> mask, Vector128<int>* a)
+    {
+        for (int i = 0; i < 8; i++) a[i] = Vector128<int>.Zero;
+        for (int k = 0; k < 32; k += 8, w += 128)
+        {
+            var xl = Vector128.Create(*(int*)(x + k)).AsSByte();
+            var xh = Vector128.Create(*(int*)(x + k + 4)).AsSByte();
+            for (int i = 0; i < 8; i++)
+            {
+                var b = AdvSimd.LoadVector128(w + 16 * i);
+                a[i] = Dot4(Dot4(a[i], AdvSimd.And(b, mask).AsSByte(), xl), AdvSimd.ShiftRightLogical(b, 4).AsSByte(), xh);
+            }
         }
     }
 

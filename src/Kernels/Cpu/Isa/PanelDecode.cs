@@ -54,4 +54,36 @@ internal static unsafe class PanelDecode
             (Vector128.ConvertToSingle(Vector128.WidenUpper(hi)) * Vector128.Load(d + h + 12)).Store(dst + h + 12);
         }
     }
+
+    /// <summary>s[i] += a[i]·sc for 32 rows as 8 vectors of 4: a K-quant group's int32 sums times its byte sub-scales.</summary>
+    public static void ScaleGroup128(Vector128<int>* a, sbyte* sc, Vector128<int>* s)
+    {
+        for (int i = 0; i < 8; i++) s[i] += a[i] * Bytes4(sc + 4 * i);
+    }
+
+    /// <summary>acc += s·d·xd for 32 rows: a K-quant 256-block's integer sums, scaled once.</summary>
+    public static void FlushBlock128(Vector128<int>* s, float* d, float xd, float* acc)
+    {
+        var xg = Vector128.Create(xd);
+        for (int i = 0; i < 8; i++)
+            (Vector128.Load(acc + 4 * i) + Vector128.ConvertToSingle(s[i]) * (Vector128.Load(d + 4 * i) * xg)).Store(acc + 4 * i);
+    }
+
+    /// <summary>
+    /// acc −= dmin·xd·Σ_g m_g·qsum_g for 32 rows: a Q4_K 256-block's mins (m as [8 groups][32 rows])
+    /// applied to the activation sums in int32, as ggml does.
+    /// </summary>
+    public static void FlushMins128(sbyte* m, int* qsum, float* dmin, float xd, float* acc)
+    {
+        var xg = Vector128.Create(xd);
+        for (int i = 0; i < 8; i++)
+        {
+            var n = Vector128<int>.Zero;
+            for (int g = 0; g < 8; g++) n += Bytes4(m + 32 * g + 4 * i) * Vector128.Create(qsum[g]);
+            (Vector128.Load(acc + 4 * i) - Vector128.ConvertToSingle(n) * (Vector128.Load(dmin + 4 * i) * xg)).Store(acc + 4 * i);
+        }
+    }
+
+    private static Vector128<int> Bytes4(sbyte* p) =>
+        Vector128.WidenLower(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(int*)p).AsSByte()));
 }

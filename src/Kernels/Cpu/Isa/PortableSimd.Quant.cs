@@ -12,21 +12,49 @@ internal unsafe partial struct PortableSimd
         var v = stackalloc Vector128<int>[32];
         int* a = stackalloc int[32];
         for (int i = 0; i < 32; i++) acc[i] = 0f;
-        for (int g = 0; g < groups; g++, ws += 32, x += group)
+        for (int g = 0; g < groups; g++, ws += 32, x += group, w += 32 * group)
         {
-            for (int i = 0; i < 32; i++) v[i] = Vector128<int>.Zero;
-            for (int k = 0; k < group; k += 4, w += 128)
-            {
-                var xb = Vector128.Create(*(int*)(x + k)).AsSByte();
-                var xl = Vector128.WidenLower(xb);
-                var xu = Vector128.WidenUpper(xb);
-                for (int i = 0; i < 8; i++) Dot4Rows(Vector128.Load(w + 16 * i), xl, xu, v + 4 * i);
-            }
-
-            // One horizontal sum a row per group, not per step.
-            for (int r = 0; r < 32; r++) a[r] = Vector128.Sum(v[r]);
+            GroupI8(w, x, group, v, a);
             Flush(a, ws, xs[g], acc);
         }
+    }
+
+    /// <summary>Q6_K with integer sub-scales (see <see cref="ISimd{V}.DotQ6KPanel"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotQ6KPanel(sbyte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, float* acc)
+    {
+        var v = stackalloc Vector128<int>[32];
+        var a = stackalloc Vector128<int>[8];
+        var s = stackalloc Vector128<int>[8];
+        for (int i = 0; i < 32; i++) acc[i] = 0f;
+        for (int b = 0; b < supers; b++, d += 32)
+        {
+            for (int i = 0; i < 8; i++) s[i] = Vector128<int>.Zero;
+            for (int g = 0; g < 16; g++, sc += 32, x += 16, w += 512)
+            {
+                GroupI8(w, x, 16, v, (int*)a);
+                PanelDecode.ScaleGroup128(a, sc, s);
+            }
+
+            PanelDecode.FlushBlock128(s, d, xd[16 * b], acc);
+        }
+    }
+
+    /// <summary>a[r] = one group's exact int32 sum for each of the 32 rows of an I8 panel (32·group bytes from w).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GroupI8(sbyte* w, sbyte* x, int group, Vector128<int>* v, int* a)
+    {
+        for (int i = 0; i < 32; i++) v[i] = Vector128<int>.Zero;
+        for (int k = 0; k < group; k += 4, w += 128)
+        {
+            var xb = Vector128.Create(*(int*)(x + k)).AsSByte();
+            var xl = Vector128.WidenLower(xb);
+            var xu = Vector128.WidenUpper(xb);
+            for (int i = 0; i < 8; i++) Dot4Rows(Vector128.Load(w + 16 * i), xl, xu, v + 4 * i);
+        }
+
+        // One horizontal sum a row per group, not per step.
+        for (int r = 0; r < 32; r++) a[r] = Vector128.Sum(v[r]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -36,28 +64,58 @@ internal unsafe partial struct PortableSimd
         int* a = stackalloc int[32];
         var mask = Vector128.Create((byte)0x0F);
         for (int i = 0; i < 32; i++) acc[i] = 0f;
-        for (int g = 0; g < groups; g++, ws += 32, x += 32)
+        for (int g = 0; g < groups; g++, ws += 32, x += 32, w += 512)
         {
-            for (int i = 0; i < 32; i++) v[i] = Vector128<int>.Zero;
-            for (int k = 0; k < 32; k += 8, w += 128)
-            {
-                var xl = Vector128.Create(*(int*)(x + k)).AsSByte();
-                var xh = Vector128.Create(*(int*)(x + k + 4)).AsSByte();
-                var xll = Vector128.WidenLower(xl);
-                var xlu = Vector128.WidenUpper(xl);
-                var xhl = Vector128.WidenLower(xh);
-                var xhu = Vector128.WidenUpper(xh);
-                for (int i = 0; i < 8; i++)
-                {
-                    var b = Vector128.Load(w + 16 * i);
-                    Dot4Rows((b & mask).AsSByte(), xll, xlu, v + 4 * i);
-                    Dot4Rows(Vector128.ShiftRightLogical(b, 4).AsSByte(), xhl, xhu, v + 4 * i);
-                }
-            }
-
-            for (int r = 0; r < 32; r++) a[r] = Vector128.Sum(v[r]);
+            GroupU4(w, x, mask, v, a);
             Flush(a, ws, xs[g], acc);
         }
+    }
+
+    /// <summary>Q4_K with integer sub-scales (see <see cref="ISimd{V}.DotQ4KPanel"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotQ4KPanel(byte* w, sbyte* x, int supers, sbyte* sc, sbyte* m, float* d, float* dmin, float* xd, int* qsum, float* acc)
+    {
+        var v = stackalloc Vector128<int>[32];
+        var a = stackalloc Vector128<int>[8];
+        var s = stackalloc Vector128<int>[8];
+        var mask = Vector128.Create((byte)0x0F);
+        for (int i = 0; i < 32; i++) acc[i] = 0f;
+        for (int b = 0; b < supers; b++, d += 32, dmin += 32, m += 256)
+        {
+            for (int i = 0; i < 8; i++) s[i] = Vector128<int>.Zero;
+            for (int g = 0; g < 8; g++, sc += 32, x += 32, w += 512)
+            {
+                GroupU4(w, x, mask, v, (int*)a);
+                PanelDecode.ScaleGroup128(a, sc, s);
+            }
+
+            PanelDecode.FlushBlock128(s, d, xd[8 * b], acc);
+            PanelDecode.FlushMins128(m, qsum + 8 * b, dmin, xd[8 * b], acc);
+        }
+    }
+
+    /// <summary>a[r] = one 32-k group's exact int32 sum for each of the 32 rows of a U4 panel (512 bytes from w).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GroupU4(byte* w, sbyte* x, Vector128<byte> mask, Vector128<int>* v, int* a)
+    {
+        for (int i = 0; i < 32; i++) v[i] = Vector128<int>.Zero;
+        for (int k = 0; k < 32; k += 8, w += 128)
+        {
+            var xl = Vector128.Create(*(int*)(x + k)).AsSByte();
+            var xh = Vector128.Create(*(int*)(x + k + 4)).AsSByte();
+            var xll = Vector128.WidenLower(xl);
+            var xlu = Vector128.WidenUpper(xl);
+            var xhl = Vector128.WidenLower(xh);
+            var xhu = Vector128.WidenUpper(xh);
+            for (int i = 0; i < 8; i++)
+            {
+                var b = Vector128.Load(w + 16 * i);
+                Dot4Rows((b & mask).AsSByte(), xll, xlu, v + 4 * i);
+                Dot4Rows(Vector128.ShiftRightLogical(b, 4).AsSByte(), xhl, xhu, v + 4 * i);
+            }
+        }
+
+        for (int r = 0; r < 32; r++) a[r] = Vector128.Sum(v[r]);
     }
 
     /// <summary>v[r] += the 4 products of row r (4 rows in 16 bytes), lane j holding k = j; x comes widened.</summary>

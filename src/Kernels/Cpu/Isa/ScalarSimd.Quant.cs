@@ -33,6 +33,58 @@ internal unsafe partial struct ScalarSimd
         }
     }
 
+    public static void DotQ4KPanel(byte* w, sbyte* x, int supers, sbyte* sc, sbyte* m, float* d, float* dmin, float* xd, int* qsum, float* acc)
+    {
+        int* s = stackalloc int[32];
+        int* n = stackalloc int[32];
+        for (int r = 0; r < 32; r++) acc[r] = 0f;
+        for (int b = 0; b < supers; b++, d += 32, dmin += 32)
+        {
+            for (int r = 0; r < 32; r++) s[r] = n[r] = 0;
+            for (int g = 0; g < 8; g++, sc += 32, m += 32, x += 32)
+            {
+                for (int r = 0; r < 32; r++)
+                {
+                    int a = 0;
+                    for (int k = 0; k < 32; k += 8)
+                    {
+                        byte* q = w + (k / 8) * 128 + 4 * r;
+                        for (int j = 0; j < 4; j++) a += (q[j] & 0xF) * x[k + j] + (q[j] >> 4) * x[k + 4 + j];
+                    }
+
+                    s[r] += a * sc[r];
+                    n[r] += m[r] * qsum[8 * b + g];
+                }
+
+                w += 512;
+            }
+
+            for (int r = 0; r < 32; r++) acc[r] += s[r] * (d[r] * xd[8 * b]) - n[r] * (dmin[r] * xd[8 * b]);
+        }
+    }
+
+    public static void DotQ6KPanel(sbyte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, float* acc)
+    {
+        int* s = stackalloc int[32];
+        for (int r = 0; r < 32; r++) acc[r] = 0f;
+        for (int b = 0; b < supers; b++, d += 32)
+        {
+            for (int r = 0; r < 32; r++) s[r] = 0;
+            for (int g = 0; g < 16; g++, sc += 32, x += 16, w += 512)
+            {
+                for (int r = 0; r < 32; r++)
+                {
+                    int a = 0;
+                    for (int k = 0; k < 16; k += 4)
+                        for (int j = 0; j < 4; j++) a += w[(k / 4) * 128 + 4 * r + j] * x[k + j];
+                    s[r] += a * sc[r];
+                }
+            }
+
+            for (int r = 0; r < 32; r++) acc[r] += s[r] * (d[r] * xd[16 * b]);
+        }
+    }
+
     public static void DecodeI8Step(sbyte* q, float* s, float* dst) => PanelDecode.I8Step(q, s, dst);
 
     public static void DecodeU4Step(byte* q, float* s, float* m, float* dst) => PanelDecode.U4Step(q, s, m, dst);

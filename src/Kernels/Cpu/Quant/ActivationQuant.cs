@@ -27,13 +27,19 @@ internal static unsafe class ActivationQuant
 
     /// <summary>
     /// x[0..k) → q[0..kpad) (zero-padded), xs[g] = the scale of group g (of <paramref name="group"/>
-    /// elements) and xsum[g] = xs[g]·Σq over the group, both zero from kpad/group up to groupStride.
+    /// elements), xsum[g] = xs[g]·Σq and qsum[g] = Σq over the group (ggml's bsums, which the Q4_K
+    /// kernel multiplies by its integer mins), all zero from kpad/group up to groupStride.
     /// Codes stay in [−127, 127], which the I8 kernels' sign trick (negating x) needs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Row(float* x, int k, int kpad, Scheme scheme, int group, int groupStride, sbyte* q, float* xs, float* xsum)
+    public static void Row(float* x, int k, int kpad, Scheme scheme, int group, int groupStride, sbyte* q, float* xs, float* xsum, int* qsum)
     {
-        for (int g = kpad / group; g < groupStride; g++) xs[g] = xsum[g] = 0f;
+        for (int g = kpad / group; g < groupStride; g++)
+        {
+            xs[g] = xsum[g] = 0f;
+            qsum[g] = 0;
+        }
+
         for (int i = k; i < kpad; i++) q[i] = 0;
         if (scheme == Scheme.Q8_K)
         {
@@ -78,6 +84,7 @@ internal static unsafe class ActivationQuant
             int sum = 0;
             for (int i = g0; i < g0 + group; i++) sum += q[i];
             xsum[g] = xs[g] * sum;
+            qsum[g] = sum;
         }
     }
 

@@ -12,7 +12,10 @@ namespace Loom.Kernels.Cpu.Quant;
 /// <para>
 /// Few rows (decode, small batches): int8 dot products per weight group over 32-row panels,
 /// Σ_groups w_scale·x_scale·(int8 dot) − Σ_groups w_min·x_scale·Σx_q, exact in int32, one lane a row
-/// (<see cref="ISimd{V}.DotI8Panel"/>, <see cref="ISimd{V}.DotU4Panel"/>).
+/// (<see cref="ISimd{V}.DotI8Panel"/>, <see cref="ISimd{V}.DotU4Panel"/>). The K-quants keep their
+/// byte sub-scales and mins as integers until each 256-block's end, as ggml's vec_dot does
+/// (<see cref="ISimd{V}.DotQ4KPanel"/>, <see cref="ISimd{V}.DotQ6KPanel"/>): widening every group's
+/// scale to a float first made Q4_K's GEMV compute-bound.
 /// </para>
 /// <para>
 /// Many rows (prefill, large batches): compute-bound, so 32-row panels of W are decoded to fp32 one
@@ -37,11 +40,12 @@ internal static unsafe class QuantGemm<S, V>
         public sbyte* Xq;
         public float* Xs;
         public float* Xsum;
+        public int* Qsum;
         public float* Y;
         public float* Bias;
         public float* Widen;
 
-        /// <summary>Per thread, <see cref="ExpandStride"/> floats for a K-quant panel's expanded group scales and mins.</summary>
+        /// <summary>Per thread, <see cref="ExpandStride"/> floats for a panel's group scales (and mins) widened to fp32.</summary>
         public float* Expand;
 
         public long ExpandStride;
@@ -61,7 +65,7 @@ internal static unsafe class QuantGemm<S, V>
         // Activation codes per row (K bytes), per-group scales and sums; for the decoded path also the
         // rounded activations packed for the fp32 micro-kernels, and one L1-sized K block of a W panel per thread.
         int xsStride = (w.Segments.Max(s => s.Layout.Groups) + 15) & ~15;
-        long codeBytes = ((long)m * k + 63) & ~63L, scaleBytes = 2L * m * xsStride * sizeof(float);
+        long codeBytes = ((long)m * k + 63) & ~63L, scaleBytes = 3L * m * xsStride * sizeof(float);
         long xFloats = decoded ? ((long)m * k + 15) & ~15L : 0;
         long widenFloats = decoded ? (long)pool.ThreadCount * CpuGemm<S, V>.KBlock * Panel : 0;
         long expandStride = 2L * w.Segments.Max(s => s.Layout.Groups) * Panel;
@@ -70,7 +74,8 @@ internal static unsafe class QuantGemm<S, V>
         var xq = (sbyte*)lease.Data;
         var xs = (float*)(lease.Data + codeBytes);
         var xsum = xs + (long)m * xsStride;
-        var rounded = xsum + (long)m * xsStride;
+        var qsum = (int*)(xsum + (long)m * xsStride);
+        var rounded = (float*)(qsum + (long)m * xsStride);
         var packed = rounded + xFloats;
         var widen = packed + xFloats;
         var expand = widen + widenFloats;
@@ -85,7 +90,7 @@ internal static unsafe class QuantGemm<S, V>
                 var qj = new QuantizeJob
                 {
                     X = x, K = k, GroupStride = xsStride, Scheme = scheme, Group = l.Group,
-                    Xq = xq, Xs = xs, Xsum = xsum, Rounded = decoded ? rounded : null,
+                    Xq = xq, Xs = xs, Xsum = xsum, Qsum = qsum, Rounded = decoded ? rounded : null,
                 };
                 pool.For(m, &QuantizeItem, &qj);
                 if (decoded)
@@ -99,7 +104,7 @@ internal static unsafe class QuantGemm<S, V>
 
             var job = new Job
             {
-                L = l, X = packed, Xq = xq, Xs = xs, Xsum = xsum, Y = y, Bias = bias, Widen = widen, YStride = n, M = m,
+                L = l, X = packed, Xq = xq, Xs = xs, Xsum = xsum, Qsum = qsum, Y = y, Bias = bias, Widen = widen, YStride = n, M = m,
                 Expand = expand, ExpandStride = expandStride,
                 XsStride = xsStride,
             };
@@ -121,6 +126,7 @@ internal static unsafe class QuantGemm<S, V>
         public sbyte* Xq;
         public float* Xs;
         public float* Xsum;
+        public int* Qsum;
         public float* Rounded;
         public int K;
         public int GroupStride;
@@ -134,7 +140,7 @@ internal static unsafe class QuantGemm<S, V>
         float* x = j->X + (long)r * j->K;
         sbyte* q = j->Xq + (long)r * j->K;
         float* xs = j->Xs + (long)r * j->GroupStride;
-        ActivationQuant.Row(x, j->K, j->K, j->Scheme, j->Group, j->GroupStride, q, xs, j->Xsum + (long)r * j->GroupStride);
+        ActivationQuant.Row(x, j->K, j->K, j->Scheme, j->Group, j->GroupStride, q, xs, j->Xsum + (long)r * j->GroupStride, j->Qsum + (long)r * j->GroupStride);
         if (j->Rounded != null) ActivationQuant.Dequantize(q, xs, j->K, j->Group, j->Rounded + (long)r * j->K);
     }
 
@@ -146,34 +152,42 @@ internal static unsafe class QuantGemm<S, V>
         ref var l = ref j->L;
         int p0 = item * j->PanelsPerItem, p1 = Math.Min(l.Panels, p0 + j->PanelsPerItem);
         float* acc = stackalloc float[Panel];
-        bool u4 = l.Codes == QuantCodes.U4;
         for (int p = p0; p < p1; p++)
         {
             byte* codes = l.CodesOf(p);
-            GroupScales(ref l, p, j->Expand + thread * j->ExpandStride, out float* ws, out float* wm);
+            float* ws = null;
+            if (!l.TwoLevel) GroupScales(ref l, p, j->Expand + thread * j->ExpandStride, out ws, out _);
             if (p + 1 < p1) PrefetchScales(ref l, p + 1);
             int n0 = p * Panel, cols = Math.Min(Panel, l.Rows - n0);
             for (int mi = 0; mi < j->M; mi++)
             {
                 float* xs = j->Xs + (long)mi * j->XsStride;
                 sbyte* xq = j->Xq + (long)mi * l.K;
-                if (u4)
+                switch (l.Source)
                 {
-                    S.DotU4Panel(codes, xq, l.Groups, ws, xs, acc);
-                    // − Σ_g min[g][r]·x_scale_g·Σ codes_g, with Q4_0's min = 8·scale.
-                    float* xsum = j->Xsum + (long)mi * j->XsStride;
-                    float* mins = wm != null ? wm : ws;
-                    var f = S.Splat(wm != null ? 1f : 8f);
-                    for (int r = 0; r < Panel; r += S.Lanes)
-                    {
-                        V t = S.Zero;
-                        for (int g = 0; g < l.Groups; g++) t = S.MulAdd(S.Load(mins + g * Panel + r), S.Splat(xsum[g]), t);
-                        S.Store(S.Sub(S.Load(acc + r), S.Mul(t, f)), acc + r);
-                    }
-                }
-                else
-                {
-                    S.DotI8Panel((sbyte*)codes, xq, l.Groups, l.Group, ws, xs, acc);
+                    // K-quants: sub-scales and mins stay integers until each 256-block's end, as in ggml's vec_dot.
+                    case DType.Q4_K:
+                        S.DotQ4KPanel(codes, xq, l.Supers, l.SubScalesOf(p), l.SubMinsOf(p), l.ScalesOf(p), l.MinsOf(p), xs,
+                            j->Qsum + (long)mi * j->XsStride, acc);
+                        break;
+                    case DType.Q6_K:
+                        S.DotQ6KPanel((sbyte*)codes, xq, l.Supers, l.SubScalesOf(p), l.ScalesOf(p), xs, acc);
+                        break;
+                    case DType.Q4_0:
+                        S.DotU4Panel(codes, xq, l.Groups, ws, xs, acc);
+                        // − Σ_g 8·scale[g][r]·x_scale_g·Σ codes_g: Q4_0's codes are 0..15 around 8.
+                        float* xsum = j->Xsum + (long)mi * j->XsStride;
+                        for (int r = 0; r < Panel; r += S.Lanes)
+                        {
+                            V t = S.Zero;
+                            for (int g = 0; g < l.Groups; g++) t = S.MulAdd(S.Load(ws + g * Panel + r), S.Splat(xsum[g]), t);
+                            S.Store(S.Sub(S.Load(acc + r), S.Mul(t, S.Splat(8f))), acc + r);
+                        }
+
+                        break;
+                    default:
+                        S.DotI8Panel((sbyte*)codes, xq, l.Groups, l.Group, ws, xs, acc);
+                        break;
                 }
 
                 float* yr = j->Y + mi * j->YStride + l.Column + n0;
