@@ -8,18 +8,20 @@ public class QuantTests : IsaTestBase
     public static TheoryData<string, int, int, string> Shapes()
     {
         var data = new TheoryData<string, int, int, string>();
-        // Rows 1..15 take the int8 path, 16+ the decoded-panel path; K not a multiple of 64 pads the last chunk.
+        // Fewer rows than ISimd.QuantDecodeMinRows (16, or 256 on x86) take the int8 path, more the
+        // decoded-panel path, so 16..100 cover one or the other by ISA and 256+ the decoded path on all.
+        // K not a multiple of 64 pads the last chunk.
         foreach (var t in new[] { "Q8_0", "Q4_0" })
-            foreach (var (m, k, n) in new[] { (1, 32, "1"), (1, 96, "33"), (3, 160, "31"), (15, 576, "95"), (16, 96, "33"), (17, 224, "65"), (40, 416, "31") })
+            foreach (var (m, k, n) in new[] { (1, 32, "1"), (1, 96, "33"), (3, 160, "31"), (15, 576, "95"), (16, 96, "33"), (17, 224, "65"), (40, 416, "31"), (261, 96, "33") })
                 data.Add(t, m, k, n);
         foreach (var t in new[] { "Q4_K", "Q6_K" })
-            foreach (var (m, k, n) in new[] { (1, 256, "1"), (2, 768, "33"), (7, 256, "95"), (16, 512, "31"), (29, 256, "65"), (100, 768, "40") })
+            foreach (var (m, k, n) in new[] { (1, 256, "1"), (2, 768, "33"), (7, 256, "95"), (16, 512, "31"), (29, 256, "65"), (100, 768, "40"), (257, 512, "31") })
                 data.Add(t, m, k, n);
         // Q4_K_M fuses Q4_K q/k with a Q6_K v (and gate/up with Q6_K down elsewhere).
-        foreach (var m in new[] { 1, 5, 16, 33 }) data.Add("Q4_K,Q4_K,Q6_K", m, 512, "32,17,9");
-        foreach (var m in new[] { 1, 20 }) data.Add("Q4_0,Q8_0", m, 96, "31,33");
+        foreach (var m in new[] { 1, 5, 16, 33, 256 }) data.Add("Q4_K,Q4_K,Q6_K", m, 512, "32,17,9");
+        foreach (var m in new[] { 1, 20, 300 }) data.Add("Q4_0,Q8_0", m, 96, "31,33");
         // Segments whose activations round differently (Q8_0 blocks, then Q8_K super-blocks, then back) in one fused weight.
-        foreach (var m in new[] { 1, 3, 20 }) data.Add("Q8_0,Q4_K,Q4_0", m, 256, "17,32,33");
+        foreach (var m in new[] { 1, 3, 20, 270 }) data.Add("Q8_0,Q4_K,Q4_0", m, 256, "17,32,33");
         return data;
     }
 

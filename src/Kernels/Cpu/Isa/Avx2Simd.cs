@@ -14,6 +14,9 @@ internal unsafe partial struct Avx2Simd : ISimd<Vector256<float>>
 
     public static int MaxRows => 6;
 
+    /// <summary>Measured on Zen 5 (AVX-VNNI and vpmaddubsw alike): the int8 path 1.4-2.5x the decoded one from 16 to 256 rows.</summary>
+    public static int QuantDecodeMinRows => 256;
+
     public static Vector256<float> Zero => Vector256<float>.Zero;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -16,6 +16,13 @@ internal unsafe interface ISimd<V>
     /// <summary>Rows of the GEMM register block (2 accumulators a row): what the register file holds without spills.</summary>
     static abstract int MaxRows { get; }
 
+    /// <summary>
+    /// Quantized GEMMs with fewer rows than this take the int8 dot products; from it, 32-row panels
+    /// decoded to fp32 and the fp32 micro-kernels. Where int8 dot products are cheap (vpmaddubsw,
+    /// AVX-VNNI) they win up to a few hundred rows; the Vector128 and scalar ones lose from 16.
+    /// </summary>
+    static abstract int QuantDecodeMinRows { get; }
+
     static abstract V Zero { get; }
 
     static abstract V Splat(float x);

@@ -16,6 +16,9 @@ internal unsafe partial struct NeonSimd : ISimd<Vector128<float>>
 
     public static int MaxRows => 12;
 
+    /// <summary>sdot should move this up as AVX-VNNI does; unmeasured on ARM64 hardware, so the decoded path keeps its old threshold.</summary>
+    public static int QuantDecodeMinRows => 16;
+
     public static Vector128<float> Zero => Vector128<float>.Zero;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

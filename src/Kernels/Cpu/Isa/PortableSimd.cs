@@ -16,6 +16,9 @@ internal unsafe partial struct PortableSimd : ISimd<Vector128<float>>
 
     public static int MaxRows => 6;
 
+    /// <summary>Widening multiplies make the int8 path 1.3-2.6x slower than the decoded one from 16 rows.</summary>
+    public static int QuantDecodeMinRows => 16;
+
     public static Vector128<float> Zero => Vector128<float>.Zero;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

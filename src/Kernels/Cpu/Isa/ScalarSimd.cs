@@ -13,6 +13,8 @@ internal unsafe partial struct ScalarSimd : ISimd<float>
 
     public static int MaxRows => 4;
 
+    public static int QuantDecodeMinRows => 16;
+
     public static float Zero => 0f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -10,7 +10,8 @@ namespace Loom.Kernels.Cpu.Quant;
 /// compute llama.cpp's products; against fp32 activations the error is that rounding, at most half
 /// a step (max|x| of the block / 127) per element.
 /// <para>
-/// Few rows (decode, small batches): int8 dot products per weight group over 32-row panels,
+/// Fewer rows than <see cref="ISimd{V}.QuantDecodeMinRows"/> (decode, batches, short prefill chunks;
+/// 256 on x86, 16 elsewhere): int8 dot products per weight group over 32-row panels,
 /// Σ_groups w_scale·x_scale·(int8 dot) − Σ_groups w_min·x_scale·Σx_q, exact in int32, one lane a row
 /// (<see cref="ISimd{V}.DotI8Panel"/>, <see cref="ISimd{V}.DotU4Panel"/>). The K-quants keep their
 /// byte sub-scales and mins as integers until each 256-block's end, as ggml's vec_dot does
@@ -18,7 +19,7 @@ namespace Loom.Kernels.Cpu.Quant;
 /// scale to a float first made Q4_K's GEMV compute-bound.
 /// </para>
 /// <para>
-/// Many rows (prefill, large batches): compute-bound, so 32-row panels of W are decoded to fp32 one
+/// More rows (long prefill chunks): compute-bound, so 32-row panels of W are decoded to fp32 one
 /// K block at a time (L1-sized) and the fp32 micro-kernels of <see cref="CpuGemm{S,V}"/> multiply them
 /// by the rounded activations, amortising the decode over every row.
 /// </para>
@@ -27,8 +28,8 @@ internal static unsafe class QuantGemm<S, V>
     where S : struct, ISimd<V>
     where V : unmanaged
 {
-    /// <summary>From this many rows the fp32-panel path wins over int8 dot products.</summary>
-    internal static int DecodeMinRows = 16;
+    /// <summary>From this many rows the fp32-panel path wins over int8 dot products (<see cref="ISimd{V}.QuantDecodeMinRows"/>).</summary>
+    internal static int DecodeMinRows = S.QuantDecodeMinRows;
 
     private const int Panel = QuantSegment.PanelRows;
     private const int DecodedItemsPerThread = 64;
