@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Loom.Kernels.Cpu.Quant;
 
 namespace Loom.Kernels.Tests;
@@ -45,6 +46,37 @@ public class QuantTests : IsaTestBase
     {
         using var backend = Backend(1);
         QuantCases.Embedding(backend, type);
+    }
+
+    /// <summary>
+    /// The panels hold about what the file does, since decode reads every byte each token: Q8_0 and
+    /// Q4_0 exactly (fp16 scale per 32), Q4_K a byte sc and m per 32 and float d, dmin per 256 (file:
+    /// 6-bit sc, m and fp16 d, dmin), Q6_K 6-bit codes, a byte sc per 16 and a float d per 256 (file: fp16 d).
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(DType.Q8_0, 1.0625)]
+    [InlineData(DType.Q4_0, 0.5625)]
+    [InlineData(DType.Q4_K, 0.59375)]
+    [InlineData(DType.Q6_K, 0.828125)]
+    public unsafe void QuantPanelsTakeAboutWhatTheFileTakes(DType type, double bytesPerWeight)
+    {
+        using var backend = Backend(1);
+        const int n = 64, k = 512;
+        long rowBytes = type.ByteCount(k);
+        var mem = (byte*)NativeMemory.AlignedAlloc((nuint)(rowBytes * n), 64);
+        try
+        {
+            var values = TestData.Random(n * k, 5, 0.5f);
+            for (int r = 0; r < n; r++)
+                GgmlQuantizer.QuantizeRow(type, values.AsSpan(r * k, k)).CopyTo(new Span<byte>(mem + r * rowBytes, (int)rowBytes));
+            using var lw = backend.PrepareLinear([new WeightView((nint)mem, type, [n, k], "w")]);
+            Assert.Equal(bytesPerWeight, (double)lw.ByteLength / (n * k));
+            Assert.True(lw.ByteLength <= rowBytes * n * 1.06, $"{type}: {lw.ByteLength} bytes in memory against {rowBytes * n} in the file");
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(mem);
+        }
     }
 
     /// <summary>

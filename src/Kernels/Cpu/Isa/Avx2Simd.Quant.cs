@@ -157,70 +157,78 @@ internal unsafe partial struct Avx2Simd
         }
     }
 
-    /// <summary>Q6_K with integer sub-scales, as <see cref="Avx512Simd.DotQ6KPanel"/>, 8 rows a register.</summary>
+    /// <summary>
+    /// Q6_K with integer sub-scales, as <see cref="Avx512Simd.DotQ6KPanel"/>, 8 rows a register: AVX-VNNI
+    /// sums a group in int32 and vpmulld applies sc; otherwise each step's int16 pairs meet sc in
+    /// vpmaddwd. The codes' +32 comes off per block in a second pass over the group sub-scales.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void DotQ6KPanel(sbyte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, float* acc)
+    public static void DotQ6KPanel(byte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, int* qsum, float* acc)
     {
         for (int i = 0; i < 32; i += 8) Avx.Store(acc + i, Vector256<float>.Zero);
         for (int b = 0; b < supers; b++, d += 32)
         {
             Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int g = 0; g < 16; g++, sc += 32, x += 16)
+            sbyte* scb = sc;
+            for (int g = 0; g < 16; g++, sc += 32, x += 16, w += 384)
             {
-                if (AvxVnni.IsSupported)
-                {
-                    Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
-                    for (int k = 0; k < 16; k += 4, w += 128)
-                    {
-                        Sse.Prefetch0(w + QuantPrefetch.Codes);
-                        Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
-                        var xb = Vector256.Create(*(int*)(x + k)).AsSByte();
-                        var w0 = Avx.LoadVector256(w);
-                        var w1 = Avx.LoadVector256(w + 32);
-                        var w2 = Avx.LoadVector256(w + 64);
-                        var w3 = Avx.LoadVector256(w + 96);
-                        a0 = Dot(a0, Avx2.Abs(w0), Avx2.Sign(xb, w0));
-                        a1 = Dot(a1, Avx2.Abs(w1), Avx2.Sign(xb, w1));
-                        a2 = Dot(a2, Avx2.Abs(w2), Avx2.Sign(xb, w2));
-                        a3 = Dot(a3, Avx2.Abs(w3), Avx2.Sign(xb, w3));
-                    }
+                for (int o = 0; o < 384; o += 64) Sse.Prefetch0(w + QuantPrefetch.Codes + o);
+                s0 = Avx2.Add(s0, Q6Group(w, x, sc));
+                s1 = Avx2.Add(s1, Q6Group(w + 32, x, sc + 8));
+                s2 = Avx2.Add(s2, Q6Group(w + 64, x, sc + 16));
+                s3 = Avx2.Add(s3, Q6Group(w + 96, x, sc + 24));
+            }
 
-                    s0 = Avx2.Add(s0, Avx2.MultiplyLow(a0, Avx2.ConvertToVector256Int32(sc)));
-                    s1 = Avx2.Add(s1, Avx2.MultiplyLow(a1, Avx2.ConvertToVector256Int32(sc + 8)));
-                    s2 = Avx2.Add(s2, Avx2.MultiplyLow(a2, Avx2.ConvertToVector256Int32(sc + 16)));
-                    s3 = Avx2.Add(s3, Avx2.MultiplyLow(a3, Avx2.ConvertToVector256Int32(sc + 24)));
-                    continue;
-                }
-
-                Vector256<short> p0 = default, p1 = default, p2 = default, p3 = default;
-                for (int k = 0; k < 16; k += 4, w += 128)
-                {
-                    Sse.Prefetch0(w + QuantPrefetch.Codes);
-                    Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
-                    var xb = Vector256.Create(*(int*)(x + k)).AsSByte();
-                    var w0 = Avx.LoadVector256(w);
-                    var w1 = Avx.LoadVector256(w + 32);
-                    var w2 = Avx.LoadVector256(w + 64);
-                    var w3 = Avx.LoadVector256(w + 96);
-                    // |code| ≤ 32: at most 4·2·32·127 = 32512 a lane over the group's 4 steps.
-                    p0 = Avx2.Add(p0, Avx2.MultiplyAddAdjacent(Avx2.Abs(w0), Avx2.Sign(xb, w0)));
-                    p1 = Avx2.Add(p1, Avx2.MultiplyAddAdjacent(Avx2.Abs(w1), Avx2.Sign(xb, w1)));
-                    p2 = Avx2.Add(p2, Avx2.MultiplyAddAdjacent(Avx2.Abs(w2), Avx2.Sign(xb, w2)));
-                    p3 = Avx2.Add(p3, Avx2.MultiplyAddAdjacent(Avx2.Abs(w3), Avx2.Sign(xb, w3)));
-                }
-
-                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(p0, SignedPairOf(sc)));
-                s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(p1, SignedPairOf(sc + 8)));
-                s2 = Avx2.Add(s2, Avx2.MultiplyAddAdjacent(p2, SignedPairOf(sc + 16)));
-                s3 = Avx2.Add(s3, Avx2.MultiplyAddAdjacent(p3, SignedPairOf(sc + 24)));
+            Vector256<int> n0 = default, n1 = default, n2 = default, n3 = default;
+            for (int g = 0; g < 16; g++, scb += 32)
+            {
+                var qs = Vector256.Create(qsum[16 * b + g]);
+                n0 = Avx2.Add(n0, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(scb), qs));
+                n1 = Avx2.Add(n1, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(scb + 8), qs));
+                n2 = Avx2.Add(n2, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(scb + 16), qs));
+                n3 = Avx2.Add(n3, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(scb + 24), qs));
             }
 
             var xg = Vector256.Create(xd[16 * b]);
-            Flush(acc, s0, d, xg);
-            Flush(acc + 8, s1, d + 8, xg);
-            Flush(acc + 16, s2, d + 16, xg);
-            Flush(acc + 24, s3, d + 24, xg);
+            Flush(acc, Avx2.Subtract(s0, Avx2.ShiftLeftLogical(n0, 5)), d, xg);
+            Flush(acc + 8, Avx2.Subtract(s1, Avx2.ShiftLeftLogical(n1, 5)), d + 8, xg);
+            Flush(acc + 16, Avx2.Subtract(s2, Avx2.ShiftLeftLogical(n2, 5)), d + 16, xg);
+            Flush(acc + 24, Avx2.Subtract(s3, Avx2.ShiftLeftLogical(n3, 5)), d + 24, xg);
         }
+    }
+
+    /// <summary>
+    /// Σ sc·(codes·x) over one 16-k group for 8 rows of a U6 panel (w at the rows' first bytes: the two
+    /// low-nibble steps at +0 and +128, the high bits at +256), codes 0..63.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q6Group(byte* w, sbyte* x, sbyte* sc)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var bits = Vector256.Create((byte)0x30);
+        var h = Avx.LoadVector256(w + 256).AsUInt16();
+        var b0 = Avx.LoadVector256(w);
+        var b1 = Avx.LoadVector256(w + 128);
+        var q0 = Avx2.Or(Avx2.And(b0, low), Avx2.And(Avx2.ShiftLeftLogical(h, 4).AsByte(), bits));
+        var q1 = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(b0.AsUInt16(), 4).AsByte(), low), Avx2.And(Avx2.ShiftLeftLogical(h, 2).AsByte(), bits));
+        var q2 = Avx2.Or(Avx2.And(b1, low), Avx2.And(h.AsByte(), bits));
+        var q3 = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(b1.AsUInt16(), 4).AsByte(), low), Avx2.And(Avx2.ShiftRightLogical(h, 2).AsByte(), bits));
+        var x0 = Vector256.Create(*(int*)x).AsSByte();
+        var x1 = Vector256.Create(*(int*)(x + 4)).AsSByte();
+        var x2 = Vector256.Create(*(int*)(x + 8)).AsSByte();
+        var x3 = Vector256.Create(*(int*)(x + 12)).AsSByte();
+        if (AvxVnni.IsSupported)
+        {
+            var a = AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, q0, x0), q1, x1);
+            a = AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(a, q2, x2), q3, x3);
+            return Avx2.MultiplyLow(a, Avx2.ConvertToVector256Int32(sc));
+        }
+
+        // Two steps' pairs would reach 4·2·63·127: each step (at most 32004) meets sc on its own.
+        var c = SignedPairOf(sc);
+        var p0 = Avx2.Add(Avx2.MultiplyAddAdjacent(q0, x0), Avx2.MultiplyAddAdjacent(q1, x1));
+        var p1 = Avx2.Add(Avx2.MultiplyAddAdjacent(q2, x2), Avx2.MultiplyAddAdjacent(q3, x3));
+        return Avx2.Add(Avx2.MultiplyAddAdjacent(p0, c), Avx2.MultiplyAddAdjacent(p1, c));
     }
 
     /// <summary>acc += d·xg·s for 8 rows.</summary>

@@ -121,50 +121,59 @@ internal unsafe partial struct Avx512Simd
     }
 
     /// <summary>
-    /// Q6_K with integer sub-scales, as <see cref="DotQ4KPanel"/>: a group's 4 vpmaddubsw results add
-    /// in int16 (|code| ≤ 32, so at most 4·2·32·127 = 32512), one vpmaddwd against the row's signed sc.
+    /// Q6_K with integer sub-scales, as <see cref="DotQ4KPanel"/>: each code is its low nibble OR'd with
+    /// its 2 high bits moved to bits 4-5 (0..63); a step's two vpmaddubsw results add in int16 (at
+    /// most 2·2·63·127 = 32004) and one vpmaddwd applies the row's signed sc; the codes' +32 comes off
+    /// once a block as 32·Σ_g sc·Σx_q.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void DotQ6KPanel(sbyte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, float* acc)
+    public static void DotQ6KPanel(byte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, int* qsum, float* acc)
     {
+        var low = Vector512.Create((byte)0x0F);
+        var bits = Vector512.Create((byte)0x30);
         Vector512<float> f0 = default, f1 = default;
         for (int b = 0; b < supers; b++, d += 32)
         {
-            Vector512<int> s0 = default, s1 = default;
-            for (int g = 0; g < 16; g++, sc += 32, x += 16)
+            Vector512<int> s0 = default, s1 = default, n0 = default, n1 = default;
+            for (int g = 0; g < 16; g++, sc += 32, x += 16, w += 384)
             {
-                Vector512<short> p0 = default, p1 = default;
-                for (int k = 0; k < 16; k += 4, w += 128)
-                {
-                    Sse.Prefetch0(w + QuantPrefetch.Codes);
-                    Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
-                    var xb = Vector512.Create(*(int*)(x + k)).AsSByte();
-                    var w0 = Vector512.Load(w);
-                    var w1 = Vector512.Load(w + 64);
-                    p0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(w0), SignOf(xb, w0));
-                    p1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(w1), SignOf(xb, w1));
-                }
-
-                s0 += Avx512BW.MultiplyAddAdjacent(p0, SignedPairOf(sc));
-                s1 += Avx512BW.MultiplyAddAdjacent(p1, SignedPairOf(sc + 16));
+                for (int o = 0; o < 384; o += 64) Sse.Prefetch0(w + QuantPrefetch.Codes + o);
+                var c0 = Avx512F.ConvertToVector512Int32(Vector128.Load(sc));
+                var c1 = Avx512F.ConvertToVector512Int32(Vector128.Load(sc + 16));
+                var k0 = SignedPair(c0);
+                var k1 = SignedPair(c1);
+                var h0 = Vector512.Load(w + 256).AsUInt16();
+                var h1 = Vector512.Load(w + 320).AsUInt16();
+                var xl = Vector512.Create(*(int*)x).AsSByte();
+                var xh = Vector512.Create(*(int*)(x + 4)).AsSByte();
+                s0 += Avx512BW.MultiplyAddAdjacent(Q6Step(Vector512.Load(w), (h0 << 4).AsByte() & bits, (h0 << 2).AsByte() & bits, low, xl, xh), k0);
+                s1 += Avx512BW.MultiplyAddAdjacent(Q6Step(Vector512.Load(w + 64), (h1 << 4).AsByte() & bits, (h1 << 2).AsByte() & bits, low, xl, xh), k1);
+                xl = Vector512.Create(*(int*)(x + 8)).AsSByte();
+                xh = Vector512.Create(*(int*)(x + 12)).AsSByte();
+                s0 += Avx512BW.MultiplyAddAdjacent(Q6Step(Vector512.Load(w + 128), h0.AsByte() & bits, (h0 >>> 2).AsByte() & bits, low, xl, xh), k0);
+                s1 += Avx512BW.MultiplyAddAdjacent(Q6Step(Vector512.Load(w + 192), h1.AsByte() & bits, (h1 >>> 2).AsByte() & bits, low, xl, xh), k1);
+                var qs = Vector512.Create(qsum[16 * b + g]);
+                n0 += c0 * qs;
+                n1 += c1 * qs;
             }
 
             var xg = Vector512.Create(xd[16 * b]);
-            f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s0), Vector512.Load(d) * xg, f0);
-            f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s1), Vector512.Load(d + 16) * xg, f1);
+            f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s0 - (n0 << 5)), Vector512.Load(d) * xg, f0);
+            f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s1 - (n1 << 5)), Vector512.Load(d + 16) * xg, f1);
         }
 
         f0.Store(acc);
         f1.Store(acc + 16);
     }
 
-    /// <summary>16 signed bytes as int16 pairs (v, v), one int32 lane each.</summary>
+    /// <summary>One 8-k U6 step for 16 rows: the low-nibble codes (k..k+3) and high-nibble ones (k+4..k+7) with their high bits, times x, as int16 pairs.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<short> SignedPairOf(sbyte* p)
-    {
-        var v = Avx512F.ConvertToVector512Int32(Vector128.Load(p));
-        return ((v & Vector512.Create(0xFFFF)) | (v << 16)).AsInt16();
-    }
+    private static Vector512<short> Q6Step(Vector512<byte> b, Vector512<byte> hl, Vector512<byte> hh, Vector512<byte> low, Vector512<sbyte> xl, Vector512<sbyte> xh) =>
+        Avx512BW.MultiplyAddAdjacent((b & low) | hl, xl) + Avx512BW.MultiplyAddAdjacent((Vector512.ShiftRightLogical(b.AsUInt16(), 4).AsByte() & low) | hh, xh);
+
+    /// <summary>int32 lanes (signed sub-scales) as int16 pairs (v, v).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> SignedPair(Vector512<int> v) => ((v & Vector512.Create(0xFFFF)) | (v << 16)).AsInt16();
 
     /// <summary>16 unsigned bytes (6-bit sub-scales) as int16 pairs (v, v), one int32 lane each: vpmaddwd's multiplier for a row's two int16 sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

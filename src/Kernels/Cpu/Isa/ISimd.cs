@@ -97,11 +97,12 @@ internal unsafe interface ISimd<V>
     static abstract void DotQ4KPanel(byte* w, sbyte* x, int supers, sbyte* sc, sbyte* m, float* d, float* dmin, float* xd, int* qsum, float* acc);
 
     /// <summary>
-    /// acc[r] = Σ_b xd[16b]·d[32b+r]·Σ_{g in b} sc[32g+r]·dot_g(r) for the 32 rows of a Q6_K I8 panel
-    /// (codes −32..31, groups of 16 k, 16 groups a 256-block): the signed byte sub-scales multiply exact
-    /// integer group sums, as in ggml's vec_dot, and floats are touched once per block and row.
+    /// acc[r] = Σ_b xd[16b]·d[32b+r]·Σ_{g in b} sc[32g+r]·(dot_g(r) − 32·qsum[g]) for the 32 rows of a
+    /// Q6_K U6 panel (<see cref="Quant.QuantSegment"/>: codes 0..63, groups of 16 k, 16 groups a
+    /// 256-block): the signed byte sub-scales multiply exact integer group sums, as in ggml's vec_dot,
+    /// and floats are touched once per block and row.
     /// </summary>
-    static abstract void DotQ6KPanel(sbyte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, float* acc);
+    static abstract void DotQ6KPanel(byte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, int* qsum, float* acc);
 
     /// <summary>One I8 panel step (128 bytes: 32 rows × 4 k) widened to fp32 [4 k][32 rows], row r times s[r].</summary>
     static abstract void DecodeI8Step(sbyte* q, float* s, float* dst);

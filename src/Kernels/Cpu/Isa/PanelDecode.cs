@@ -86,4 +86,27 @@ internal static unsafe class PanelDecode
 
     private static Vector128<int> Bytes4(sbyte* p) =>
         Vector128.WidenLower(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(int*)p).AsSByte()));
+
+    /// <summary>
+    /// One 16-k group of a U6 (Q6_K) panel, 384 bytes, as the I8 layout's 4 steps (512 bytes, codes
+    /// − 32 as signed bytes): what the decoded path and the Vector128 and scalar dot products read.
+    /// </summary>
+    public static void U6Group(byte* src, sbyte* dst)
+    {
+        var low = Vector128.Create((byte)0x0F);
+        var two = Vector128.Create((byte)0x03);
+        var bias = Vector128.Create((byte)32);
+        for (int i = 0; i < 128; i += 16)
+        {
+            var h = Vector128.Load(src + 256 + i);
+            for (int s = 0; s < 2; s++)
+            {
+                var b = Vector128.Load(src + 128 * s + i);
+                var lo = (b & low) | (((h >>> (4 * s)) & two) << 4);
+                var hi = (b >>> 4) | (((h >>> (4 * s + 2)) & two) << 4);
+                (lo - bias).AsSByte().Store(dst + 256 * s + i);
+                (hi - bias).AsSByte().Store(dst + 256 * s + 128 + i);
+            }
+        }
+    }
 }

@@ -19,20 +19,22 @@ internal unsafe partial struct PortableSimd
         }
     }
 
-    /// <summary>Q6_K with integer sub-scales (see <see cref="ISimd{V}.DotQ6KPanel"/>).</summary>
+    /// <summary>Q6_K with integer sub-scales (see <see cref="ISimd{V}.DotQ6KPanel"/>): each group widened to signed bytes (<see cref="PanelDecode.U6Group"/>), then the I8 group sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void DotQ6KPanel(sbyte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, float* acc)
+    public static void DotQ6KPanel(byte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, int* qsum, float* acc)
     {
         var v = stackalloc Vector128<int>[32];
         var a = stackalloc Vector128<int>[8];
         var s = stackalloc Vector128<int>[8];
+        var codes = stackalloc sbyte[512];
         for (int i = 0; i < 32; i++) acc[i] = 0f;
         for (int b = 0; b < supers; b++, d += 32)
         {
             for (int i = 0; i < 8; i++) s[i] = Vector128<int>.Zero;
-            for (int g = 0; g < 16; g++, sc += 32, x += 16, w += 512)
+            for (int g = 0; g < 16; g++, sc += 32, x += 16, w += 384)
             {
-                GroupI8(w, x, 16, v, (int*)a);
+                PanelDecode.U6Group(w, codes);
+                GroupI8(codes, x, 16, v, (int*)a);
                 PanelDecode.ScaleGroup128(a, sc, s);
             }
 

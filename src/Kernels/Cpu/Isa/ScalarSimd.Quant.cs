@@ -63,21 +63,26 @@ internal unsafe partial struct ScalarSimd
         }
     }
 
-    public static void DotQ6KPanel(sbyte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, float* acc)
+    public static void DotQ6KPanel(byte* w, sbyte* x, int supers, sbyte* sc, float* d, float* xd, int* qsum, float* acc)
     {
         int* s = stackalloc int[32];
         for (int r = 0; r < 32; r++) acc[r] = 0f;
         for (int b = 0; b < supers; b++, d += 32)
         {
             for (int r = 0; r < 32; r++) s[r] = 0;
-            for (int g = 0; g < 16; g++, sc += 32, x += 16, w += 512)
+            for (int g = 0; g < 16; g++, sc += 32, x += 16, w += 384)
             {
                 for (int r = 0; r < 32; r++)
                 {
                     int a = 0;
-                    for (int k = 0; k < 16; k += 4)
-                        for (int j = 0; j < 4; j++) a += w[(k / 4) * 128 + 4 * r + j] * x[k + j];
-                    s[r] += a * sc[r];
+                    for (int j = 0; j < 4; j++)
+                    {
+                        int h = w[256 + 4 * r + j];
+                        a += ((w[4 * r + j] & 0xF) | (h & 3) << 4) * x[j] + ((w[4 * r + j] >> 4) | (h >> 2 & 3) << 4) * x[4 + j]
+                            + ((w[128 + 4 * r + j] & 0xF) | (h >> 4 & 3) << 4) * x[8 + j] + ((w[128 + 4 * r + j] >> 4) | (h >> 6) << 4) * x[12 + j];
+                    }
+
+                    s[r] += (a - 32 * qsum[16 * b + g]) * sc[r];
                 }
             }
 

@@ -172,7 +172,7 @@ internal static unsafe class QuantGemm<S, V>
                             j->Qsum + (long)mi * j->XsStride, acc);
                         break;
                     case DType.Q6_K:
-                        S.DotQ6KPanel((sbyte*)codes, xq, l.Supers, l.SubScalesOf(p), l.ScalesOf(p), xs, acc);
+                        S.DotQ6KPanel(codes, xq, l.Supers, l.SubScalesOf(p), l.ScalesOf(p), xs, j->Qsum + (long)mi * j->XsStride, acc);
                         break;
                     case DType.Q4_0:
                         S.DotU4Panel(codes, xq, l.Groups, ws, xs, acc);
@@ -293,6 +293,20 @@ internal static unsafe class QuantGemm<S, V>
     private static void DecodeBlock(ref QuantLayout l, int p, float* ws, float* wm, int k0, int kn, float* dst)
     {
         byte* codes = l.CodesOf(p);
+        if (l.Codes == QuantCodes.U6)
+        {
+            // Each 16-k group widened to the I8 layout first: the decode is amortised over every row of x.
+            sbyte* i8 = stackalloc sbyte[512];
+            for (int k = k0; k < k0 + kn; k += 16)
+            {
+                PanelDecode.U6Group(codes + (k / 16) * 384, i8);
+                for (int t = 0; t < 4; t++)
+                    S.DecodeI8Step(i8 + 128 * t, ws + (k / 16) * Panel, dst + (long)(k + 4 * t - k0) * Panel);
+            }
+
+            return;
+        }
+
         if (l.Codes == QuantCodes.I8)
         {
             for (int k = k0; k < k0 + kn; k += 4)

@@ -1,10 +1,11 @@
 namespace Loom.Kernels.Cpu.Quant;
 
-/// <summary>Code formats of <see cref="QuantSegment"/>: one signed byte a weight, or two unsigned nibbles a byte.</summary>
+/// <summary>Code formats of <see cref="QuantSegment"/>: one signed byte a weight, two unsigned nibbles a byte, or Q6_K's 6 bits.</summary>
 internal enum QuantCodes
 {
     I8,
     U4,
+    U6,
 }
 
 /// <summary>
@@ -13,6 +14,9 @@ internal enum QuantCodes
 /// <list type="bullet">
 /// <item>I8: per 4 k, 128 bytes = 32 rows × 4 signed codes (row r's k..k+3 at byte 4r).</item>
 /// <item>U4: per 8 k, 128 bytes = 32 rows × 4 bytes; byte j of row r holds k+j in its low nibble and k+4+j in its high one.</item>
+/// <item>U6 (Q6_K, codes 0..63 = value/sc/d + 32): per 16 k, 384 bytes: the low 4 bits as two U4 steps
+/// (k..k+7, k+8..k+15), then 128 bytes of high 2 bits, byte j of row r holding those of k+j, k+4+j,
+/// k+8+j and k+12+j in bits 0-1, 2-3, 4-5 and 6-7. 0.75 bytes a weight, as the file's.</item>
 /// </list>
 /// One 64-byte load then feeds 16 rows of an int8 dot product against 4 (or 8) broadcast
 /// activations, with no horizontal sums (see <see cref="Isa.ISimd{V}.DotI8Panel"/>). Scales (and Q4_K's
@@ -31,11 +35,21 @@ internal sealed unsafe class QuantSegment : IDisposable
         _l.Rows = rows;
         _l.K = k;
         _l.Column = column;
-        _l.Codes = source is DType.Q4_0 or DType.Q4_K ? QuantCodes.U4 : QuantCodes.I8;
+        _l.Codes = source switch
+        {
+            DType.Q4_0 or DType.Q4_K => QuantCodes.U4,
+            DType.Q6_K => QuantCodes.U6,
+            _ => QuantCodes.I8,
+        };
         _l.Group = source == DType.Q6_K ? 16 : 32;
         _l.Panels = (rows + PanelRows - 1) / PanelRows;
         _l.Groups = k / _l.Group;
-        _l.PanelCodeBytes = _l.Codes == QuantCodes.U4 ? (long)k * 16 : (long)k * 32;
+        _l.PanelCodeBytes = _l.Codes switch
+        {
+            QuantCodes.U4 => (long)k * 16,
+            QuantCodes.U6 => (long)k * 24,
+            _ => (long)k * 32,
+        };
         _l.CodeData = (byte*)WeightArena.Alloc(_l.Panels * _l.PanelCodeBytes);
         if (source is DType.Q4_K or DType.Q6_K)
         {
@@ -114,6 +128,20 @@ internal sealed unsafe class QuantSegment : IDisposable
                 if (l.Codes == QuantCodes.I8)
                 {
                     for (int k = 0; k < l.K; k += 4) *(int*)(p + (k / 4) * 128 + c * 4) = *(int*)(cs + k);
+                }
+                else if (l.Codes == QuantCodes.U6)
+                {
+                    for (int k = 0; k < l.K; k += 16)
+                    {
+                        byte* b = p + (k / 16) * 384 + c * 4;
+                        for (int i = 0; i < 4; i++)
+                        {
+                            int u0 = cs[k + i] + 32, u1 = cs[k + 4 + i] + 32, u2 = cs[k + 8 + i] + 32, u3 = cs[k + 12 + i] + 32;
+                            b[i] = (byte)((u0 & 0xF) | (u1 & 0xF) << 4);
+                            b[128 + i] = (byte)((u2 & 0xF) | (u3 & 0xF) << 4);
+                            b[256 + i] = (byte)(u0 >> 4 | (u1 >> 4) << 2 | (u2 >> 4) << 4 | (u3 >> 4) << 6);
+                        }
+                    }
                 }
                 else
                 {
