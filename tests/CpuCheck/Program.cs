@@ -29,6 +29,8 @@ void Check(string name, Action body)
     {
         failed++;
         Console.WriteLine($"  FAIL  {name}: {e.GetType().Name}: {e.Message}");
+        // The stack (inner exceptions included) names where: a failure under emulation may not repeat.
+        Console.WriteLine(string.Join('\n', e.ToString().Split('\n').Take(12).Select(l => "        " + l.TrimEnd())));
     }
 }
 
