@@ -53,19 +53,21 @@ internal unsafe partial struct Avx2Simd
     {
         var mask = Vector256.Create((byte)0x0F);
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
-        for (int g = 0; g < groups; g++, ws += 32, x += 32)
+        for (int g = 0; g < groups; g++, ws += 32, x += 32, w += 512)
         {
-            Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (int k = 0; k < 32; k += 8, w += 128)
+            Vector256<int> a0, a1, a2, a3;
+            if (AvxVnni.IsSupported)
             {
-                Sse.Prefetch0(w + QuantPrefetch.Codes);
-                Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
-                var xl = Vector256.Create(*(int*)(x + k)).AsSByte();
-                var xh = Vector256.Create(*(int*)(x + k + 4)).AsSByte();
-                a0 = DotU4(a0, Avx.LoadVector256(w), mask, xl, xh);
-                a1 = DotU4(a1, Avx.LoadVector256(w + 32), mask, xl, xh);
-                a2 = DotU4(a2, Avx.LoadVector256(w + 64), mask, xl, xh);
-                a3 = DotU4(a3, Avx.LoadVector256(w + 96), mask, xl, xh);
+                U4GroupVnni(w, x, mask, out a0, out a1, out a2, out a3);
+            }
+            else
+            {
+                var ones = Vector256.Create((short)1);
+                U4Group(w, x, mask, out var p0, out var p1, out var p2, out var p3);
+                a0 = Avx2.MultiplyAddAdjacent(p0, ones);
+                a1 = Avx2.MultiplyAddAdjacent(p1, ones);
+                a2 = Avx2.MultiplyAddAdjacent(p2, ones);
+                a3 = Avx2.MultiplyAddAdjacent(p3, ones);
             }
 
             var xg = Vector256.Create(xs[g]);
@@ -95,23 +97,11 @@ internal unsafe partial struct Avx2Simd
         for (int b = 0; b < supers; b++, d += 32, dmin += 32)
         {
             Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int g = 0; g < 8; g++, sc += 32, x += 32)
+            for (int g = 0; g < 8; g++, sc += 32, x += 32, w += 512)
             {
                 if (AvxVnni.IsSupported)
                 {
-                    Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
-                    for (int k = 0; k < 32; k += 8, w += 128)
-                    {
-                        Sse.Prefetch0(w + QuantPrefetch.Codes);
-                        Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
-                        var xl = Vector256.Create(*(int*)(x + k)).AsSByte();
-                        var xh = Vector256.Create(*(int*)(x + k + 4)).AsSByte();
-                        a0 = DotU4(a0, Avx.LoadVector256(w), mask, xl, xh);
-                        a1 = DotU4(a1, Avx.LoadVector256(w + 32), mask, xl, xh);
-                        a2 = DotU4(a2, Avx.LoadVector256(w + 64), mask, xl, xh);
-                        a3 = DotU4(a3, Avx.LoadVector256(w + 96), mask, xl, xh);
-                    }
-
+                    U4GroupVnni(w, x, mask, out var a0, out var a1, out var a2, out var a3);
                     s0 = Avx2.Add(s0, Avx2.MultiplyLow(a0, Avx2.ConvertToVector256Int32((byte*)sc)));
                     s1 = Avx2.Add(s1, Avx2.MultiplyLow(a1, Avx2.ConvertToVector256Int32((byte*)sc + 8)));
                     s2 = Avx2.Add(s2, Avx2.MultiplyLow(a2, Avx2.ConvertToVector256Int32((byte*)sc + 16)));
@@ -119,20 +109,7 @@ internal unsafe partial struct Avx2Simd
                     continue;
                 }
 
-                Vector256<short> p0 = default, p1 = default, p2 = default, p3 = default;
-                for (int k = 0; k < 32; k += 8, w += 128)
-                {
-                    Sse.Prefetch0(w + QuantPrefetch.Codes);
-                    Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
-                    var xl = Vector256.Create(*(int*)(x + k)).AsSByte();
-                    var xh = Vector256.Create(*(int*)(x + k + 4)).AsSByte();
-                    p0 = Avx2.Add(p0, Products(Avx.LoadVector256(w), mask, xl, xh));
-                    p1 = Avx2.Add(p1, Products(Avx.LoadVector256(w + 32), mask, xl, xh));
-                    p2 = Avx2.Add(p2, Products(Avx.LoadVector256(w + 64), mask, xl, xh));
-                    p3 = Avx2.Add(p3, Products(Avx.LoadVector256(w + 96), mask, xl, xh));
-                }
-
-                // At most 8·2·15·127 = 30480 a lane: the group's int16 sums cannot overflow.
+                U4Group(w, x, mask, out var p0, out var p1, out var p2, out var p3);
                 s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(p0, PairOf((byte*)sc)));
                 s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(p1, PairOf((byte*)sc + 8)));
                 s2 = Avx2.Add(s2, Avx2.MultiplyAddAdjacent(p2, PairOf((byte*)sc + 16)));
@@ -266,17 +243,51 @@ internal unsafe partial struct Avx2Simd
         return Avx2.Or(v, Avx2.ShiftLeftLogical(v, 16)).AsInt16();
     }
 
+    /// <summary>One 32-k group of a U4 panel (512 bytes from w) with AVX-VNNI: each row's exact int32 sum, 8 rows a register.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> DotU4(Vector256<int> acc, Vector256<byte> b, Vector256<byte> mask, Vector256<sbyte> xl, Vector256<sbyte> xh)
+    private static void U4GroupVnni(byte* w, sbyte* x, Vector256<byte> mask, out Vector256<int> a0, out Vector256<int> a1, out Vector256<int> a2, out Vector256<int> a3)
     {
-        if (AvxVnni.IsSupported)
+        a0 = a1 = a2 = a3 = default;
+        for (int k = 0; k < 32; k += 8, w += 128)
         {
-            var lo = Avx2.And(b, mask);
-            var hi = Avx2.And(Avx2.ShiftRightLogical(b.AsUInt16(), 4).AsByte(), mask);
-            return AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(acc, lo, xl), hi, xh);
+            Sse.Prefetch0(w + QuantPrefetch.Codes);
+            Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
+            var xl = Vector256.Create(*(int*)(x + k)).AsSByte();
+            var xh = Vector256.Create(*(int*)(x + k + 4)).AsSByte();
+            a0 = DotU4Vnni(a0, Avx.LoadVector256(w), mask, xl, xh);
+            a1 = DotU4Vnni(a1, Avx.LoadVector256(w + 32), mask, xl, xh);
+            a2 = DotU4Vnni(a2, Avx.LoadVector256(w + 64), mask, xl, xh);
+            a3 = DotU4Vnni(a3, Avx.LoadVector256(w + 96), mask, xl, xh);
         }
+    }
 
-        return Avx2.Add(acc, Avx2.MultiplyAddAdjacent(Products(b, mask, xl, xh), Vector256.Create((short)1)));
+    /// <summary>
+    /// The same with vpmaddubsw: each row's products as int16 pairs. The group's 8 add in int16 (at
+    /// most 8·2·15·127 = 30480), and the caller's one vpmaddwd a group widens them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void U4Group(byte* w, sbyte* x, Vector256<byte> mask, out Vector256<short> p0, out Vector256<short> p1, out Vector256<short> p2, out Vector256<short> p3)
+    {
+        p0 = p1 = p2 = p3 = default;
+        for (int k = 0; k < 32; k += 8, w += 128)
+        {
+            Sse.Prefetch0(w + QuantPrefetch.Codes);
+            Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
+            var xl = Vector256.Create(*(int*)(x + k)).AsSByte();
+            var xh = Vector256.Create(*(int*)(x + k + 4)).AsSByte();
+            p0 = Avx2.Add(p0, Products(Avx.LoadVector256(w), mask, xl, xh));
+            p1 = Avx2.Add(p1, Products(Avx.LoadVector256(w + 32), mask, xl, xh));
+            p2 = Avx2.Add(p2, Products(Avx.LoadVector256(w + 64), mask, xl, xh));
+            p3 = Avx2.Add(p3, Products(Avx.LoadVector256(w + 96), mask, xl, xh));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> DotU4Vnni(Vector256<int> acc, Vector256<byte> b, Vector256<byte> mask, Vector256<sbyte> xl, Vector256<sbyte> xh)
+    {
+        var lo = Avx2.And(b, mask);
+        var hi = Avx2.And(Avx2.ShiftRightLogical(b.AsUInt16(), 4).AsByte(), mask);
+        return AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(acc, lo, xl), hi, xh);
     }
 
     /// <summary>acc + the sums of 4 consecutive unsigned × signed byte products, one int32 lane each.</summary>

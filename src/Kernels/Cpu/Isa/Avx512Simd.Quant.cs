@@ -47,24 +47,11 @@ internal unsafe partial struct Avx512Simd
         var ones = Vector512.Create((short)1);
         var mask = Vector512.Create((byte)0x0F);
         Vector512<float> f0 = default, f1 = default;
-        for (int g = 0; g < groups; g++, ws += 32, x += 32)
+        for (int g = 0; g < groups; g++, ws += 32, x += 32, w += 512)
         {
-            Vector512<int> a0 = default, a1 = default;
-            for (int k = 0; k < 32; k += 8, w += 128)
-            {
-                Sse.Prefetch0(w + QuantPrefetch.Codes);
-                Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
-                var xl = Vector512.Create(*(int*)(x + k)).AsSByte();
-                var xh = Vector512.Create(*(int*)(x + k + 4)).AsSByte();
-                var b0 = Vector512.Load(w);
-                var b1 = Vector512.Load(w + 64);
-                // Each product pair is at most 2·15·127, so the two halves add in int16 without overflow.
-                var p0 = Avx512BW.MultiplyAddAdjacent(b0 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b0.AsUInt16(), 4).AsByte() & mask, xh);
-                var p1 = Avx512BW.MultiplyAddAdjacent(b1 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & mask, xh);
-                a0 += Avx512BW.MultiplyAddAdjacent(p0, ones);
-                a1 += Avx512BW.MultiplyAddAdjacent(p1, ones);
-            }
-
+            U4Group(w, x, mask, out var p0, out var p1);
+            var a0 = Avx512BW.MultiplyAddAdjacent(p0, ones);
+            var a1 = Avx512BW.MultiplyAddAdjacent(p1, ones);
             var xg = Vector512.Create(xs[g]);
             f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a0), Vector512.Load(ws) * xg, f0);
             f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a1), Vector512.Load(ws + 16) * xg, f1);
@@ -87,21 +74,9 @@ internal unsafe partial struct Avx512Simd
         for (int b = 0; b < supers; b++, d += 32, dmin += 32)
         {
             Vector512<int> s0 = default, s1 = default, n0 = default, n1 = default;
-            for (int g = 0; g < 8; g++, sc += 32, m += 32, x += 32)
+            for (int g = 0; g < 8; g++, sc += 32, m += 32, x += 32, w += 512)
             {
-                Vector512<short> p0 = default, p1 = default;
-                for (int k = 0; k < 32; k += 8, w += 128)
-                {
-                    Sse.Prefetch0(w + QuantPrefetch.Codes);
-                    Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
-                    var xl = Vector512.Create(*(int*)(x + k)).AsSByte();
-                    var xh = Vector512.Create(*(int*)(x + k + 4)).AsSByte();
-                    var b0 = Vector512.Load(w);
-                    var b1 = Vector512.Load(w + 64);
-                    p0 += Avx512BW.MultiplyAddAdjacent(b0 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b0.AsUInt16(), 4).AsByte() & mask, xh);
-                    p1 += Avx512BW.MultiplyAddAdjacent(b1 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & mask, xh);
-                }
-
+                U4Group(w, x, mask, out var p0, out var p1);
                 s0 += Avx512BW.MultiplyAddAdjacent(p0, PairOf((byte*)sc));
                 s1 += Avx512BW.MultiplyAddAdjacent(p1, PairOf((byte*)sc + 16));
                 var bs = Vector512.Create(qsum[8 * b + g]);
@@ -174,6 +149,29 @@ internal unsafe partial struct Avx512Simd
     /// <summary>int32 lanes (signed sub-scales) as int16 pairs (v, v).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<short> SignedPair(Vector512<int> v) => ((v & Vector512.Create(0xFFFF)) | (v << 16)).AsInt16();
+
+    /// <summary>
+    /// One 32-k group of a U4 panel (512 bytes from w): each row's products as int16 pairs, rows 0-15
+    /// in p0 and 16-31 in p1. A pair is at most 2·15·127 per vpmaddubsw, so the group's 8 add in int16
+    /// (at most 30480) and one vpmaddwd a group widens them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void U4Group(byte* w, sbyte* x, Vector512<byte> mask, out Vector512<short> p0, out Vector512<short> p1)
+    {
+        p0 = default;
+        p1 = default;
+        for (int k = 0; k < 32; k += 8, w += 128)
+        {
+            Sse.Prefetch0(w + QuantPrefetch.Codes);
+            Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
+            var xl = Vector512.Create(*(int*)(x + k)).AsSByte();
+            var xh = Vector512.Create(*(int*)(x + k + 4)).AsSByte();
+            var b0 = Vector512.Load(w);
+            var b1 = Vector512.Load(w + 64);
+            p0 += Avx512BW.MultiplyAddAdjacent(b0 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b0.AsUInt16(), 4).AsByte() & mask, xh);
+            p1 += Avx512BW.MultiplyAddAdjacent(b1 & mask, xl) + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & mask, xh);
+        }
+    }
 
     /// <summary>16 unsigned bytes (6-bit sub-scales) as int16 pairs (v, v), one int32 lane each: vpmaddwd's multiplier for a row's two int16 sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
