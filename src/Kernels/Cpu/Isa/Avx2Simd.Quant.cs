@@ -49,7 +49,7 @@ internal unsafe partial struct Avx2Simd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc)
+    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, int* qsum, float* acc)
     {
         var mask = Vector256.Create((byte)0x0F);
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
@@ -70,6 +70,11 @@ internal unsafe partial struct Avx2Simd
                 a3 = Avx2.MultiplyAddAdjacent(p3, ones);
             }
 
+            var eight = Vector256.Create(8 * qsum[g]);
+            a0 = Avx2.Subtract(a0, eight);
+            a1 = Avx2.Subtract(a1, eight);
+            a2 = Avx2.Subtract(a2, eight);
+            a3 = Avx2.Subtract(a3, eight);
             var xg = Vector256.Create(xs[g]);
             f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(a0), Avx.Multiply(Avx.LoadVector256(ws), xg), f0);
             f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(a1), Avx.Multiply(Avx.LoadVector256(ws + 8), xg), f1);

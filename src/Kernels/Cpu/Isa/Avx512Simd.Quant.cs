@@ -42,7 +42,7 @@ internal unsafe partial struct Avx512Simd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc)
+    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, int* qsum, float* acc)
     {
         var ones = Vector512.Create((short)1);
         var mask = Vector512.Create((byte)0x0F);
@@ -50,8 +50,9 @@ internal unsafe partial struct Avx512Simd
         for (int g = 0; g < groups; g++, ws += 32, x += 32, w += 512)
         {
             U4Group(w, x, mask, out var p0, out var p1);
-            var a0 = Avx512BW.MultiplyAddAdjacent(p0, ones);
-            var a1 = Avx512BW.MultiplyAddAdjacent(p1, ones);
+            var eight = Vector512.Create(8 * qsum[g]);
+            var a0 = Avx512BW.MultiplyAddAdjacent(p0, ones) - eight;
+            var a1 = Avx512BW.MultiplyAddAdjacent(p1, ones) - eight;
             var xg = Vector512.Create(xs[g]);
             f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a0), Vector512.Load(ws) * xg, f0);
             f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(a1), Vector512.Load(ws + 16) * xg, f1);

@@ -82,10 +82,11 @@ internal unsafe interface ISimd<V>
     static abstract void DotI8Panel(sbyte* w, sbyte* x, int groups, int group, float* ws, float* xs, float* acc);
 
     /// <summary>
-    /// The same for a U4 panel (per 8 k, 128 bytes: byte j of row r holds code k+j in its low nibble
-    /// and k+4+j in its high nibble, codes 0..15), groups of 32 k.
+    /// The same for a Q4_0 U4 panel (per 8 k, 128 bytes: byte j of row r holds code k+j in its low
+    /// nibble and k+4+j in its high nibble, codes 0..15 for value/d + 8), groups of 32 k: the +8
+    /// comes off each group's int32 sum as 8·qsum[g] (the activation codes' sum), before any float.
     /// </summary>
-    static abstract void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc);
+    static abstract void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, int* qsum, float* acc);
 
     /// <summary>
     /// acc[r] = Σ_b xd[8b]·(d[32b+r]·Σ_{g in b} sc[32g+r]·dot_g(r) − dmin[32b+r]·Σ_{g in b} m[32g+r]·qsum[g])

@@ -58,7 +58,7 @@ internal unsafe partial struct NeonSimd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc)
+    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, int* qsum, float* acc)
     {
         var a = stackalloc Vector128<int>[8];
         var mask = Vector128.Create((byte)0x0F);
@@ -66,6 +66,8 @@ internal unsafe partial struct NeonSimd
         for (int g = 0; g < groups; g++, ws += 32, x += 32, w += 512)
         {
             GroupU4(w, x, mask, a);
+            var eight = Vector128.Create(8 * qsum[g]);
+            for (int i = 0; i < 8; i++) a[i] -= eight;
             Flush(a, ws, xs[g], acc);
         }
     }

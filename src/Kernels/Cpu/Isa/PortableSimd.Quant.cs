@@ -60,7 +60,7 @@ internal unsafe partial struct PortableSimd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc)
+    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, int* qsum, float* acc)
     {
         var v = stackalloc Vector128<int>[32];
         int* a = stackalloc int[32];
@@ -69,6 +69,7 @@ internal unsafe partial struct PortableSimd
         for (int g = 0; g < groups; g++, ws += 32, x += 32, w += 512)
         {
             GroupU4(w, x, mask, v, a);
+            for (int r = 0; r < 32; r++) a[r] -= 8 * qsum[g];
             Flush(a, ws, xs[g], acc);
         }
     }

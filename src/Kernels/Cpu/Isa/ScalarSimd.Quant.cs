@@ -19,7 +19,7 @@ internal unsafe partial struct ScalarSimd
         }
     }
 
-    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, float* acc)
+    public static void DotU4Panel(byte* w, sbyte* x, int groups, float* ws, float* xs, int* qsum, float* acc)
     {
         int* a = stackalloc int[32];
         for (int r = 0; r < 32; r++) acc[r] = 0f;
@@ -29,7 +29,7 @@ internal unsafe partial struct ScalarSimd
             for (int k = 0; k < 32; k += 8, w += 128)
                 for (int r = 0; r < 32; r++)
                     for (int j = 0; j < 4; j++) a[r] += (w[4 * r + j] & 0xF) * x[k + j] + (w[4 * r + j] >> 4) * x[k + 4 + j];
-            for (int r = 0; r < 32; r++) acc[r] += a[r] * (ws[r] * xs[g]);
+            for (int r = 0; r < 32; r++) acc[r] += (a[r] - 8 * qsum[g]) * (ws[r] * xs[g]);
         }
     }
 

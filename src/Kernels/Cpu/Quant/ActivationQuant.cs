@@ -27,16 +27,16 @@ internal static unsafe class ActivationQuant
 
     /// <summary>
     /// x[0..k) → q[0..kpad) (zero-padded), xs[g] = the scale of group g (of <paramref name="group"/>
-    /// elements), xsum[g] = xs[g]·Σq and qsum[g] = Σq over the group (ggml's bsums, which the Q4_K
-    /// kernel multiplies by its integer mins), all zero from kpad/group up to groupStride.
+    /// elements) and qsum[g] = Σq over the group (ggml's bsums: the Q4_K kernel multiplies them by its
+    /// integer mins, Q4_0's and Q6_K's by their code offsets), both zero from kpad/group up to groupStride.
     /// Codes stay in [−127, 127], which the I8 kernels' sign trick (negating x) needs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Row(float* x, int k, int kpad, Scheme scheme, int group, int groupStride, sbyte* q, float* xs, float* xsum, int* qsum)
+    public static void Row(float* x, int k, int kpad, Scheme scheme, int group, int groupStride, sbyte* q, float* xs, int* qsum)
     {
         for (int g = kpad / group; g < groupStride; g++)
         {
-            xs[g] = xsum[g] = 0f;
+            xs[g] = 0f;
             qsum[g] = 0;
         }
 
@@ -83,7 +83,6 @@ internal static unsafe class ActivationQuant
         {
             int sum = 0;
             for (int i = g0; i < g0 + group; i++) sum += q[i];
-            xsum[g] = xs[g] * sum;
             qsum[g] = sum;
         }
     }

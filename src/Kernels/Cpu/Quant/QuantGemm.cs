@@ -40,7 +40,6 @@ internal static unsafe class QuantGemm<S, V>
         public float* X;
         public sbyte* Xq;
         public float* Xs;
-        public float* Xsum;
         public int* Qsum;
         public float* Y;
         public float* Bias;
@@ -66,7 +65,7 @@ internal static unsafe class QuantGemm<S, V>
         // Activation codes per row (K bytes), per-group scales and sums; for the decoded path also the
         // rounded activations packed for the fp32 micro-kernels, and one L1-sized K block of a W panel per thread.
         int xsStride = (w.Segments.Max(s => s.Layout.Groups) + 15) & ~15;
-        long codeBytes = ((long)m * k + 63) & ~63L, scaleBytes = 3L * m * xsStride * sizeof(float);
+        long codeBytes = ((long)m * k + 63) & ~63L, scaleBytes = 2L * m * xsStride * sizeof(float);
         long xFloats = decoded ? ((long)m * k + 15) & ~15L : 0;
         long widenFloats = decoded ? (long)pool.ThreadCount * CpuGemm<S, V>.KBlock * Panel : 0;
         long expandStride = 2L * w.Segments.Max(s => s.Layout.Groups) * Panel;
@@ -74,8 +73,7 @@ internal static unsafe class QuantGemm<S, V>
             + pool.ThreadCount * expandStride * sizeof(float) + 64);
         var xq = (sbyte*)lease.Data;
         var xs = (float*)(lease.Data + codeBytes);
-        var xsum = xs + (long)m * xsStride;
-        var qsum = (int*)(xsum + (long)m * xsStride);
+        var qsum = (int*)(xs + (long)m * xsStride);
         var rounded = (float*)(qsum + (long)m * xsStride);
         var packed = rounded + xFloats;
         var widen = packed + xFloats;
@@ -91,7 +89,7 @@ internal static unsafe class QuantGemm<S, V>
                 var qj = new QuantizeJob
                 {
                     X = x, K = k, GroupStride = xsStride, Scheme = scheme, Group = l.Group,
-                    Xq = xq, Xs = xs, Xsum = xsum, Qsum = qsum, Rounded = decoded ? rounded : null,
+                    Xq = xq, Xs = xs, Qsum = qsum, Rounded = decoded ? rounded : null,
                 };
                 pool.For(m, &QuantizeItem, &qj);
                 if (decoded)
@@ -105,7 +103,7 @@ internal static unsafe class QuantGemm<S, V>
 
             var job = new Job
             {
-                L = l, X = packed, Xq = xq, Xs = xs, Xsum = xsum, Qsum = qsum, Y = y, Bias = bias, Widen = widen, YStride = n, M = m,
+                L = l, X = packed, Xq = xq, Xs = xs, Qsum = qsum, Y = y, Bias = bias, Widen = widen, YStride = n, M = m,
                 Expand = expand, ExpandStride = expandStride,
                 XsStride = xsStride,
             };
@@ -126,7 +124,6 @@ internal static unsafe class QuantGemm<S, V>
         public float* X;
         public sbyte* Xq;
         public float* Xs;
-        public float* Xsum;
         public int* Qsum;
         public float* Rounded;
         public int K;
@@ -141,7 +138,7 @@ internal static unsafe class QuantGemm<S, V>
         float* x = j->X + (long)r * j->K;
         sbyte* q = j->Xq + (long)r * j->K;
         float* xs = j->Xs + (long)r * j->GroupStride;
-        ActivationQuant.Row(x, j->K, j->K, j->Scheme, j->Group, j->GroupStride, q, xs, j->Xsum + (long)r * j->GroupStride, j->Qsum + (long)r * j->GroupStride);
+        ActivationQuant.Row(x, j->K, j->K, j->Scheme, j->Group, j->GroupStride, q, xs, j->Qsum + (long)r * j->GroupStride);
         if (j->Rounded != null) ActivationQuant.Dequantize(q, xs, j->K, j->Group, j->Rounded + (long)r * j->K);
     }
 
@@ -175,16 +172,7 @@ internal static unsafe class QuantGemm<S, V>
                         S.DotQ6KPanel(codes, xq, l.Supers, l.SubScalesOf(p), l.ScalesOf(p), xs, j->Qsum + (long)mi * j->XsStride, acc);
                         break;
                     case DType.Q4_0:
-                        S.DotU4Panel(codes, xq, l.Groups, ws, xs, acc);
-                        // − Σ_g 8·scale[g][r]·x_scale_g·Σ codes_g: Q4_0's codes are 0..15 around 8.
-                        float* xsum = j->Xsum + (long)mi * j->XsStride;
-                        for (int r = 0; r < Panel; r += S.Lanes)
-                        {
-                            V t = S.Zero;
-                            for (int g = 0; g < l.Groups; g++) t = S.MulAdd(S.Load(ws + g * Panel + r), S.Splat(xsum[g]), t);
-                            S.Store(S.Sub(S.Load(acc + r), S.Mul(t, S.Splat(8f))), acc + r);
-                        }
-
+                        S.DotU4Panel(codes, xq, l.Groups, ws, xs, j->Qsum + (long)mi * j->XsStride, acc);
                         break;
                     default:
                         S.DotI8Panel((sbyte*)codes, xq, l.Groups, l.Group, ws, xs, acc);
