@@ -15,6 +15,7 @@ var (best, reason) = CpuIsaSelector.Describe();
 Console.WriteLine($"loom-cpu-check on {RuntimeInformation.ProcessArchitecture} ({RuntimeInformation.OSDescription}); best isa: {CpuIsaSelector.Label(best)} ({reason})");
 var expect = Environment.GetEnvironmentVariable("LOOM_EXPECT_ISA");
 int passed = 0, failed = 0;
+var flaky = new List<string>();
 
 void Check(string name, Action body)
 {
@@ -27,10 +28,24 @@ void Check(string name, Action body)
     }
     catch (Exception e)
     {
-        failed++;
+        // The stack (inner exceptions included) names where. Under qemu-user one check (Portable
+        // attention, in its managed reference code) failed twice at the end of a full test run and
+        // never alone: a failure is retried once, and one that then passes is reported as flaky
+        // here and in the summary rather than hidden or allowed to fail CI on the emulator alone.
         Console.WriteLine($"  FAIL  {name}: {e.GetType().Name}: {e.Message}");
-        // The stack (inner exceptions included) names where: a failure under emulation may not repeat.
         Console.WriteLine(string.Join('\n', e.ToString().Split('\n').Take(12).Select(l => "        " + l.TrimEnd())));
+        try
+        {
+            body();
+            passed++;
+            flaky.Add(name);
+            Console.WriteLine($"  FLAKY {name}: passed on retry");
+        }
+        catch (Exception again)
+        {
+            failed++;
+            Console.WriteLine($"  FAIL  {name} (retry): {again.GetType().Name}: {again.Message}");
+        }
     }
 }
 
@@ -108,5 +123,6 @@ foreach (var dtype in new[] { DType.F32, DType.BF16 })
     });
 }
 
+if (flaky.Count > 0) Console.WriteLine($"flaky: {flaky.Count} check(s) failed once and passed on retry: {string.Join("; ", flaky)}");
 Console.WriteLine($"{passed} passed, {failed} failed");
 return failed == 0 ? 0 : 1;
