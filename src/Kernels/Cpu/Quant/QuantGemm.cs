@@ -12,7 +12,7 @@ namespace Loom.Kernels.Cpu.Quant;
 /// <para>
 /// Fewer rows than <see cref="ISimd{V}.QuantDecodeMinRows"/> (decode, batches, short prefill chunks;
 /// 256 on x86, 16 elsewhere): int8 dot products per weight group over 32-row panels,
-/// Σ_groups w_scale·x_scale·(int8 dot) − Σ_groups w_min·x_scale·Σx_q, exact in int32, one lane a row
+/// Σ_groups w_scale·x_scale·(int8 dot − offset·Σx_q), the integer parts exact in int32, one lane a row
 /// (<see cref="ISimd{V}.DotI8Panel"/>, <see cref="ISimd{V}.DotU4Panel"/>). The K-quants keep their
 /// byte sub-scales and mins as integers until each 256-block's end, as ggml's vec_dot does
 /// (<see cref="ISimd{V}.DotQ4KPanel"/>, <see cref="ISimd{V}.DotQ6KPanel"/>): widening every group's
@@ -28,9 +28,6 @@ internal static unsafe class QuantGemm<S, V>
     where S : struct, ISimd<V>
     where V : unmanaged
 {
-    /// <summary>From this many rows the fp32-panel path wins over int8 dot products (<see cref="ISimd{V}.QuantDecodeMinRows"/>).</summary>
-    internal static int DecodeMinRows = S.QuantDecodeMinRows;
-
     private const int Panel = QuantSegment.PanelRows;
     private const int DecodedItemsPerThread = 64;
 
@@ -60,7 +57,7 @@ internal static unsafe class QuantGemm<S, V>
     {
         if (m == 0 || w.OutFeatures == 0) return;
         int k = w.InFeatures, n = w.OutFeatures;
-        bool decoded = m >= DecodeMinRows;
+        bool decoded = m >= S.QuantDecodeMinRows;
 
         // Activation codes per row (K bytes), per-group scales and sums; for the decoded path also the
         // rounded activations packed for the fp32 micro-kernels, and one L1-sized K block of a W panel per thread.

@@ -4,17 +4,12 @@ namespace Loom.Kernels.Cpu.Quant;
 
 /// <summary>
 /// A linear weight kept quantized in memory (GGUF Q8_0, Q4_0, Q4_K, Q6_K), converted exactly at
-/// load into one of two row formats the int8 kernels read without per-block decoding:
-/// <list type="bullet">
-/// <item>I8: one signed byte a weight, a scale per group (Q8_0: groups of 32; Q6_K: value q−32,
-/// groups of 16 with scale d·sc).</item>
-/// <item>U4: unsigned 4-bit codes, two per byte in 64-element chunks (byte i: element i low, 32+i
-/// high), a scale and min per group of 32 (Q4_K: d·sc and dmin·m; Q4_0: d and 8·d).</item>
-/// </list>
-/// Scales are stored as the file has them (Q8_0/Q4_0: fp16 d; K-quants: a byte sc/m per group and
-/// d/dmin per 256-block) and widened per panel. Every value decodes to exactly what llama.cpp's
-/// dequantize gives. Rows are padded to 64 elements with zero codes and scales. Fused parts (q/k/v,
-/// gate/up) that differ in type, as Q4_K_M mixes Q4_K and Q6_K, become consecutive segments.
+/// load into 32-row panels the int8 kernels read without per-block decoding (<see cref="QuantSegment"/>:
+/// I8 signed bytes for Q8_0, U4 nibbles for Q4_0 and Q4_K, U6 6-bit codes for Q6_K). Scales are
+/// stored as the file has them (Q8_0/Q4_0: fp16 d per 32; K-quants: a byte sc/m per group and d/dmin
+/// per 256-block). Every value decodes to exactly what llama.cpp's dequantize gives. Rows are padded
+/// to whole panels with zero codes and scales. Fused parts (q/k/v, gate/up) that differ in type, as
+/// Q4_K_M mixes Q4_K and Q6_K, become consecutive segments.
 /// </summary>
 public sealed unsafe class QuantLinearWeight : LinearWeight
 {

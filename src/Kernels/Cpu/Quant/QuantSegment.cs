@@ -21,7 +21,8 @@ internal enum QuantCodes
 /// One 64-byte load then feeds 16 rows of an int8 dot product against 4 (or 8) broadcast
 /// activations, with no horizontal sums (see <see cref="Isa.ISimd{V}.DotI8Panel"/>). Scales (and Q4_K's
 /// mins) are laid out [panel][group][32 rows]: fp16 for Q8_0/Q4_0, a byte times a float per 256-block
-/// and row for the K-quants (see <see cref="QuantLayout"/>); the kernels read them widened to fp32.
+/// and row for the K-quants (see <see cref="QuantLayout"/>). The int8 kernels widen Q8_0's and Q4_0's
+/// per panel and apply the K-quants' bytes as integers; the decoded path widens all of them to fp32.
 /// </summary>
 internal sealed unsafe class QuantSegment : IDisposable
 {
