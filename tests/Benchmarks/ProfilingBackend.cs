@@ -38,7 +38,7 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
     public void AddRmsNorm(Tensor x, Tensor residual, Tensor weight, float eps, Tensor output)
     { long t = Stopwatch.GetTimestamp(); inner.AddRmsNorm(x, residual, weight, eps, output); Charge("add_rmsnorm", t); }
     public void Linear(Tensor x, LinearWeight weight, Tensor? bias, Tensor output)
-    { long t = Stopwatch.GetTimestamp(); inner.Linear(x, weight, bias, output); Charge($"linear N={output.Cols} K={x.Cols}", t); }
+    { long t = Stopwatch.GetTimestamp(); inner.Linear(x, weight, bias, output); Charge($"linear N={output.Cols} K={x.Cols} {weight.DType}", t); }
     public void CopyColumns(Tensor source, int columnOffset, Tensor output)
     { long t = Stopwatch.GetTimestamp(); inner.CopyColumns(source, columnOffset, output); Charge("copy_columns", t); }
     public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, float attentionScaling)
