@@ -19,6 +19,12 @@ public enum DType
 
     /// <summary>GGUF/ggml Q6_K: super-blocks of 256, 16 sub-blocks of 16 with int8 scales, 6-bit values (210 bytes).</summary>
     Q6_K,
+
+    /// <summary>
+    /// GGUF/ggml Q5_0: blocks of 32, an fp16 scale, 32 high bits and 16 bytes of nibbles, value (q-16)·d
+    /// (22 bytes). llama.cpp's Q4_K_M writes it for tensors whose rows are not whole 256-blocks.
+    /// </summary>
+    Q5_0,
 }
 
 public static class DTypeExtensions
@@ -32,12 +38,12 @@ public static class DTypeExtensions
     };
 
     /// <summary>True for the block-quantized GGUF types.</summary>
-    public static bool IsQuantized(this DType dtype) => dtype is DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q6_K;
+    public static bool IsQuantized(this DType dtype) => dtype is DType.Q8_0 or DType.Q4_0 or DType.Q5_0 or DType.Q4_K or DType.Q6_K;
 
     /// <summary>Elements per quantization block (1 for plain types).</summary>
     public static int BlockElements(this DType dtype) => dtype switch
     {
-        DType.Q8_0 or DType.Q4_0 => 32,
+        DType.Q8_0 or DType.Q4_0 or DType.Q5_0 => 32,
         DType.Q4_K or DType.Q6_K => 256,
         _ => 1,
     };
@@ -47,6 +53,7 @@ public static class DTypeExtensions
     {
         DType.Q8_0 => 34,
         DType.Q4_0 => 18,
+        DType.Q5_0 => 22,
         DType.Q4_K => 144,
         DType.Q6_K => 210,
         _ => dtype.Size(),
@@ -69,6 +76,7 @@ public static class DTypeExtensions
         DType.I32 => "I32",
         DType.Q8_0 => "Q8_0",
         DType.Q4_0 => "Q4_0",
+        DType.Q5_0 => "Q5_0",
         DType.Q4_K => "Q4_K",
         DType.Q6_K => "Q6_K",
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),

@@ -75,7 +75,7 @@ foreach (var isa in Enum.GetValues<CpuIsa>())
     // Quantized (GGUF) linear layers: the int8 path (few rows) and the decoded-panel path (16+ rows).
     foreach (var (types, m, k, rows) in new[]
              {
-                 ("Q8_0", 1, 96, "33"), ("Q4_0", 3, 160, "31"), ("Q4_K", 2, 512, "33"), ("Q6_K", 1, 256, "17"), ("Q6_K", 3, 768, "33"),
+                 ("Q8_0", 1, 96, "33"), ("Q4_0", 3, 160, "31"), ("Q5_0", 2, 96, "33"), ("Q4_K", 2, 512, "33"), ("Q6_K", 1, 256, "17"), ("Q6_K", 3, 768, "33"),
                  ("Q4_K,Q4_K,Q6_K", 5, 256, "32,17,9"), ("Q8_0", 20, 96, "31"), ("Q4_K,Q6_K", 17, 256, "31,33"),
              })
         Check($"{isa} quant linear {types} M={m} K={k} N={rows}", () =>
@@ -83,7 +83,7 @@ foreach (var isa in Enum.GetValues<CpuIsa>())
             using var b = Backend();
             QuantCases.Linear(b, types.Split(',').Select(Enum.Parse<DType>).ToArray(), m, k, rows.Split(',').Select(int.Parse).ToArray(), withBias: true);
         });
-    Check($"{isa} quant embedding", () => { using var b = Backend(); foreach (var t in new[] { DType.Q8_0, DType.Q4_0, DType.Q4_K, DType.Q6_K }) QuantCases.Embedding(b, t); });
+    Check($"{isa} quant embedding", () => { using var b = Backend(); foreach (var t in new[] { DType.Q8_0, DType.Q4_0, DType.Q5_0, DType.Q4_K, DType.Q6_K }) QuantCases.Embedding(b, t); });
 }
 
 foreach (var dtype in new[] { DType.F32, DType.BF16 })

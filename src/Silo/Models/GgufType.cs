@@ -8,6 +8,7 @@ public enum GgufType : uint
     F32 = 0,
     F16 = 1,
     Q4_0 = 2,
+    Q5_0 = 6,
     Q8_0 = 8,
     Q4_K = 12,
     Q6_K = 14,
@@ -30,6 +31,7 @@ public static class GgufTypes
         GgufType.BF16 => DType.BF16,
         GgufType.Q8_0 => DType.Q8_0,
         GgufType.Q4_0 => DType.Q4_0,
+        GgufType.Q5_0 => DType.Q5_0,
         GgufType.Q4_K => DType.Q4_K,
         GgufType.Q6_K => DType.Q6_K,
         _ => null,
@@ -49,7 +51,7 @@ public static class GgufTypes
     public static long ByteLength(GgufType t, long elements) =>
         ToDType(t) is { } d ? d.ByteCount(elements) : throw new ArgumentException($"GGUF type {Name((uint)t)} is not supported");
 
-    /// <summary>`--gguf-type` spellings: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m.</summary>
+    /// <summary>`--gguf-type` spellings: f32, f16, bf16, q8_0, q4_0, q5_0, q4_k, q6_k, q4_k_m.</summary>
     public static GgufType Parse(string s) => s.ToLowerInvariant() switch
     {
         "f32" => GgufType.F32,
@@ -57,9 +59,10 @@ public static class GgufTypes
         "bf16" => GgufType.BF16,
         "q8_0" => GgufType.Q8_0,
         "q4_0" => GgufType.Q4_0,
+        "q5_0" => GgufType.Q5_0,
         "q4_k" => GgufType.Q4_K,
         "q6_k" => GgufType.Q6_K,
         "q4_k_m" => GgufType.Q4_K_M,
-        var other => throw new ArgumentException($"--gguf-type must be f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m, not '{other}'"),
+        var other => throw new ArgumentException($"--gguf-type must be f32, f16, bf16, q8_0, q4_0, q5_0, q4_k, q6_k or q4_k_m, not '{other}'"),
     };
 }

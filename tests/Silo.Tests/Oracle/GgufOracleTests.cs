@@ -51,7 +51,7 @@ public sealed class GgufOracleTests(ITestOutputHelper output) : IDisposable
 
     private static readonly (string Preset, string Type)[] Files =
     [
-        ("tiny", "q8_0"), ("tiny", "q4_0"), ("tiny", "q4_k_m"), ("tiny", "q4_k"), ("tiny", "q6_k"),
+        ("tiny", "q8_0"), ("tiny", "q4_0"), ("tiny", "q5_0"), ("tiny", "q4_k_m"), ("tiny", "q4_k"), ("tiny", "q6_k"),
         ("tiny-qwen2", "q4_k_m"), ("tiny-qwen3", "q8_0"), ("tiny-mistral", "q4_k_m"),
     ];
 

@@ -125,7 +125,7 @@ public static class GgufModelWriter
     /// <summary>llama.cpp's general.file_type for a file of mostly <paramref name="type"/>.</summary>
     public static uint FileType(GgufType type) => type switch
     {
-        GgufType.F32 => 0, GgufType.F16 => 1, GgufType.Q4_0 => 2, GgufType.Q8_0 => 7, GgufType.Q4_K => 14,
+        GgufType.F32 => 0, GgufType.F16 => 1, GgufType.Q4_0 => 2, GgufType.Q8_0 => 7, GgufType.Q5_0 => 8, GgufType.Q4_K => 14,
         GgufType.Q6_K => 18, GgufType.Q4_K_M => 15, GgufType.BF16 => 32,
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
     };
@@ -134,7 +134,7 @@ public static class GgufModelWriter
     /// The type a 2-D tensor gets in a file of <paramref name="fileType"/>. Q4_K_M follows llama.cpp:
     /// output.weight Q6_K; attn_v and ffn_down Q6_K in the first and last eighth of the layers and
     /// every third between; the rest Q4_K. K-quants need rows that are whole 256-blocks: narrower
-    /// rows fall back to Q4_0 (for Q4_K; llama.cpp picks Q5_0, which Loom does not load) and Q8_0 (for Q6_K).
+    /// rows fall back as llama.cpp's do, to Q5_0 (for Q4_K) and Q8_0 (for Q6_K).
     /// </summary>
     public static GgufType TensorType(GgufType fileType, string ggufName, int rowLength, int numLayers)
     {
@@ -150,8 +150,8 @@ public static class GgufModelWriter
             }
         }
 
-        if (t is GgufType.Q4_K or GgufType.Q6_K && rowLength % 256 != 0) t = t == GgufType.Q4_K ? GgufType.Q4_0 : GgufType.Q8_0;
-        if (t is GgufType.Q4_0 or GgufType.Q8_0 && rowLength % 32 != 0) t = GgufType.F16;
+        if (t is GgufType.Q4_K or GgufType.Q6_K && rowLength % 256 != 0) t = t == GgufType.Q4_K ? GgufType.Q5_0 : GgufType.Q8_0;
+        if (t is GgufType.Q4_0 or GgufType.Q5_0 or GgufType.Q8_0 && rowLength % 32 != 0) t = GgufType.F16;
         return t;
     }
 

@@ -39,6 +39,13 @@ public static unsafe class GgmlBlocks
                     }
                 }
                 break;
+            case DType.Q5_0:
+                for (int b = 0; b < nb; b++, src += 22, dst += 32)
+                {
+                    float d = Half(*(ushort*)src);
+                    for (int i = 0; i < 32; i++) dst[i] = Q5(src, i) * d;
+                }
+                break;
             case DType.Q4_K:
                 for (int b = 0; b < nb; b++, src += 144, dst += 256) DequantizeQ4K(src, dst);
                 break;
@@ -48,6 +55,18 @@ public static unsafe class GgmlBlocks
             default:
                 throw new NotSupportedException($"{type} is not a quantized type");
         }
+    }
+
+    /// <summary>
+    /// The signed value (−16..15) of element i of a Q5_0 block (fp16 d, 32 high bits, 16 nibble bytes):
+    /// elements 0..15 take the low nibbles, 16..31 the high ones, and bit i of the high bits is their bit 4.
+    /// </summary>
+    public static int Q5(byte* blk, int i)
+    {
+        uint qh = *(uint*)(blk + 2);
+        byte q = blk[6 + (i & 15)];
+        int low = i < 16 ? q & 0xF : q >> 4;
+        return (low | (int)((qh >> i) & 1) << 4) - 16;
     }
 
     /// <summary>Sub-block j's 6-bit scale and min from the 12 packed bytes of a Q4_K super-block.</summary>

@@ -2,7 +2,7 @@
 namespace Loom.Kernels.Cpu.Quant;
 
 /// <summary>
-/// Encodes fp32 rows into ggml blocks (Q8_0, Q4_0, Q4_K, Q6_K). Plain round-to-nearest with the
+/// Encodes fp32 rows into ggml blocks (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K). Plain round-to-nearest with the
 /// scales chosen from each block's range: simpler than llama.cpp's searched scales (slightly more
 /// error), but every file it writes is a valid GGUF tensor that llama.cpp decodes identically.
 /// </summary>
@@ -24,6 +24,7 @@ public static unsafe class GgmlQuantizer
                 {
                     case DType.Q8_0: Q8_0(xb, db); break;
                     case DType.Q4_0: Q4_0(xb, db); break;
+                    case DType.Q5_0: Q5_0(xb, db); break;
                     case DType.Q4_K: Q4K(xb, db); break;
                     case DType.Q6_K: Q6K(xb, db); break;
                     default: throw new NotSupportedException($"{type} is not a quantized type");
@@ -69,6 +70,33 @@ public static unsafe class GgmlQuantizer
             int a = Math.Min(15, (int)(x[i] * id + 8.5f)), b = Math.Min(15, (int)(x[i + 16] * id + 8.5f));
             q[i] = (byte)(Math.Max(0, a) | (Math.Max(0, b) << 4));
         }
+    }
+
+    /// <summary>As ggml: the signed value of largest magnitude maps to −16, so d = max / −16; bit 4 of each code goes to the high bits.</summary>
+    private static void Q5_0(float* x, byte* dst)
+    {
+        float amax = 0, max = 0;
+        for (int i = 0; i < 32; i++)
+        {
+            if (MathF.Abs(x[i]) > amax)
+            {
+                amax = MathF.Abs(x[i]);
+                max = x[i];
+            }
+        }
+
+        float d = max / -16f, id = d != 0 ? 1f / d : 0f;
+        *(ushort*)dst = H(d);
+        uint qh = 0;
+        byte* q = dst + 6;
+        for (int i = 0; i < 16; i++)
+        {
+            int a = Math.Clamp((int)(x[i] * id + 16.5f), 0, 31), b = Math.Clamp((int)(x[i + 16] * id + 16.5f), 0, 31);
+            q[i] = (byte)((a & 0xF) | ((b & 0xF) << 4));
+            qh |= (uint)(a >> 4) << i | (uint)(b >> 4) << (i + 16);
+        }
+
+        *(uint*)(dst + 2) = qh;
     }
 
     private static void Q4K(float* x, byte* dst)

@@ -42,7 +42,7 @@ internal sealed unsafe class QuantSegment : IDisposable
         {
             DType.Q4_0 or DType.Q4_K => QuantCodes.U4,
             DType.Q6_K => QuantCodes.U6,
-            _ => QuantCodes.I8,
+            _ => QuantCodes.I8, // Q8_0, and Q5_0 widened to int8
         };
         _l.Group = source == DType.Q6_K ? 16 : 32;
         _l.Panels = (rows + PanelRows - 1) / PanelRows;
@@ -135,6 +135,9 @@ internal sealed unsafe class QuantSegment : IDisposable
                 case DType.Q4_0:
                     ConvertQ4_0(src, l.K, dst, l.HalfScalesOf(panel) + c);
                     break;
+                case DType.Q5_0:
+                    ConvertQ5_0(src, l.K, dst, l.HalfScalesOf(panel) + c);
+                    break;
                 case DType.Q4_K:
                     ConvertQ4K(src, l.Supers, dst, l.SubScalesOf(panel) + c, l.SubMinsOf(panel) + c, l.ScalesOf(panel) + c, l.MinsOf(panel) + c);
                     break;
@@ -168,6 +171,34 @@ internal sealed unsafe class QuantSegment : IDisposable
         {
             scales[b * PanelRows] = *(ushort*)src;
             for (int i = 0; i < 8; i++) *(uint*)(dst + i * 128) = *(uint*)(src + 2 + 4 * i);
+        }
+    }
+
+    /// <summary>
+    /// Q5_0 becomes I8 codes q − 16 (exactly, −16..15) under the file's fp16 d, so it runs Q8_0's
+    /// kernels with ggml's Q8_0 activations, as ggml's vec_dot_q5_0_q8_0 does: 1.0625 bytes a weight
+    /// against the file's 0.6875 (the 5th bit would need kernels of its own).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ConvertQ5_0(byte* src, int k, byte* dst, ushort* scales)
+    {
+        for (int b = 0; b < k / 32; b++, src += 22, dst += 8 * 128)
+        {
+            scales[b * PanelRows] = *(ushort*)src;
+            uint qh = *(uint*)(src + 2);
+            for (int i = 0; i < 8; i++)
+            {
+                // Elements 4i..4i+3: nibbles of bytes (4i..4i+3) mod 16, low for the first half, high for the second.
+                uint w = *(uint*)(src + 6 + 4 * (i & 3));
+                uint nib = i < 4 ? w & Low4 : (w >> 4) & Low4;
+                uint bits = qh >> (4 * i);
+                uint hi = (bits & 1) << 4 | (bits & 2) << 11 | (bits & 4) << 18 | (bits & 8) << 25;
+                // Subtracting 16 from each byte: (v | hi) − 16 lies in −16..15, so xor with 0x10 and
+                // sign-extend bit 4 (v ^ 0x10 flips bit 4; values ≥ 16 become 0..15, < 16 become 16..31 → −16..−1).
+                uint v = (nib | hi) ^ 0x10101010;
+                uint neg = (v & 0x10101010) * 0xE; // bit 4 set: fill bits 5..7 (0x10·0xE = 0xE0)
+                *(uint*)(dst + i * 128) = v | neg;
+            }
         }
     }
 
