@@ -29,7 +29,9 @@ public static class BenchModels
     {
         cache ??= Path.Combine(Path.GetTempPath(), "loom-bench");
         var (modelDir, _) = Ensure(preset, cache);
-        var gguf = Path.Combine(cache, $"{preset}-{quant.ToLowerInvariant()}.gguf");
+        // The suffix names the writer's tensor-type rules, so a file cached under older ones (Q4_0 where
+        // llama.cpp writes Q5_0) is not measured as if it were today's.
+        var gguf = Path.Combine(cache, $"{preset}-{quant.ToLowerInvariant()}.w2.gguf");
         if (!File.Exists(gguf))
         {
             Console.WriteLine($"writing {gguf} ...");
