@@ -49,11 +49,11 @@ public static unsafe class GgmlQuantizer
         for (int i = 0; i < 32; i++) q[i] = (sbyte)Math.Clamp(Round(x[i] * id), -127, 127);
     }
 
-    /// <summary>As ggml: the signed value of largest magnitude maps to −8, so d = max / −8.</summary>
-    private static void Q4_0(float* x, byte* dst)
+    /// <summary>The element of largest magnitude, with its sign (the first of equals), as ggml's Q4_0, Q5_0 and Q6_K scale it.</summary>
+    private static float SignedMax(float* x, int n)
     {
         float amax = 0, max = 0;
-        for (int i = 0; i < 32; i++)
+        for (int i = 0; i < n; i++)
         {
             if (MathF.Abs(x[i]) > amax)
             {
@@ -62,7 +62,13 @@ public static unsafe class GgmlQuantizer
             }
         }
 
-        float d = max / -8f, id = d != 0 ? 1f / d : 0f;
+        return max;
+    }
+
+    /// <summary>As ggml: the signed value of largest magnitude maps to −8, so d = max / −8.</summary>
+    private static void Q4_0(float* x, byte* dst)
+    {
+        float d = SignedMax(x, 32) / -8f, id = d != 0 ? 1f / d : 0f;
         *(ushort*)dst = H(d);
         byte* q = dst + 2;
         for (int i = 0; i < 16; i++)
@@ -75,17 +81,7 @@ public static unsafe class GgmlQuantizer
     /// <summary>As ggml: the signed value of largest magnitude maps to −16, so d = max / −16; bit 4 of each code goes to the high bits.</summary>
     private static void Q5_0(float* x, byte* dst)
     {
-        float amax = 0, max = 0;
-        for (int i = 0; i < 32; i++)
-        {
-            if (MathF.Abs(x[i]) > amax)
-            {
-                amax = MathF.Abs(x[i]);
-                max = x[i];
-            }
-        }
-
-        float d = max / -16f, id = d != 0 ? 1f / d : 0f;
+        float d = SignedMax(x, 32) / -16f, id = d != 0 ? 1f / d : 0f;
         *(ushort*)dst = H(d);
         uint qh = 0;
         byte* q = dst + 6;
@@ -160,18 +156,7 @@ public static unsafe class GgmlQuantizer
         float maxAbs = 0;
         for (int s = 0; s < 16; s++)
         {
-            float amax = 0, max = 0;
-            for (int i = 0; i < 16; i++)
-            {
-                float v = x[s * 16 + i];
-                if (MathF.Abs(v) > amax)
-                {
-                    amax = MathF.Abs(v);
-                    max = v;
-                }
-            }
-
-            scale[s] = max / -32f;
+            scale[s] = SignedMax(x + s * 16, 16) / -32f;
             maxAbs = MathF.Max(maxAbs, MathF.Abs(scale[s]));
         }
 
