@@ -58,12 +58,12 @@ internal unsafe partial struct Avx2Simd
             Vector256<int> a0, a1, a2, a3;
             if (AvxVnni.IsSupported)
             {
-                U4GroupVnni(w, x, mask, out a0, out a1, out a2, out a3);
+                U4Group<VnniStep, int>(w, x, mask, out a0, out a1, out a2, out a3);
             }
             else
             {
                 var ones = Vector256.Create((short)1);
-                U4Group(w, x, mask, out var p0, out var p1, out var p2, out var p3);
+                U4Group<MaddubsStep, short>(w, x, mask, out var p0, out var p1, out var p2, out var p3);
                 a0 = Avx2.MultiplyAddAdjacent(p0, ones);
                 a1 = Avx2.MultiplyAddAdjacent(p1, ones);
                 a2 = Avx2.MultiplyAddAdjacent(p2, ones);
@@ -106,7 +106,7 @@ internal unsafe partial struct Avx2Simd
             {
                 if (AvxVnni.IsSupported)
                 {
-                    U4GroupVnni(w, x, mask, out var a0, out var a1, out var a2, out var a3);
+                    U4Group<VnniStep, int>(w, x, mask, out var a0, out var a1, out var a2, out var a3);
                     s0 = Avx2.Add(s0, Avx2.MultiplyLow(a0, Avx2.ConvertToVector256Int32((byte*)sc)));
                     s1 = Avx2.Add(s1, Avx2.MultiplyLow(a1, Avx2.ConvertToVector256Int32((byte*)sc + 8)));
                     s2 = Avx2.Add(s2, Avx2.MultiplyLow(a2, Avx2.ConvertToVector256Int32((byte*)sc + 16)));
@@ -114,7 +114,7 @@ internal unsafe partial struct Avx2Simd
                     continue;
                 }
 
-                U4Group(w, x, mask, out var p0, out var p1, out var p2, out var p3);
+                U4Group<MaddubsStep, short>(w, x, mask, out var p0, out var p1, out var p2, out var p3);
                 s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(p0, PairOf((byte*)sc)));
                 s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(p1, PairOf((byte*)sc + 8)));
                 s2 = Avx2.Add(s2, Avx2.MultiplyAddAdjacent(p2, PairOf((byte*)sc + 16)));
@@ -248,9 +248,16 @@ internal unsafe partial struct Avx2Simd
         return Avx2.Or(v, Avx2.ShiftLeftLogical(v, 16)).AsInt16();
     }
 
-    /// <summary>One 32-k group of a U4 panel (512 bytes from w) with AVX-VNNI: each row's exact int32 sum, 8 rows a register.</summary>
+    /// <summary>
+    /// One 32-k group of a U4 panel (512 bytes from w), 8 rows a register, accumulated by
+    /// <typeparamref name="TStep"/>: exact int32 sums through AVX-VNNI, or int16 pairs through
+    /// vpmaddubsw (the group's 8 add in int16, at most 8·2·15·127 = 30480, and the caller's one
+    /// vpmaddwd a group widens them).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void U4GroupVnni(byte* w, sbyte* x, Vector256<byte> mask, out Vector256<int> a0, out Vector256<int> a1, out Vector256<int> a2, out Vector256<int> a3)
+    private static void U4Group<TStep, T>(byte* w, sbyte* x, Vector256<byte> mask, out Vector256<T> a0, out Vector256<T> a1, out Vector256<T> a2, out Vector256<T> a3)
+        where TStep : struct, IU4Step<T>
+        where T : unmanaged
     {
         a0 = a1 = a2 = a3 = default;
         for (int k = 0; k < 32; k += 8, w += 128)
@@ -259,32 +266,32 @@ internal unsafe partial struct Avx2Simd
             Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
             var xl = Vector256.Create(*(int*)(x + k)).AsSByte();
             var xh = Vector256.Create(*(int*)(x + k + 4)).AsSByte();
-            a0 = DotU4Vnni(a0, Avx.LoadVector256(w), mask, xl, xh);
-            a1 = DotU4Vnni(a1, Avx.LoadVector256(w + 32), mask, xl, xh);
-            a2 = DotU4Vnni(a2, Avx.LoadVector256(w + 64), mask, xl, xh);
-            a3 = DotU4Vnni(a3, Avx.LoadVector256(w + 96), mask, xl, xh);
+            a0 = TStep.Add(a0, Avx.LoadVector256(w), mask, xl, xh);
+            a1 = TStep.Add(a1, Avx.LoadVector256(w + 32), mask, xl, xh);
+            a2 = TStep.Add(a2, Avx.LoadVector256(w + 64), mask, xl, xh);
+            a3 = TStep.Add(a3, Avx.LoadVector256(w + 96), mask, xl, xh);
         }
     }
 
-    /// <summary>
-    /// The same with vpmaddubsw: each row's products as int16 pairs. The group's 8 add in int16 (at
-    /// most 8·2·15·127 = 30480), and the caller's one vpmaddwd a group widens them.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void U4Group(byte* w, sbyte* x, Vector256<byte> mask, out Vector256<short> p0, out Vector256<short> p1, out Vector256<short> p2, out Vector256<short> p3)
+    /// <summary>How <see cref="U4Group{TStep,T}"/> adds one 4-row-by-8-k step of nibbles times activations into its accumulator.</summary>
+    private interface IU4Step<T>
+        where T : unmanaged
     {
-        p0 = p1 = p2 = p3 = default;
-        for (int k = 0; k < 32; k += 8, w += 128)
-        {
-            Sse.Prefetch0(w + QuantPrefetch.Codes);
-            Sse.Prefetch0(w + QuantPrefetch.Codes + 64);
-            var xl = Vector256.Create(*(int*)(x + k)).AsSByte();
-            var xh = Vector256.Create(*(int*)(x + k + 4)).AsSByte();
-            p0 = Avx2.Add(p0, Products(Avx.LoadVector256(w), mask, xl, xh));
-            p1 = Avx2.Add(p1, Products(Avx.LoadVector256(w + 32), mask, xl, xh));
-            p2 = Avx2.Add(p2, Products(Avx.LoadVector256(w + 64), mask, xl, xh));
-            p3 = Avx2.Add(p3, Products(Avx.LoadVector256(w + 96), mask, xl, xh));
-        }
+        static abstract Vector256<T> Add(Vector256<T> acc, Vector256<byte> b, Vector256<byte> mask, Vector256<sbyte> xl, Vector256<sbyte> xh);
+    }
+
+    private struct VnniStep : IU4Step<int>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> Add(Vector256<int> acc, Vector256<byte> b, Vector256<byte> mask, Vector256<sbyte> xl, Vector256<sbyte> xh) =>
+            DotU4Vnni(acc, b, mask, xl, xh);
+    }
+
+    private struct MaddubsStep : IU4Step<short>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<short> Add(Vector256<short> acc, Vector256<byte> b, Vector256<byte> mask, Vector256<sbyte> xl, Vector256<sbyte> xh) =>
+            Avx2.Add(acc, Products(b, mask, xl, xh));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
