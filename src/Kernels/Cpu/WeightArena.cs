@@ -102,7 +102,7 @@ internal static unsafe class WeightArena
     [DllImport("libc.so.6")]
     private static extern int madvise(void* addr, nuint length, int advice);
 
-    [DllImport("libc.so.6", SetLastError = true)]
+    [DllImport("libc.so.6")]
     private static extern void* mmap(void* addr, nuint length, int prot, int flags, int fd, nint offset);
 
     [DllImport("libc.so.6")]
